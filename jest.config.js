@@ -1,0 +1,38 @@
+// Two projects: `unit` (pure, next to the code, no I/O) and `int` (real PostgreSQL, Redis and
+// websockets; one file at a time because each file starts its own servers).
+// TypeScript is stripped by swc; types are checked by `tsc -b` and `pnpm typecheck`.
+/** @type {import('jest').Config} */
+const swc = [
+  '@swc/jest',
+  {
+    jsc: { parser: { syntax: 'typescript' }, target: 'es2022' },
+    module: { type: 'commonjs' },
+  },
+];
+
+const base = {
+  testEnvironment: 'node',
+  // jose is ESM-only; let swc turn it into CommonJS for jest's module loader.
+  transform: { '^.+\\.(t|m?j)s$': swc },
+  transformIgnorePatterns: ['/node_modules/(?!(\\.pnpm/jose@|jose/))'],
+  moduleNameMapper: {
+    '^@walcast/(protocol|config|logger|bus|local-services|test-utils|devstack)$': '<rootDir>/packages/$1/src/index.ts',
+  },
+};
+
+module.exports = {
+  projects: [
+    {
+      ...base,
+      displayName: 'unit',
+      testMatch: ['<rootDir>/{packages,services}/*/src/**/*.test.ts'],
+    },
+    {
+      ...base,
+      displayName: 'int',
+      testMatch: ['<rootDir>/{packages,services}/*/test/**/*.int.test.ts', '<rootDir>/test/e2e/**/*.int.test.ts'],
+      testTimeout: 60_000,
+      maxWorkers: 1,
+    },
+  ],
+};

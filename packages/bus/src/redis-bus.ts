@@ -1,0 +1,122 @@
+/**
+ * The Redis pub/sub bus. Imports ioredis; logging is injected.
+ *
+ * Two connections, as pub/sub requires: `pub` publishes with automatic pipelining (every PUBLISH
+ * issued in one event-loop turn goes out in one write; never one awaited round trip per message),
+ * `sub` holds the subscriptions and re-subscribes them by itself after a reconnect.
+ *
+ * Invariants:
+ * - `publish` retries across reconnects and never rejects because Redis is down; it resolves when
+ *   Redis answered the PUBLISH. A caller bounds what it has in flight (the ingester pauses reading
+ *   WAL), so memory stays bounded while Redis is away.
+ * - `subscribe` resolves only after Redis confirmed the SUBSCRIBE/PSUBSCRIBE.
+ */
+import { Redis, type RedisOptions } from 'ioredis';
+import type { Logger } from '@walcast/logger';
+import type { Bus, BusHandler, BusKey, BusState } from './bus';
+
+export interface RedisBusOptions {
+  url: string;
+  /** Names the connections in `CLIENT LIST`. */
+  name: string;
+  log: Logger;
+  /** Only publish, never subscribe (the ingester): no subscriber connection is opened. */
+  publishOnly?: boolean;
+}
+
+const retryStrategy = (attempt: number): number => {
+  const base = Math.min(5000, 100 * 2 ** Math.min(attempt, 6));
+  return Math.round(base / 2 + Math.random() * (base / 2));
+};
+
+export class RedisBus implements Bus {
+  private readonly pub: Redis;
+  private readonly sub: Redis | null;
+  private handler: BusHandler = () => undefined;
+  private readonly listeners: Array<(s: BusState) => void> = [];
+  private currentState: BusState = 'connecting';
+  private readonly log: Logger;
+
+  constructor(opts: RedisBusOptions) {
+    this.log = opts.log;
+    const common: RedisOptions = {
+      maxRetriesPerRequest: null,
+      enableOfflineQueue: true,
+      retryStrategy,
+      lazyConnect: false,
+    };
+    this.pub = new Redis(opts.url, { ...common, enableAutoPipelining: true, connectionName: `${opts.name}:pub` });
+    this.sub = opts.publishOnly
+      ? null
+      : new Redis(opts.url, { ...common, autoResubscribe: true, connectionName: `${opts.name}:sub` });
+    for (const [role, conn] of [['pub', this.pub], ['sub', this.sub]] as const) {
+      if (!conn) continue;
+      conn.on('ready', () => this.recomputeState());
+      conn.on('close', () => this.recomputeState());
+      conn.on('reconnecting', () => this.recomputeState());
+      conn.on('error', (err: Error) => this.log.debug({ err, role }, 'redis connection error'));
+    }
+    this.sub?.on('message', (topic: string, message: string) => this.handler({ topic }, topic, message));
+    this.sub?.on('pmessage', (pattern: string, topic: string, message: string) =>
+      this.handler({ pattern }, topic, message),
+    );
+  }
+
+  get state(): BusState {
+    return this.currentState;
+  }
+
+  private recomputeState(): void {
+    if (this.currentState === 'closed') return;
+    const conns = this.sub ? [this.pub, this.sub] : [this.pub];
+    const ready = conns.every((c) => c.status === 'ready');
+    const next: BusState = ready ? 'ready' : this.currentState === 'connecting' ? 'connecting' : 'reconnecting';
+    if (next === this.currentState) return;
+    this.currentState = next;
+    if (next === 'ready') this.log.info('redis ready');
+    else this.log.warn({ code: 'BusUnavailable' }, 'redis connection lost; retrying');
+    for (const l of this.listeners) l(next);
+  }
+
+  async publish(topic: string, message: string): Promise<void> {
+    await this.pub.publish(topic, message);
+  }
+
+  async subscribe(key: BusKey): Promise<void> {
+    const sub = this.requireSub();
+    if (key.topic !== undefined) await sub.subscribe(key.topic);
+    else await sub.psubscribe(key.pattern);
+  }
+
+  async unsubscribe(key: BusKey): Promise<void> {
+    const sub = this.requireSub();
+    if (key.topic !== undefined) await sub.unsubscribe(key.topic);
+    else await sub.punsubscribe(key.pattern);
+  }
+
+  onMessage(handler: BusHandler): void {
+    this.handler = handler;
+  }
+
+  onStateChange(listener: (state: BusState) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** Round trip to Redis on the publishing connection; for readiness checks. */
+  async ping(): Promise<void> {
+    await this.pub.ping();
+  }
+
+  async close(): Promise<void> {
+    this.currentState = 'closed';
+    for (const l of this.listeners) l('closed');
+    await Promise.allSettled([this.pub.quit(), this.sub?.quit()]);
+    this.pub.disconnect();
+    this.sub?.disconnect();
+  }
+
+  private requireSub(): Redis {
+    if (!this.sub) throw new Error('this RedisBus was created publishOnly');
+    return this.sub;
+  }
+}

@@ -1,0 +1,7 @@
+export * from './change-event';
+export * from './topics';
+export * from './bus-message';
+export * from './legacy-topic';
+export * from './error-codes';
+export * from './phoenix/message';
+export * from './phoenix/codec';

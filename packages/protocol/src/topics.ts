@@ -1,0 +1,43 @@
+/**
+ * Redis pub/sub channel names. This module is the only place that builds or parses them.
+ *
+ * Every change is published once, on its table's topic. A gateway subscribes to exactly the table
+ * topics its clients need, and uses a pattern only for clients that asked for a whole schema or for
+ * everything (`realtime:<schema>`, `realtime:*`). Identifiers may hold `:` or glob characters when
+ * quoted in SQL, so each part is percent-encoded, including the glob specials `*?[]\`.
+ */
+
+const PREFIX = 'walcast:v1:table:';
+
+function encodePart(part: string): string {
+  return encodeURIComponent(part).replace(/[*!'()~]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
+/** The topic that carries every change of `schema.table`. */
+export function topicForTable(schema: string, table: string): string {
+  return `${PREFIX}${encodePart(schema)}:${encodePart(table)}`;
+}
+
+/** A Redis glob pattern matching the topics of every table in `schema`. */
+export function patternForSchema(schema: string): string {
+  return `${PREFIX}${encodePart(schema)}:*`;
+}
+
+/** A Redis glob pattern matching every table topic. */
+export function patternForAll(): string {
+  return `${PREFIX}*`;
+}
+
+/** The inverse of {@link topicForTable}; `null` for a name this module did not build. */
+export function parseTopic(topic: string): { schema: string; table: string } | null {
+  if (!topic.startsWith(PREFIX)) return null;
+  const rest = topic.slice(PREFIX.length);
+  const colon = rest.indexOf(':');
+  if (colon <= 0 || colon === rest.length - 1 || rest.indexOf(':', colon + 1) !== -1) return null;
+  try {
+    return { schema: decodeURIComponent(rest.slice(0, colon)), table: decodeURIComponent(rest.slice(colon + 1)) };
+  } catch {
+    // Malformed percent-encoding: not one of ours.
+    return null;
+  }
+}

@@ -1,0 +1,178 @@
+/**
+ * Turns pgoutput row messages into change events (packages/protocol `ChangeEvent`), serialised
+ * once, here, as JSON text. Values are spliced as JSON fragments from the value decoder, so int8
+ * and numeric keep PostgreSQL's digits.
+ *
+ * `old_record` (protocol.md decision 3): the replica identity columns under DEFAULT/INDEX identity,
+ * taken from the key tuple when the key changed and otherwise from the new row (as wal2json does);
+ * the whole old row under FULL; `{}` under NOTHING. An unchanged TOAST value is taken from the old
+ * row when the message carries it (the library does this) and otherwise left out of `record`.
+ *
+ * A value whose conversion throws is sent as a JSON string of its text and the change carries an
+ * `errors` entry naming the column: nothing is dropped for bad data.
+ */
+import type { Pgoutput } from 'pg-logical-replication';
+import { topicForTable, type ChangeType } from '@walcast/protocol';
+import { decodeValue, typeName } from './value-decoder';
+import type { TypeRegistry } from './type-registry';
+
+/** One change, ready to publish. */
+export interface EncodedChange {
+  topic: string;
+  type: ChangeType;
+  /** The change event's JSON text. */
+  json: string;
+}
+
+interface ColumnInfo {
+  name: string;
+  /** `JSON.stringify(name)` + `:`, precomputed. */
+  keyPrefix: string;
+  typeOid: number;
+  isKey: boolean;
+}
+
+interface RelationInfo {
+  topic: string;
+  /** `"schema":…,"table":…` */
+  identityJson: string;
+  /** `"columns":[…]` */
+  columnsJson: string;
+  columns: ColumnInfo[];
+  keyColumns: ColumnInfo[];
+  identity: Pgoutput.MessageRelation['replicaIdentity'];
+}
+
+type Tuple = Record<string, string | null | undefined>;
+
+/** Microseconds since the Unix epoch → `2026-11-28T04:30:08.123456Z`. */
+export function commitTimestamp(micros: bigint): string {
+  const seconds = micros / 1_000_000n;
+  const fraction = Number(micros - seconds * 1_000_000n);
+  const iso = new Date(Number(seconds) * 1000).toISOString();
+  return `${iso.slice(0, 19)}.${String(fraction).padStart(6, '0')}Z`;
+}
+
+export class ChangeEncoder {
+  /** Keyed by the library's relation object: a new Relation message (e.g. after ALTER TABLE) is a new key. */
+  private readonly relations = new WeakMap<Pgoutput.MessageRelation, RelationInfo>();
+  private timestampJson = '""';
+
+  constructor(private readonly registry: TypeRegistry) {}
+
+  /** The type OIDs of a relation's columns that the registry cannot convert yet. */
+  unknownTypeOids(relation: Pgoutput.MessageRelation): number[] {
+    return this.registry.unknownOids(relation.columns.map((c) => c.typeOid));
+  }
+
+  /** Starts a transaction: every following change carries its commit time. */
+  begin(msg: Pgoutput.MessageBegin): void {
+    this.timestampJson = `"${commitTimestamp(msg.commitTime as bigint)}"`;
+  }
+
+  encode(msg: Pgoutput.MessageInsert | Pgoutput.MessageUpdate | Pgoutput.MessageDelete): EncodedChange {
+    const rel = this.relationInfo(msg.relation);
+    const errors: string[] = [];
+    let body: string;
+    let type: ChangeType;
+    if (msg.tag === 'insert') {
+      type = 'INSERT';
+      body = `"record":${this.row(rel.columns, msg.new as Tuple, errors)}`;
+    } else if (msg.tag === 'update') {
+      type = 'UPDATE';
+      const oldRow = this.oldRecord(
+        rel,
+        msg.old as Tuple | null,
+        msg.key as Tuple | null,
+        msg.new as Tuple,
+        errors,
+      );
+      body = `"record":${this.row(rel.columns, msg.new as Tuple, errors)},"old_record":${oldRow}`;
+    } else {
+      type = 'DELETE';
+      body = `"old_record":${this.oldRecord(rel, msg.old as Tuple | null, msg.key as Tuple | null, null, errors)}`;
+    }
+    const errorsJson = errors.length === 0 ? 'null' : JSON.stringify(errors);
+    return {
+      topic: rel.topic,
+      type,
+      json: `{"type":"${type}",${rel.identityJson},"commit_timestamp":${this.timestampJson},${rel.columnsJson},${body},"errors":${errorsJson}}`,
+    };
+  }
+
+  /** One TRUNCATE change per truncated relation. */
+  encodeTruncate(msg: Pgoutput.MessageTruncate): EncodedChange[] {
+    return msg.relations
+      .filter((r): r is Pgoutput.MessageRelation => r !== undefined)
+      .map((relation) => {
+        const rel = this.relationInfo(relation);
+        return {
+          topic: rel.topic,
+          type: 'TRUNCATE' as const,
+          json: `{"type":"TRUNCATE",${rel.identityJson},"commit_timestamp":${this.timestampJson},"errors":null}`,
+        };
+      });
+  }
+
+  private oldRecord(
+    rel: RelationInfo,
+    old: Tuple | null,
+    key: Tuple | null,
+    newRow: Tuple | null,
+    errors: string[],
+  ): string {
+    if (old) return this.row(rel.identity === 'full' ? rel.columns : rel.keyColumns, old, errors);
+    if (rel.identity === 'nothing') return '{}';
+    const source = key ?? newRow;
+    return source ? this.row(rel.keyColumns, source, errors) : '{}';
+  }
+
+  private row(columns: readonly ColumnInfo[], tuple: Tuple, errors: string[]): string {
+    let out = '{';
+    let first = true;
+    for (const col of columns) {
+      const text = tuple[col.name];
+      if (text === undefined) continue; // unchanged TOAST and no old value: left out
+      out += first ? col.keyPrefix : `,${col.keyPrefix}`;
+      first = false;
+      if (text === null) {
+        out += 'null';
+        continue;
+      }
+      try {
+        out += decodeValue(this.registry, col.typeOid, text);
+      } catch (err) {
+        out += JSON.stringify(text);
+        errors.push(
+          `Error decoding column ${col.name} (${typeName(this.registry, col.typeOid)}): ${(err as Error).message}`,
+        );
+      }
+    }
+    return `${out}}`;
+  }
+
+  private relationInfo(relation: Pgoutput.MessageRelation): RelationInfo {
+    let info = this.relations.get(relation);
+    if (info) return info;
+    const columns: ColumnInfo[] = relation.columns.map((c) => ({
+      name: c.name,
+      keyPrefix: `${JSON.stringify(c.name)}:`,
+      typeOid: c.typeOid,
+      isKey: (c.flags & 1) === 1,
+    }));
+    const described = relation.columns.map((c) => ({
+      name: c.name,
+      type: typeName(this.registry, c.typeOid),
+    }));
+    info = {
+      topic: topicForTable(relation.schema, relation.name),
+      identityJson: `"schema":${JSON.stringify(relation.schema)},"table":${JSON.stringify(relation.name)}`,
+      columnsJson: `"columns":${JSON.stringify(described)}`,
+      columns,
+      keyColumns: columns.filter((c) => c.isKey),
+      identity: relation.replicaIdentity,
+    };
+    this.relations.set(relation, info);
+    return info;
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * The ingester's settings: the only place that reads the environment. The original server's names
+ * (DB_HOST, DB_PORT, DB_NAME, DB_USER, DB_PASSWORD, SLOT_NAME) keep their meaning; DATABASE_URL is
+ * an alternative to the DB_* parts.
+ */
+import { ConfigError, bytes, durationMs, int, loadConfig, oneOf, str, url } from '@walcast/config';
+import { LOG_LEVELS, type LogLevel } from '@walcast/logger';
+import type { ClientConfig } from 'pg';
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+
+export const ingesterSchema = {
+  DATABASE_URL: url({ doc: 'PostgreSQL connection URL; an alternative to the DB_* settings.', schemes: ['postgres', 'postgresql'], secret: true }),
+  DB_HOST: str({ doc: 'PostgreSQL host (when DATABASE_URL is not set).' }),
+  DB_PORT: int({ doc: 'PostgreSQL port.', default: 5432, min: 1, max: 65535 }),
+  DB_NAME: str({ doc: 'Database whose changes are streamed.', default: 'postgres' }),
+  DB_USER: str({ doc: 'User with the REPLICATION attribute.', default: 'postgres' }),
+  DB_PASSWORD: str({ doc: 'Password of DB_USER.', secret: true }),
+  SLOT_NAME: str({
+    doc: 'Permanent logical replication slot (pgoutput), created when missing, never dropped.',
+    default: 'walcast',
+    pattern: /^[a-z0-9_]{1,63}$/,
+    patternText: 'lower-case letters, digits and _ (at most 63)',
+  }),
+  PUBLICATION: str({ doc: 'Publication whose tables are streamed.', default: 'supabase_realtime' }),
+  REDIS_URL: url({ doc: 'Redis the changes are published to.', schemes: ['redis', 'rediss'], required: true }),
+  HEALTH_PORT: int({ doc: 'HTTP port of /healthz and /readyz.', default: 9100, min: 0, max: 65535 }),
+  LOG_LEVEL: oneOf(LOG_LEVELS, { doc: 'pino log level.', default: 'info' }),
+  STATUS_INTERVAL: durationMs({ doc: 'Longest time between two standby status updates to PostgreSQL.', default: 10_000 }),
+  MAX_IN_FLIGHT: int({ doc: 'Changes published but not yet accepted by Redis before WAL reading pauses.', default: 20_000, min: 1 }),
+  MAX_IN_FLIGHT_BYTES: bytes({ doc: 'Bytes published but not yet accepted by Redis before WAL reading pauses.', default: 64 * 1024 * 1024 }),
+  INSTANCE_ID: str({ doc: 'Names this ingester in bus envelopes and logs (default: host name, pid and a random suffix).' }),
+  RECONNECT_MAX_DELAY: durationMs({ doc: 'Upper bound of the jittered reconnect backoff.', default: 10_000 }),
+} as const;
+
+export type IngesterConfig = Readonly<{
+  pg: ClientConfig;
+  /** host:port/db, for logs (no credentials). */
+  pgTarget: string;
+  slotName: string;
+  publication: string;
+  redisUrl: string;
+  healthPort: number;
+  logLevel: LogLevel;
+  statusIntervalMs: number;
+  maxInFlight: number;
+  maxInFlightBytes: number;
+  instanceId: string;
+  reconnectMaxDelayMs: number;
+}>;
+
+/** Reads and validates the environment; throws ConfigError listing every problem. */
+export function readConfig(env: Readonly<Record<string, string | undefined>> = process.env): IngesterConfig {
+  const problems: string[] = [];
+  let e: ReturnType<typeof loadConfig<typeof ingesterSchema>> | undefined;
+  try {
+    e = loadConfig(ingesterSchema, env);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    problems.push(...err.problems);
+  }
+  if (!env.DATABASE_URL?.trim() && !env.DB_HOST?.trim()) {
+    problems.push('DATABASE_URL or DB_HOST is required: where PostgreSQL runs');
+  }
+  if (problems.length > 0 || !e) throw new ConfigError(problems);
+  const pg: ClientConfig = e.DATABASE_URL
+    ? { connectionString: e.DATABASE_URL }
+    : { host: e.DB_HOST, port: e.DB_PORT, database: e.DB_NAME, user: e.DB_USER, ...(e.DB_PASSWORD ? { password: e.DB_PASSWORD } : {}) };
+  const target = e.DATABASE_URL ? new URL(e.DATABASE_URL) : null;
+  return Object.freeze({
+    pg,
+    pgTarget: target ? `${target.hostname}:${target.port || 5432}${target.pathname}` : `${e.DB_HOST}:${e.DB_PORT}/${e.DB_NAME}`,
+    slotName: e.SLOT_NAME,
+    publication: e.PUBLICATION,
+    redisUrl: e.REDIS_URL,
+    healthPort: e.HEALTH_PORT,
+    logLevel: e.LOG_LEVEL,
+    statusIntervalMs: e.STATUS_INTERVAL,
+    maxInFlight: e.MAX_IN_FLIGHT,
+    maxInFlightBytes: e.MAX_IN_FLIGHT_BYTES,
+    instanceId: e.INSTANCE_ID ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
+    reconnectMaxDelayMs: e.RECONNECT_MAX_DELAY,
+  });
+}

@@ -1,0 +1,155 @@
+/**
+ * The ingester's lifecycle: check the database, open the slot, stream, and on any failure start
+ * again after a jittered backoff, resuming from the slot's confirmed position.
+ *
+ * States: `starting` → `streaming` ⇄ `retrying` → `stopping` → `stopped`. Readiness is `streaming`
+ * with Redis reachable. Each failure is logged once per change of its code, not once per retry.
+ */
+import { Client } from 'pg';
+import type { Bus } from '@walcast/bus';
+import type { Logger } from '@walcast/logger';
+import type { IngesterConfig } from './config';
+import { errorCode, IngesterError, type IngesterErrorCode } from './errors';
+import { TypeRegistry, TYPE_CATALOG_SQL, typeRegistrationFromRow, type TypeCatalogRow } from './changes/type-registry';
+import { ChangeSource } from './replication/change-source';
+import { ensurePublication, ensureSlot, ensureWalLevel } from './replication/slot-setup';
+import { StreamSession } from './replication/stream-session';
+import { lsnToText, type Lsn } from './replication/lsn';
+
+export type IngesterState = 'starting' | 'streaming' | 'retrying' | 'stopping' | 'stopped';
+
+export class Ingester {
+  private currentState: IngesterState = 'starting';
+  private lastErrorCode: IngesterErrorCode | null = null;
+  private lastError: string | null = null;
+  private session: StreamSession | null = null;
+  private catalog: Client | null = null;
+  private stopRequested = false;
+  private wake: (() => void) | null = null;
+  private loop: Promise<void> | null = null;
+  private sessions = 0;
+  /** Last confirmed position, for logs and health. */
+  confirmedLsn: Lsn = 0n;
+
+  constructor(
+    private readonly config: IngesterConfig,
+    private readonly bus: Bus,
+    private readonly log: Logger,
+  ) {}
+
+  get state(): IngesterState {
+    return this.currentState;
+  }
+
+  /** `null` when ready (streaming, Redis reachable), else why not. */
+  notReadyReason(): string | null {
+    if (this.currentState !== 'streaming') {
+      return this.lastError ? `${this.currentState}: ${this.lastError}` : this.currentState;
+    }
+    if (this.bus.state !== 'ready') return `redis ${this.bus.state}`;
+    return null;
+  }
+
+  start(): void {
+    this.loop ??= this.runLoop();
+  }
+
+  async stop(): Promise<void> {
+    this.stopRequested = true;
+    this.currentState = 'stopping';
+    this.wake?.();
+    await this.session?.stop();
+    await this.loop;
+    this.currentState = 'stopped';
+  }
+
+  private async runLoop(): Promise<void> {
+    let attempt = 0;
+    while (!this.stopRequested) {
+      try {
+        await this.streamOnce();
+      } catch (err) {
+        if (this.stopRequested) break;
+        this.currentState = 'retrying';
+        this.reportFailure(err);
+      }
+      if (this.stopRequested) break;
+      attempt = this.currentState === 'retrying' && this.lastErrorCode ? attempt + 1 : 0;
+      await this.sleep(this.backoffMs(attempt));
+    }
+  }
+
+  private async streamOnce(): Promise<void> {
+    const catalog = new Client({ ...this.config.pg, application_name: 'walcast-ingester-catalog' });
+    catalog.on('error', (err) => this.log.debug({ err }, 'catalog connection error'));
+    this.catalog = catalog;
+    try {
+      await catalog.connect().catch((err: unknown) => {
+        throw new IngesterError('DatabaseUnavailable', `cannot connect to PostgreSQL at ${this.config.pgTarget}: ${(err as Error).message}`, { cause: err });
+      });
+      await ensureWalLevel(catalog);
+      await ensurePublication(catalog, this.config.publication);
+      const slot = await ensureSlot(catalog, this.config.slotName);
+      if (slot.created) this.log.info({ slot: this.config.slotName }, 'replication slot created');
+      const registry = new TypeRegistry();
+      this.sessions++;
+      const session = new StreamSession({
+        source: new ChangeSource({ pg: this.config.pg, slot: this.config.slotName, publication: this.config.publication }),
+        bus: this.bus,
+        registry,
+        loadTypes: async (oids) => {
+          const { rows } = await catalog.query<TypeCatalogRow>(TYPE_CATALOG_SQL, [oids]);
+          for (const row of rows) registry.register(typeRegistrationFromRow(row));
+        },
+        instanceId: `${this.config.instanceId}/${this.sessions}`,
+        startLsn: slot.confirmedLsn,
+        statusIntervalMs: this.config.statusIntervalMs,
+        maxInFlight: this.config.maxInFlight,
+        maxInFlightBytes: this.config.maxInFlightBytes,
+        log: this.log,
+        onStreaming: () => {
+          this.currentState = 'streaming';
+          if (this.lastErrorCode) this.log.info({ previous: this.lastErrorCode }, 'recovered');
+          this.lastErrorCode = null;
+          this.lastError = null;
+          this.log.info({ slot: this.config.slotName, lsn: lsnToText(slot.confirmedLsn) }, 'streaming');
+        },
+        onConfirmed: (lsn) => {
+          this.confirmedLsn = lsn;
+        },
+      });
+      this.session = session;
+      await session.run();
+    } finally {
+      this.session = null;
+      this.catalog = null;
+      await catalog.end().catch(() => undefined);
+    }
+  }
+
+  private reportFailure(err: unknown): void {
+    const code = errorCode(err);
+    const message = err instanceof Error ? err.message : String(err);
+    if (code !== this.lastErrorCode || message !== this.lastError) {
+      this.log.warn({ err, code, slot: this.config.slotName }, 'replication unavailable; retrying');
+    }
+    this.lastErrorCode = code;
+    this.lastError = message;
+  }
+
+  private backoffMs(attempt: number): number {
+    const max = this.config.reconnectMaxDelayMs;
+    const base = Math.min(max, 250 * 2 ** Math.min(attempt, 10));
+    return Math.round(base / 2 + Math.random() * (base / 2));
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+}

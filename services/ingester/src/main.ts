@@ -1,0 +1,56 @@
+/**
+ * walcast ingester: the only holder of the replication slot. Wiring only: config → logger → bus →
+ * ingester → health → signals.
+ */
+import { RedisBus } from '@walcast/bus';
+import { ConfigError } from '@walcast/config';
+import { createLogger } from '@walcast/logger';
+import { readConfig } from './config';
+import { startHealthServer } from './health';
+import { Ingester } from './ingester';
+
+const VERSION = '0.1.0';
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = readConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`walcast ingester: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const log = createLogger({ service: 'ingester', level: config.logLevel, version: VERSION });
+  log.info(
+    { slot: config.slotName, publication: config.publication, database: config.pgTarget, instance: config.instanceId, node: process.version },
+    'starting',
+  );
+  const bus = new RedisBus({ url: config.redisUrl, name: `walcast-ingester:${config.instanceId}`, log: log.child({ component: 'bus' }), publishOnly: true });
+  const ingester = new Ingester(config, bus, log.child({ component: 'replication' }));
+  const health = await startHealthServer(config.healthPort, ingester);
+  ingester.start();
+
+  let stopping = false;
+  const shutdown = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    void (async () => {
+      await ingester.stop();
+      await bus.close();
+      health.close();
+      log.info('stopped');
+      log.flush();
+      process.exit(0);
+    })();
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`walcast ingester: fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,200 @@
+/**
+ * One streaming session: a ChangeSource connected to the slot, whose messages are encoded and
+ * published in WAL order, with positions confirmed as Redis accepts them.
+ *
+ * Lifecycle: `run()` resolves never; it rejects when the stream or a publish fails, after which the
+ * ingester starts a new session (which resumes from the slot's confirmed position).
+ *
+ * Invariants:
+ * - Messages are handled strictly in order. When a Relation names types the registry does not know,
+ *   later messages queue (and reading pauses) until the catalog lookup finishes.
+ * - I1 (see ConfirmingPublisher) for every transaction. An idle keepalive's position is confirmed
+ *   only when no transaction is open, nothing queues and nothing is in flight, so the slot advances
+ *   past WAL of unpublished tables without skipping anything.
+ * - I2: a standby status update with the confirmed position goes out every `statusIntervalMs` and
+ *   whenever the server asks, even while publishing is blocked (reading paused).
+ */
+import type { Pgoutput } from 'pg-logical-replication';
+import type { Bus } from '@walcast/bus';
+import type { Logger } from '@walcast/logger';
+import { ChangeEncoder } from '../changes/change-encoder';
+import type { TypeRegistry } from '../changes/type-registry';
+import { ConfirmingPublisher } from '../publish/confirming-publisher';
+import type { ChangeSource, WalMessage } from './change-source';
+import { lsnFromText, lsnToText, type Lsn } from './lsn';
+
+export interface SessionOptions {
+  source: ChangeSource;
+  bus: Bus;
+  registry: TypeRegistry;
+  /** Learns the given type OIDs from the catalog into the registry. */
+  loadTypes(oids: number[]): Promise<void>;
+  instanceId: string;
+  /** The slot's confirmed_flush_lsn when the session starts. */
+  startLsn: Lsn;
+  statusIntervalMs: number;
+  maxInFlight: number;
+  maxInFlightBytes: number;
+  log: Logger;
+  onStreaming(): void;
+  onConfirmed(lsn: Lsn): void;
+  onChangePublished?(bytes: number): void;
+}
+
+/** How long acknowledgements are coalesced: at most one status update per this many ms under load. */
+const ACK_COALESCE_MS = 20;
+
+export class StreamSession {
+  private readonly encoder: ChangeEncoder;
+  private readonly publisher: ConfirmingPublisher;
+  private readonly queue: WalMessage[] = [];
+  private blocked = false;
+  private inTransaction = false;
+  private commitLsn: Lsn = 0n;
+  private failure: ((err: Error) => void) | null = null;
+  private ackTimer: NodeJS.Timeout | null = null;
+  private statusTimer: NodeJS.Timeout | null = null;
+  private pressured = false;
+
+  constructor(private readonly opts: SessionOptions) {
+    this.encoder = new ChangeEncoder(opts.registry);
+    this.publisher = new ConfirmingPublisher({
+      bus: opts.bus,
+      source: opts.instanceId,
+      maxInFlight: opts.maxInFlight,
+      maxInFlightBytes: opts.maxInFlightBytes,
+      onConfirm: () => this.scheduleAck(),
+      onPressure: (paused) => this.setPressure(paused),
+      onFailure: (err) => this.fail(err),
+      startLsn: opts.startLsn,
+      ...(opts.onChangePublished ? { onPublished: opts.onChangePublished } : {}),
+    });
+  }
+
+  async run(): Promise<never> {
+    const failed = new Promise<never>((_, reject) => {
+      this.failure = reject;
+    });
+    this.statusTimer = setInterval(() => this.sendStatus(), this.opts.statusIntervalMs);
+    try {
+      const streaming = this.opts.source.run({
+        onStart: () => this.opts.onStreaming(),
+        onMessage: (msg) => this.onMessage(msg),
+        onKeepalive: (walEnd, shouldRespond) => this.onKeepalive(walEnd, shouldRespond),
+      });
+      await Promise.race([streaming, failed]);
+      throw new Error('replication stream ended');
+    } finally {
+      this.close();
+      await this.opts.source.stop().catch(() => undefined);
+    }
+  }
+
+  /**
+   * Graceful end: stop reading, give in-flight publishes up to `graceMs` to land, send the final
+   * confirmed position, then close the stream (run() then rejects, which the caller expects).
+   */
+  async stop(graceMs = 5000): Promise<void> {
+    this.opts.source.pause();
+    const deadline = Date.now() + graceMs;
+    while (this.publisher.inFlight > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    this.sendStatus();
+    await this.opts.source.stop();
+  }
+
+  private onMessage(msg: WalMessage): void {
+    if (this.blocked) {
+      this.queue.push(msg);
+      return;
+    }
+    this.process(msg);
+  }
+
+  private process(msg: WalMessage): void {
+    switch (msg.tag) {
+      case 'begin':
+        this.inTransaction = true;
+        this.commitLsn = msg.commitLsn ? lsnFromText(msg.commitLsn) : 0n;
+        this.encoder.begin(msg);
+        return;
+      case 'relation':
+        this.learnTypes(msg);
+        return;
+      case 'insert':
+      case 'update':
+      case 'delete':
+        this.publisher.publish(this.encoder.encode(msg), this.commitLsn);
+        return;
+      case 'truncate':
+        for (const change of this.encoder.encodeTruncate(msg)) this.publisher.publish(change, this.commitLsn);
+        return;
+      case 'commit':
+        this.inTransaction = false;
+        if (msg.commitEndLsn) this.publisher.commit(lsnFromText(msg.commitEndLsn));
+        return;
+      default:
+        return; // type, origin and logical messages carry nothing to publish
+    }
+  }
+
+  /** Blocks the stream while unknown column types are fetched from the catalog. */
+  private learnTypes(relation: Pgoutput.MessageRelation): void {
+    const unknown = this.encoder.unknownTypeOids(relation);
+    if (unknown.length === 0) return;
+    this.blocked = true;
+    this.opts.source.pause();
+    this.opts.loadTypes(unknown).then(
+      () => this.unblock(),
+      (err: unknown) => this.fail(new Error(`could not read column types from pg_type: ${String(err)}`)),
+    );
+  }
+
+  private unblock(): void {
+    this.blocked = false;
+    while (this.queue.length > 0 && !this.blocked) this.process(this.queue.shift()!);
+    if (!this.blocked && !this.pressured) this.opts.source.resume();
+  }
+
+  private onKeepalive(walEnd: Lsn, shouldRespond: boolean): void {
+    if (!this.inTransaction && !this.blocked && this.queue.length === 0) this.publisher.advanceIdle(walEnd);
+    if (shouldRespond) this.sendStatus();
+  }
+
+  private setPressure(paused: boolean): void {
+    this.pressured = paused;
+    if (paused) {
+      this.opts.log.debug({ inFlight: this.publisher.inFlight }, 'publishing backlog; pausing WAL reads');
+      this.opts.source.pause();
+    } else if (!this.blocked) {
+      this.opts.source.resume();
+    }
+  }
+
+  private scheduleAck(): void {
+    this.ackTimer ??= setTimeout(() => {
+      this.ackTimer = null;
+      this.sendStatus();
+    }, ACK_COALESCE_MS);
+  }
+
+  private sendStatus(): void {
+    const lsn = this.publisher.confirmed;
+    if (lsn === 0n) return;
+    this.opts.source.acknowledge(lsn);
+    this.opts.onConfirmed(lsn);
+    this.opts.log.trace({ lsn: lsnToText(lsn) }, 'confirmed');
+  }
+
+  private fail(err: Error): void {
+    this.failure?.(err);
+  }
+
+  private close(): void {
+    if (this.ackTimer) clearTimeout(this.ackTimer);
+    if (this.statusTimer) clearInterval(this.statusTimer);
+    this.ackTimer = null;
+    this.statusTimer = null;
+  }
+}
