@@ -1,0 +1,90 @@
+/**
+ * Reference-counted Redis subscriptions: a topic (or pattern) is subscribed when the first local
+ * delivery group needs it and unsubscribed when the last one goes. Never `psubscribe` to everything
+ * unless a client asked for everything (`realtime:*`).
+ *
+ * Liveness: an entry becomes live when Redis confirms the subscription or when its first message
+ * arrives, whichever is first, and its waiters run synchronously at that moment, before that
+ * message is dispatched. A join completed by a waiter therefore sees every message published after
+ * its subscription went live, and none before its reply.
+ */
+import { busKeyId, type Bus, type BusKey } from '@walcast/bus';
+import type { Logger } from '@walcast/logger';
+import type { DeliveryGroup } from './delivery-group';
+
+export class BusEntry {
+  refs = 0;
+  live = false;
+  /** The delivery groups fed by this subscription. */
+  readonly groups = new Set<DeliveryGroup>();
+  private readonly waiters = new Set<() => void>();
+
+  constructor(
+    readonly id: string,
+    readonly key: BusKey,
+  ) {}
+
+  /** Runs `cb` once the entry is live (now, if it is). Returns a function that cancels the wait. */
+  whenLive(cb: () => void): () => void {
+    if (this.live) {
+      cb();
+      return () => undefined;
+    }
+    this.waiters.add(cb);
+    return () => this.waiters.delete(cb);
+  }
+
+  markLive(): void {
+    if (this.live) return;
+    this.live = true;
+    const waiters = [...this.waiters];
+    this.waiters.clear();
+    for (const w of waiters) w();
+  }
+}
+
+export class BusSubscriptions {
+  private readonly entries = new Map<string, BusEntry>();
+
+  constructor(
+    private readonly bus: Bus,
+    private readonly log: Logger,
+  ) {}
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  get(id: string): BusEntry | undefined {
+    return this.entries.get(id);
+  }
+
+  acquire(key: BusKey): BusEntry {
+    const id = busKeyId(key);
+    let entry = this.entries.get(id);
+    if (!entry) {
+      entry = new BusEntry(id, key);
+      this.entries.set(id, entry);
+      this.subscribe(entry);
+    }
+    entry.refs++;
+    return entry;
+  }
+
+  release(entry: BusEntry): void {
+    entry.refs--;
+    if (entry.refs > 0 || this.entries.get(entry.id) !== entry) return;
+    this.entries.delete(entry.id);
+    this.bus.unsubscribe(entry.key).catch((err: unknown) => {
+      // Harmless: a stale subscription only delivers messages no group wants; they are dropped.
+      this.log.debug({ err, topic: entry.id }, 'unsubscribe failed');
+    });
+  }
+
+  private subscribe(entry: BusEntry): void {
+    this.bus.subscribe(entry.key).then(
+      () => entry.markLive(),
+      (err: unknown) => this.log.warn({ err, topic: entry.id, code: 'BusUnavailable' }, 'subscribe failed'),
+    );
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * Which delivery groups exist, which bus subscriptions feed them, and the fan-out of bus messages.
+ *
+ * Lifecycle: a group is created by its first member and removed with its last, releasing its bus
+ * subscription (reference-counted in BusSubscriptions). Sockets never subscribe to Redis themselves.
+ *
+ * Invariant (I4): each bus message is decoded once and parsed at most once, then each group
+ * matches and encodes it once per codec; uWS topic publishing does the per-socket work in C++.
+ */
+import { decodeBusMessage, patternForAll, patternForSchema, topicForTable, type LegacyTarget } from '@walcast/protocol';
+import { busKeyId, type BusKey } from '@walcast/bus';
+import type { Logger } from '@walcast/logger';
+import { LogThrottle } from '@walcast/logger';
+import type { RowFilter } from '../filters/row-filter';
+import type { BusSubscriptions } from './bus-subscriptions';
+import type { DeliveryGroup, IncomingChange, ParsedChange, Publish } from './delivery-group';
+import { LegacyGroup } from './legacy-group';
+
+/** A socket's membership of one channel topic. */
+export interface ChannelMembership {
+  topic: string;
+  /** The ref of the join; `phx_close`/`phx_error` carry it. */
+  joinRef: string | null;
+  group: DeliveryGroup;
+  state: 'joining' | 'joined';
+  /** Cancels a pending wait for the bus subscription. */
+  cancelWait: (() => void) | null;
+  timer: NodeJS.Timeout | null;
+}
+
+export function busKeyForLegacy(target: LegacyTarget): BusKey {
+  switch (target.kind) {
+    case 'all':
+      return { pattern: patternForAll() };
+    case 'schema':
+      return { pattern: patternForSchema(target.schema) };
+    default:
+      return { topic: topicForTable(target.schema, target.table) };
+  }
+}
+
+export class ChannelRegistry {
+  private readonly groups = new Map<string, DeliveryGroup>();
+  private readonly throttle = new LogThrottle({ max: 5, windowMs: 60_000 });
+  /** Counters for metrics and tests. */
+  readonly stats = { busMessages: 0, badBusMessages: 0, deliveries: 0 };
+
+  constructor(
+    private readonly subscriptions: BusSubscriptions,
+    private readonly publish: Publish,
+    private readonly log: Logger,
+  ) {}
+
+  get groupCount(): number {
+    return this.groups.size;
+  }
+
+  /** The group of a legacy topic, created (and its bus subscription acquired) on first use. */
+  legacyGroup(topic: string, target: LegacyTarget, filter: RowFilter): DeliveryGroup {
+    const key = `legacy|${topic}`;
+    const existing = this.groups.get(key);
+    if (existing) return existing;
+    const entry = this.subscriptions.acquire(busKeyForLegacy(target));
+    const group = new LegacyGroup(topic, entry, filter);
+    entry.groups.add(group);
+    this.groups.set(key, group);
+    return group;
+  }
+
+  /** Drops a group once it has no members left. */
+  releaseIfEmpty(group: DeliveryGroup): void {
+    if (group.size > 0 || this.groups.get(group.key) !== group) return;
+    this.groups.delete(group.key);
+    group.busEntry.groups.delete(group);
+    this.subscriptions.release(group.busEntry);
+  }
+
+  /** The bus message handler. Never throws: a bad message is counted and logged (throttled). */
+  dispatch(via: BusKey, message: string): void {
+    this.stats.busMessages++;
+    const entry = this.subscriptions.get(busKeyId(via));
+    if (!entry) return; // unsubscribed meanwhile
+    entry.markLive();
+    let change: IncomingChange;
+    try {
+      const { header, eventJson } = decodeBusMessage(message);
+      let parsed: ParsedChange | undefined;
+      change = {
+        header,
+        eventJson,
+        parsed: () => (parsed ??= JSON.parse(eventJson) as ParsedChange),
+      };
+    } catch (err) {
+      this.stats.badBusMessages++;
+      this.throttle.warn(this.log, { err, topic: entry.id, code: 'MalformedBusMessage' }, 'dropped a bus message that cannot be decoded');
+      return;
+    }
+    for (const group of entry.groups) {
+      try {
+        group.deliver(change, this.publish);
+      } catch (err) {
+        this.stats.badBusMessages++;
+        this.throttle.warn(this.log, { err, topic: entry.id, code: 'MalformedBusMessage' }, 'could not deliver a change');
+      }
+    }
+  }
+}

@@ -1,0 +1,36 @@
+/**
+ * Delivery for legacy channels (realtime-js 1.x, and any join without `config`): frames named after
+ * the change type (`INSERT`, `UPDATE`, `DELETE`, `TRUNCATE`) with the change object as payload, the
+ * event text spliced unparsed. A filtered topic matches INSERT/UPDATE on `record` and DELETE on
+ * `old_record`; TRUNCATE has no row and reaches only unfiltered channels.
+ */
+import { v1Codec, v2Codec } from '@walcast/protocol';
+import type { RowFilter } from '../filters/row-filter';
+import type { BusEntry } from './bus-subscriptions';
+import { DeliveryGroup, type IncomingChange, type Publish } from './delivery-group';
+
+const CODECS = [v1Codec, v2Codec] as const;
+
+export class LegacyGroup extends DeliveryGroup {
+  constructor(
+    readonly topic: string,
+    busEntry: BusEntry,
+    private readonly filter: RowFilter,
+  ) {
+    super(`legacy|${topic}`, busEntry);
+  }
+
+  deliver(change: IncomingChange, publish: Publish): void {
+    const { type } = change.header;
+    if (!this.filter.isEmpty) {
+      if (type === 'TRUNCATE') return;
+      const parsed = change.parsed();
+      const row = type === 'DELETE' ? parsed.old_record : parsed.record;
+      const columns = parsed.columns ?? [];
+      if (!this.filter.matches(row, (name) => columns.find((c) => c.name === name)?.type)) return;
+    }
+    this.publishToMembers(publish, CODECS, (codec) =>
+      codec.encodeWithRawPayload({ joinRef: null, ref: null, topic: this.topic, event: type }, change.eventJson),
+    );
+  }
+}

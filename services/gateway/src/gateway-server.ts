@@ -1,0 +1,142 @@
+/**
+ * The gateway's uWS app: websocket endpoints `/socket/websocket` and `/realtime/v1/websocket`,
+ * `/healthz` and `/readyz` on the same port, the idle sweep, and the drain on shutdown.
+ *
+ * Lifecycle: `listen()` → serving → `stop()`: stop accepting, close every socket with
+ * ServerShuttingDown (4000, reconnect elsewhere), wait up to the grace period, close the bus.
+ */
+import { ErrorCodes } from '@walcast/protocol';
+import type { Bus } from '@walcast/bus';
+import type { Logger } from '@walcast/logger';
+import type { GatewayConfig } from './config';
+import { BusSubscriptions } from './channels/bus-subscriptions';
+import { ChannelRegistry } from './channels/channel-registry';
+import { ConnectionHandler } from './ws/connection-handler';
+import type { SocketData } from './ws/socket-data';
+import { readUpgradeRequest, socketDataFor } from './ws/upgrade';
+import { CLOSE_ON_BACKPRESSURE_LIMIT, uWS, type HttpResponse, type TemplatedApp, type WebSocket, type us_listen_socket } from './uws';
+
+export const WEBSOCKET_PATHS = ['/socket/websocket', '/realtime/v1/websocket'] as const;
+
+export class GatewayServer {
+  readonly app: TemplatedApp;
+  readonly registry: ChannelRegistry;
+  readonly handler: ConnectionHandler;
+  private readonly sockets = new Set<WebSocket<SocketData>>();
+  private listenSocket: us_listen_socket | null = null;
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private draining = false;
+  port = 0;
+
+  constructor(
+    private readonly config: GatewayConfig,
+    private readonly bus: Bus,
+    private readonly log: Logger,
+  ) {
+    this.app = uWS.App();
+    const subscriptions = new BusSubscriptions(bus, log.child({ component: 'bus-subscriptions' }));
+    this.registry = new ChannelRegistry(
+      subscriptions,
+      (topic, frame) => this.app.publish(topic, frame, false, false),
+      log.child({ component: 'fanout' }),
+    );
+    this.handler = new ConnectionHandler({ registry: this.registry, joinTimeoutMs: config.joinTimeoutMs, log: log.child({ component: 'channels' }) });
+    bus.onMessage((via, _topic, message) => this.registry.dispatch(via, message));
+    this.routes();
+  }
+
+  get connections(): number {
+    return this.sockets.size;
+  }
+
+  /** `null` when ready for traffic, else why not. */
+  notReadyReason(): string | null {
+    if (this.draining) return 'draining';
+    if (this.bus.state !== 'ready') return `redis ${this.bus.state}`;
+    return null;
+  }
+
+  listen(): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.app.listen(this.config.host, this.config.port, (socket) => {
+        if (!socket) {
+          reject(new Error(`cannot listen on ${this.config.host}:${this.config.port}`));
+          return;
+        }
+        this.listenSocket = socket;
+        this.port = uWS.us_socket_local_port(socket as never);
+        this.startIdleSweep();
+        resolve(this.port);
+      });
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.draining = true;
+    if (this.listenSocket) uWS.us_listen_socket_close(this.listenSocket);
+    this.listenSocket = null;
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    const { close } = ErrorCodes.ServerShuttingDown;
+    for (const ws of this.sockets) if (!ws.getUserData().closed) ws.end(close, 'server shutting down');
+    const deadline = Date.now() + this.config.shutdownGraceMs;
+    while (this.sockets.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    for (const ws of this.sockets) if (!ws.getUserData().closed) ws.close();
+  }
+
+  private routes(): void {
+    const behavior = {
+      maxPayloadLength: this.config.maxFrameBytes,
+      maxBackpressure: this.config.maxBackpressureBytes,
+      closeOnBackpressureLimit: CLOSE_ON_BACKPRESSURE_LIMIT,
+      // Phoenix semantics: SOCKET_TIMEOUT counts inbound frames only; the sweep below enforces it.
+      idleTimeout: 0,
+      sendPingsAutomatically: false,
+      upgrade: (res: HttpResponse, req: Parameters<NonNullable<uWS.WebSocketBehavior<SocketData>['upgrade']>>[1], context: unknown) => {
+        const request = readUpgradeRequest(res, req);
+        const data = this.draining ? { status: '503 Service Unavailable' } : socketDataFor(request);
+        if ('status' in data) {
+          res.writeStatus(data.status).end();
+          return;
+        }
+        res.upgrade(data, request.headers.secKey, request.headers.secProtocol, request.headers.secExtensions, context as never);
+      },
+      open: (ws: WebSocket<SocketData>) => {
+        this.sockets.add(ws);
+      },
+      message: (ws: WebSocket<SocketData>, message: ArrayBuffer, isBinary: boolean) => this.handler.onMessage(ws, message, isBinary),
+      close: (ws: WebSocket<SocketData>) => {
+        this.sockets.delete(ws);
+        this.handler.onClose(ws);
+      },
+    };
+    for (const path of WEBSOCKET_PATHS) this.app.ws<SocketData>(path, behavior);
+    this.app.get('/healthz', (res) => {
+      res.writeHeader('content-type', 'application/json').end('{"status":"ok"}');
+    });
+    this.app.get('/readyz', (res) => {
+      const reason = this.notReadyReason();
+      res
+        .writeStatus(reason === null ? '200 OK' : '503 Service Unavailable')
+        .writeHeader('content-type', 'application/json')
+        .end(JSON.stringify(reason === null ? { status: 'ready' } : { status: 'not ready', reason }));
+    });
+    this.app.any('/*', (res) => {
+      res.writeStatus('404 Not Found').writeHeader('content-type', 'application/json').end('{"error":"not found"}');
+    });
+  }
+
+  /** Closes sockets that sent nothing for SOCKET_TIMEOUT (heartbeats count), with IdleTimeout (4003). */
+  private startIdleSweep(): void {
+    const timeout = this.config.socketTimeoutMs;
+    if (!Number.isFinite(timeout)) return;
+    const every = Math.max(100, Math.min(1000, Math.floor(timeout / 4)));
+    this.sweepTimer = setInterval(() => {
+      const cutoff = Date.now() - timeout;
+      for (const ws of this.sockets) {
+        const data = ws.getUserData();
+        if (!data.closed && data.lastInboundAt < cutoff) ws.end(ErrorCodes.IdleTimeout.close, 'idle timeout');
+      }
+    }, every);
+    this.sweepTimer.unref();
+  }
+}

@@ -1,0 +1,33 @@
+/**
+ * The one module that imports uWebSockets.js. The npm republish we depend on silently falls back to a
+ * partial JavaScript implementation when its native binary fails to load; walcast refuses to run on
+ * that fallback (it lacks most of the API and all of the performance).
+ */
+import uWS from 'uWebSockets.js';
+
+export type { HttpRequest, HttpResponse, TemplatedApp, WebSocket, us_listen_socket } from 'uWebSockets.js';
+export { uWS };
+
+export class NativeUwsMissingError extends Error {
+  constructor() {
+    super(
+      'uWebSockets.js did not load its native binary (the JavaScript fallback is not supported). ' +
+        'It needs Node.js 16, 18 or 20 on linux-x64/arm64 with glibc >= 2.27; check the install and that UWS_USE_FALLBACK is unset.',
+    );
+    this.name = 'NativeUwsMissingError';
+  }
+}
+
+/** Throws {@link NativeUwsMissingError} unless `uWS.App` is native code. */
+export function assertNativeUws(): void {
+  if (!/\[native code\]/.test(String(uWS.App))) throw new NativeUwsMissingError();
+}
+
+/**
+ * `closeOnBackpressureLimit` is typed `number` in this package and `boolean` in the official one;
+ * this value satisfies both at runtime (uWS reads it as a truthy flag).
+ */
+export const CLOSE_ON_BACKPRESSURE_LIMIT = 1 as unknown as number & boolean;
+
+/** uWS `ws.send` results. */
+export const SendStatus = { backpressure: 0, success: 1, dropped: 2 } as const;

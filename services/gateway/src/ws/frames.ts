@@ -1,0 +1,45 @@
+/**
+ * Building and sending the frames a channel answers with. Phoenix's rules (protocol.md §1.2–1.5):
+ * replies reuse the request's ref (and join_ref in V2); `phx_close`/`phx_error` carry the join ref
+ * as their ref; other channel pushes have ref `null`.
+ */
+import { PhoenixEvents, type PhoenixMessage } from '@walcast/protocol';
+import { SendStatus, type WebSocket } from '../uws';
+import type { SocketData } from './socket-data';
+
+/** Sends one text frame unless the socket is closed; a dropped frame (over the backpressure limit) closes it. */
+export function sendFrame(ws: WebSocket<SocketData>, frame: string): void {
+  const data = ws.getUserData();
+  if (data.closed) return;
+  // SendStatus.dropped: uWS closes the socket itself (closeOnBackpressureLimit); nothing else to do.
+  if (ws.send(frame, false) === SendStatus.dropped) data.closed = true;
+}
+
+export function sendMessage(ws: WebSocket<SocketData>, msg: PhoenixMessage): void {
+  sendFrame(ws, ws.getUserData().codec.encode(msg));
+}
+
+export function reply(
+  ws: WebSocket<SocketData>,
+  request: Pick<PhoenixMessage, 'topic' | 'ref' | 'joinRef'>,
+  status: 'ok' | 'error',
+  response: unknown,
+): void {
+  sendMessage(ws, {
+    joinRef: request.joinRef,
+    ref: request.ref,
+    topic: request.topic,
+    event: PhoenixEvents.reply,
+    payload: { status, response },
+  });
+}
+
+/** `phx_close` or `phx_error` for a channel: ref = join ref. */
+export function pushLifecycle(ws: WebSocket<SocketData>, topic: string, joinRef: string | null, event: 'phx_close' | 'phx_error'): void {
+  sendMessage(ws, { joinRef, ref: joinRef, topic, event, payload: {} });
+}
+
+/** A channel push such as `system`: V1 ref null, V2 `[join_ref, null, …]`. */
+export function push(ws: WebSocket<SocketData>, topic: string, joinRef: string | null, event: string, payload: unknown): void {
+  sendMessage(ws, { joinRef, ref: null, topic, event, payload });
+}
