@@ -16,11 +16,13 @@ const base = {
   transform: { '^.+\\.(t|m?j)s$': swc },
   transformIgnorePatterns: ['/node_modules/(?!(\\.pnpm/jose@|jose/))'],
   moduleNameMapper: {
-    '^@walcast/(protocol|config|logger|bus|local-services|test-utils|devstack)$': '<rootDir>/packages/$1/src/index.ts',
+    '^@walcast/(protocol|config|logger|bus|local-services|test-utils|devstack)$':
+      '<rootDir>/packages/$1/src/index.ts',
   },
 };
 
 module.exports = {
+  reporters: ['default', '<rootDir>/tools/jest-summary-reporter.js'],
   projects: [
     {
       ...base,
@@ -30,9 +32,11 @@ module.exports = {
     {
       ...base,
       displayName: 'int',
-      testMatch: ['<rootDir>/{packages,services}/*/test/**/*.int.test.ts', '<rootDir>/test/e2e/**/*.int.test.ts'],
+      testMatch: [
+        '<rootDir>/{packages,services}/*/test/**/*.int.test.ts',
+        '<rootDir>/test/e2e/**/*.int.test.ts',
+      ],
       testTimeout: 60_000,
-      maxWorkers: 1,
     },
   ],
 };

@@ -40,7 +40,8 @@ export function matchesPattern(pattern: string, topic: string): boolean {
   if (parts.length === 1) return pattern === topic;
   const first = parts[0] ?? '';
   const last = parts[parts.length - 1] ?? '';
-  if (!topic.startsWith(first) || topic.length < first.length + last.length || !topic.endsWith(last)) return false;
+  if (!topic.startsWith(first) || topic.length < first.length + last.length || !topic.endsWith(last))
+    return false;
   let pos = first.length;
   for (let i = 1; i < parts.length - 1; i++) {
     const idx = topic.indexOf(parts[i] ?? '', pos);

@@ -45,11 +45,18 @@ export class RedisBus implements Bus {
       retryStrategy,
       lazyConnect: false,
     };
-    this.pub = new Redis(opts.url, { ...common, enableAutoPipelining: true, connectionName: `${opts.name}:pub` });
+    this.pub = new Redis(opts.url, {
+      ...common,
+      enableAutoPipelining: true,
+      connectionName: `${opts.name}:pub`,
+    });
     this.sub = opts.publishOnly
       ? null
       : new Redis(opts.url, { ...common, autoResubscribe: true, connectionName: `${opts.name}:sub` });
-    for (const [role, conn] of [['pub', this.pub], ['sub', this.sub]] as const) {
+    for (const [role, conn] of [
+      ['pub', this.pub],
+      ['sub', this.sub],
+    ] as const) {
       if (!conn) continue;
       conn.on('ready', () => this.recomputeState());
       conn.on('close', () => this.recomputeState());
@@ -70,7 +77,11 @@ export class RedisBus implements Bus {
     if (this.currentState === 'closed') return;
     const conns = this.sub ? [this.pub, this.sub] : [this.pub];
     const ready = conns.every((c) => c.status === 'ready');
-    const next: BusState = ready ? 'ready' : this.currentState === 'connecting' ? 'connecting' : 'reconnecting';
+    const next: BusState = ready
+      ? 'ready'
+      : this.currentState === 'connecting'
+        ? 'connecting'
+        : 'reconnecting';
     if (next === this.currentState) return;
     this.currentState = next;
     if (next === 'ready') this.log.info('redis ready');

@@ -28,7 +28,10 @@ export class ConfigError extends Error {
  * Parses `env` against `schema`. Throws {@link ConfigError} listing every problem. Secret values are
  * never echoed in messages.
  */
-export function loadConfig<S extends Schema>(schema: S, env: Readonly<Record<string, string | undefined>>): ConfigValues<S> {
+export function loadConfig<S extends Schema>(
+  schema: S,
+  env: Readonly<Record<string, string | undefined>>,
+): ConfigValues<S> {
   const problems: string[] = [];
   const out: Record<string, unknown> = {};
   for (const [name, setting] of Object.entries(schema)) {
@@ -55,5 +58,12 @@ export function describeSchema(title: string, schema: Schema): string {
     const def = s.required ? '(required)' : s.defaultText === '' ? '' : `\`${s.defaultText}\``;
     return `| \`${name}\` | ${def} | ${s.expected} | ${s.doc} |`;
   });
-  return [`## ${title}`, '', '| variable | default | accepted | meaning |', '| --- | --- | --- | --- |', ...rows, ''].join('\n');
+  return [
+    `## ${title}`,
+    '',
+    '| variable | default | accepted | meaning |',
+    '| --- | --- | --- | --- |',
+    ...rows,
+    '',
+  ].join('\n');
 }

@@ -28,7 +28,12 @@ interface Common<T> {
   secret?: boolean;
 }
 
-function setting<T>(opts: Common<T>, expected: string, parse: (raw: string) => T, show: (v: T) => string): Setting<T> {
+function setting<T>(
+  opts: Common<T>,
+  expected: string,
+  parse: (raw: string) => T,
+  show: (v: T) => string,
+): Setting<T> {
   return {
     doc: opts.doc,
     default: opts.default,
@@ -121,7 +126,15 @@ export function durationMs(opts: Common<number> & { allowInfinity?: boolean }): 
   );
 }
 
-const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1000, kib: 1024, mb: 1e6, mib: 1024 * 1024, gb: 1e9, gib: 1024 ** 3 };
+const SIZE_UNITS: Record<string, number> = {
+  b: 1,
+  kb: 1000,
+  kib: 1024,
+  mb: 1e6,
+  mib: 1024 * 1024,
+  gb: 1e9,
+  gib: 1024 ** 3,
+};
 
 /** A size in bytes: a plain number, or with a unit (`64KiB`, `8MiB`, `1GB`). */
 export function bytes(opts: Common<number>): Setting<number> {

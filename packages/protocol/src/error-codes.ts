@@ -6,18 +6,54 @@
  * (centrifuge's convention). docs/errors.md lists every entry; a unit test keeps the two in step.
  */
 export const ErrorCodes = {
-  ServerShuttingDown: { close: 4000, retry: true, doc: 'The gateway is draining; reconnect to another instance.' },
-  SlowConsumer: { close: 4001, retry: true, doc: 'The socket exceeded its backpressure limit and was closed.' },
+  ServerShuttingDown: {
+    close: 4000,
+    retry: true,
+    doc: 'The gateway is draining; reconnect to another instance.',
+  },
+  SlowConsumer: {
+    close: 4001,
+    retry: true,
+    doc: 'The socket exceeded its backpressure limit and was closed.',
+  },
   InternalError: { close: 4002, retry: true, doc: 'An unexpected server error; reconnect with backoff.' },
-  IdleTimeout: { close: 4003, retry: true, doc: 'No frame arrived within SOCKET_TIMEOUT; heartbeats keep a socket open.' },
-  InvalidToken: { close: 4500, retry: false, doc: 'The JWT is missing, malformed or its signature is invalid.' },
+  IdleTimeout: {
+    close: 4003,
+    retry: true,
+    doc: 'No frame arrived within SOCKET_TIMEOUT; heartbeats keep a socket open.',
+  },
+  InvalidToken: {
+    close: 4500,
+    retry: false,
+    doc: 'The JWT is missing, malformed or its signature is invalid.',
+  },
   TokenExpired: { close: 4501, retry: false, doc: 'The JWT `exp` has passed; obtain a new token.' },
-  ProtocolViolation: { close: null, retry: false, doc: 'A frame could not be parsed or is not allowed; answered with an error, the socket stays open.' },
-  UnmatchedTopic: { close: null, retry: false, doc: 'The topic does not start with `realtime:` (Phoenix\'s "unmatched topic").' },
+  ProtocolViolation: {
+    close: null,
+    retry: false,
+    doc: 'A frame could not be parsed or is not allowed; answered with an error, the socket stays open.',
+  },
+  UnmatchedTopic: {
+    close: null,
+    retry: false,
+    doc: 'The topic does not start with `realtime:` (Phoenix\'s "unmatched topic").',
+  },
   TopicNameRequired: { close: null, retry: false, doc: 'The topic `realtime:` names nothing.' },
-  InvalidTopic: { close: null, retry: false, doc: 'A legacy topic could not be parsed (schema or table missing).' },
-  InvalidFilter: { close: null, retry: false, doc: 'A row filter could not be parsed or uses an unsupported operator.' },
-  BusUnavailable: { close: null, retry: true, doc: 'The gateway could not subscribe to Redis in time; the client retries the join.' },
+  InvalidTopic: {
+    close: null,
+    retry: false,
+    doc: 'A legacy topic could not be parsed (schema or table missing).',
+  },
+  InvalidFilter: {
+    close: null,
+    retry: false,
+    doc: 'A row filter could not be parsed or uses an unsupported operator.',
+  },
+  BusUnavailable: {
+    close: null,
+    retry: true,
+    doc: 'The gateway could not subscribe to Redis in time; the client retries the join.',
+  },
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -10,7 +10,10 @@
 const PREFIX = 'walcast:v1:table:';
 
 function encodePart(part: string): string {
-  return encodeURIComponent(part).replace(/[*!'()~]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  return encodeURIComponent(part).replace(
+    /[*!'()~]/g,
+    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
+  );
 }
 
 /** The topic that carries every change of `schema.table`. */
@@ -35,7 +38,10 @@ export function parseTopic(topic: string): { schema: string; table: string } | n
   const colon = rest.indexOf(':');
   if (colon <= 0 || colon === rest.length - 1 || rest.indexOf(':', colon + 1) !== -1) return null;
   try {
-    return { schema: decodeURIComponent(rest.slice(0, colon)), table: decodeURIComponent(rest.slice(colon + 1)) };
+    return {
+      schema: decodeURIComponent(rest.slice(0, colon)),
+      table: decodeURIComponent(rest.slice(colon + 1)),
+    };
   } catch {
     // Malformed percent-encoding: not one of ours.
     return null;

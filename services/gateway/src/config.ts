@@ -8,19 +8,40 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 
 export const gatewaySchema = {
-  PORT: int({ doc: 'Port of the websocket endpoints and of /healthz, /readyz, /metrics.', default: 4000, min: 0, max: 65535 }),
+  PORT: int({
+    doc: 'Port of the websocket endpoints and of /healthz, /readyz, /metrics.',
+    default: 4000,
+    min: 0,
+    max: 65535,
+  }),
   HOST: str({ doc: 'Address to listen on.', default: '0.0.0.0' }),
-  REDIS_URL: url({ doc: 'Redis the ingester publishes changes to.', schemes: ['redis', 'rediss'], required: true }),
+  REDIS_URL: url({
+    doc: 'Redis the ingester publishes changes to.',
+    schemes: ['redis', 'rediss'],
+    required: true,
+  }),
   SOCKET_TIMEOUT: durationMs({
     doc: 'A socket with no inbound frame (heartbeats included) for this long is closed, as in the original server.',
     default: 60_000,
     allowInfinity: true,
   }),
   LOG_LEVEL: oneOf(LOG_LEVELS, { doc: 'pino log level.', default: 'info' }),
-  MAX_BACKPRESSURE: bytes({ doc: 'Bytes buffered for one slow socket before it is closed (code 4001, reconnectable).', default: 16 * 1024 * 1024 }),
-  MAX_FRAME_SIZE: bytes({ doc: 'Largest inbound websocket message; a larger one closes the socket.', default: 5_000_000 }),
-  JOIN_TIMEOUT: durationMs({ doc: 'How long a join waits for its Redis subscription before answering with an error.', default: 5_000 }),
-  SHUTDOWN_GRACE: durationMs({ doc: 'On SIGTERM: time to close sockets (code 4000) and exit.', default: 10_000 }),
+  MAX_BACKPRESSURE: bytes({
+    doc: 'Bytes buffered for one slow socket before it is closed (code 4001, reconnectable).',
+    default: 16 * 1024 * 1024,
+  }),
+  MAX_FRAME_SIZE: bytes({
+    doc: 'Largest inbound websocket message; a larger one closes the socket.',
+    default: 5_000_000,
+  }),
+  JOIN_TIMEOUT: durationMs({
+    doc: 'How long a join waits for its Redis subscription before answering with an error.',
+    default: 5_000,
+  }),
+  SHUTDOWN_GRACE: durationMs({
+    doc: 'On SIGTERM: time to close sockets (code 4000) and exit.',
+    default: 10_000,
+  }),
   INSTANCE_ID: str({ doc: 'Names this gateway in logs (default: host name, pid and a random suffix).' }),
 } as const;
 

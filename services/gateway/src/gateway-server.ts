@@ -12,9 +12,17 @@ import type { GatewayConfig } from './config';
 import { BusSubscriptions } from './channels/bus-subscriptions';
 import { ChannelRegistry } from './channels/channel-registry';
 import { ConnectionHandler } from './ws/connection-handler';
+import { sendFragmented } from './ws/frames';
 import type { SocketData } from './ws/socket-data';
 import { readUpgradeRequest, socketDataFor } from './ws/upgrade';
-import { CLOSE_ON_BACKPRESSURE_LIMIT, uWS, type HttpResponse, type TemplatedApp, type WebSocket, type us_listen_socket } from './uws';
+import {
+  CLOSE_ON_BACKPRESSURE_LIMIT,
+  uWS,
+  type HttpResponse,
+  type TemplatedApp,
+  type WebSocket,
+  type us_listen_socket,
+} from './uws';
 
 export const WEBSOCKET_PATHS = ['/socket/websocket', '/realtime/v1/websocket'] as const;
 
@@ -37,10 +45,21 @@ export class GatewayServer {
     const subscriptions = new BusSubscriptions(bus, log.child({ component: 'bus-subscriptions' }));
     this.registry = new ChannelRegistry(
       subscriptions,
-      (topic, frame) => this.app.publish(topic, frame, false, false),
+      {
+        publish: (topic, frame) => void this.app.publish(topic, frame, false, false),
+        sendLarge: (sockets, frame) => {
+          const bytes = Buffer.from(frame);
+          for (const ws of sockets)
+            sendFragmented(ws, bytes, config.maxBackpressureBytes, ErrorCodes.SlowConsumer.close);
+        },
+      },
       log.child({ component: 'fanout' }),
     );
-    this.handler = new ConnectionHandler({ registry: this.registry, joinTimeoutMs: config.joinTimeoutMs, log: log.child({ component: 'channels' }) });
+    this.handler = new ConnectionHandler({
+      registry: this.registry,
+      joinTimeoutMs: config.joinTimeoutMs,
+      log: log.child({ component: 'channels' }),
+    });
     bus.onMessage((via, _topic, message) => this.registry.dispatch(via, message));
     this.routes();
   }
@@ -91,19 +110,30 @@ export class GatewayServer {
       // Phoenix semantics: SOCKET_TIMEOUT counts inbound frames only; the sweep below enforces it.
       idleTimeout: 0,
       sendPingsAutomatically: false,
-      upgrade: (res: HttpResponse, req: Parameters<NonNullable<uWS.WebSocketBehavior<SocketData>['upgrade']>>[1], context: unknown) => {
+      upgrade: (
+        res: HttpResponse,
+        req: Parameters<NonNullable<uWS.WebSocketBehavior<SocketData>['upgrade']>>[1],
+        context: unknown,
+      ) => {
         const request = readUpgradeRequest(res, req);
         const data = this.draining ? { status: '503 Service Unavailable' } : socketDataFor(request);
         if ('status' in data) {
           res.writeStatus(data.status).end();
           return;
         }
-        res.upgrade(data, request.headers.secKey, request.headers.secProtocol, request.headers.secExtensions, context as never);
+        res.upgrade(
+          data,
+          request.headers.secKey,
+          request.headers.secProtocol,
+          request.headers.secExtensions,
+          context as never,
+        );
       },
       open: (ws: WebSocket<SocketData>) => {
         this.sockets.add(ws);
       },
-      message: (ws: WebSocket<SocketData>, message: ArrayBuffer, isBinary: boolean) => this.handler.onMessage(ws, message, isBinary),
+      message: (ws: WebSocket<SocketData>, message: ArrayBuffer, isBinary: boolean) =>
+        this.handler.onMessage(ws, message, isBinary),
       close: (ws: WebSocket<SocketData>) => {
         this.sockets.delete(ws);
         this.handler.onClose(ws);
@@ -121,7 +151,10 @@ export class GatewayServer {
         .end(JSON.stringify(reason === null ? { status: 'ready' } : { status: 'not ready', reason }));
     });
     this.app.any('/*', (res) => {
-      res.writeStatus('404 Not Found').writeHeader('content-type', 'application/json').end('{"error":"not found"}');
+      res
+        .writeStatus('404 Not Found')
+        .writeHeader('content-type', 'application/json')
+        .end('{"error":"not found"}');
     });
   }
 

@@ -24,10 +24,17 @@ async function main(): Promise<void> {
     throw err;
   }
   const log = createLogger({ service: 'gateway', level: config.logLevel, version: VERSION });
-  const bus = new RedisBus({ url: config.redisUrl, name: `walcast-gateway:${config.instanceId}`, log: log.child({ component: 'bus' }) });
+  const bus = new RedisBus({
+    url: config.redisUrl,
+    name: `walcast-gateway:${config.instanceId}`,
+    log: log.child({ component: 'bus' }),
+  });
   const server = new GatewayServer(config, bus, log);
   const port = await server.listen();
-  log.info({ port, instance: config.instanceId, socketTimeoutMs: config.socketTimeoutMs, node: process.version }, 'listening');
+  log.info(
+    { port, instance: config.instanceId, socketTimeoutMs: config.socketTimeoutMs, node: process.version },
+    'listening',
+  );
 
   let stopping = false;
   const shutdown = (signal: string): void => {
@@ -47,6 +54,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`walcast gateway: fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.stderr.write(
+    `walcast gateway: fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+  );
   process.exit(1);
 });

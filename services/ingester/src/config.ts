@@ -10,7 +10,11 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 
 export const ingesterSchema = {
-  DATABASE_URL: url({ doc: 'PostgreSQL connection URL; an alternative to the DB_* settings.', schemes: ['postgres', 'postgresql'], secret: true }),
+  DATABASE_URL: url({
+    doc: 'PostgreSQL connection URL; an alternative to the DB_* settings.',
+    schemes: ['postgres', 'postgresql'],
+    secret: true,
+  }),
   DB_HOST: str({ doc: 'PostgreSQL host (when DATABASE_URL is not set).' }),
   DB_PORT: int({ doc: 'PostgreSQL port.', default: 5432, min: 1, max: 65535 }),
   DB_NAME: str({ doc: 'Database whose changes are streamed.', default: 'postgres' }),
@@ -23,13 +27,29 @@ export const ingesterSchema = {
     patternText: 'lower-case letters, digits and _ (at most 63)',
   }),
   PUBLICATION: str({ doc: 'Publication whose tables are streamed.', default: 'supabase_realtime' }),
-  REDIS_URL: url({ doc: 'Redis the changes are published to.', schemes: ['redis', 'rediss'], required: true }),
+  REDIS_URL: url({
+    doc: 'Redis the changes are published to.',
+    schemes: ['redis', 'rediss'],
+    required: true,
+  }),
   HEALTH_PORT: int({ doc: 'HTTP port of /healthz and /readyz.', default: 9100, min: 0, max: 65535 }),
   LOG_LEVEL: oneOf(LOG_LEVELS, { doc: 'pino log level.', default: 'info' }),
-  STATUS_INTERVAL: durationMs({ doc: 'Longest time between two standby status updates to PostgreSQL.', default: 10_000 }),
-  MAX_IN_FLIGHT: int({ doc: 'Changes published but not yet accepted by Redis before WAL reading pauses.', default: 20_000, min: 1 }),
-  MAX_IN_FLIGHT_BYTES: bytes({ doc: 'Bytes published but not yet accepted by Redis before WAL reading pauses.', default: 64 * 1024 * 1024 }),
-  INSTANCE_ID: str({ doc: 'Names this ingester in bus envelopes and logs (default: host name, pid and a random suffix).' }),
+  STATUS_INTERVAL: durationMs({
+    doc: 'Longest time between two standby status updates to PostgreSQL.',
+    default: 10_000,
+  }),
+  MAX_IN_FLIGHT: int({
+    doc: 'Changes published but not yet accepted by Redis before WAL reading pauses.',
+    default: 20_000,
+    min: 1,
+  }),
+  MAX_IN_FLIGHT_BYTES: bytes({
+    doc: 'Bytes published but not yet accepted by Redis before WAL reading pauses.',
+    default: 64 * 1024 * 1024,
+  }),
+  INSTANCE_ID: str({
+    doc: 'Names this ingester in bus envelopes and logs (default: host name, pid and a random suffix).',
+  }),
   RECONNECT_MAX_DELAY: durationMs({ doc: 'Upper bound of the jittered reconnect backoff.', default: 10_000 }),
 } as const;
 
@@ -65,11 +85,19 @@ export function readConfig(env: Readonly<Record<string, string | undefined>> = p
   if (problems.length > 0 || !e) throw new ConfigError(problems);
   const pg: ClientConfig = e.DATABASE_URL
     ? { connectionString: e.DATABASE_URL }
-    : { host: e.DB_HOST, port: e.DB_PORT, database: e.DB_NAME, user: e.DB_USER, ...(e.DB_PASSWORD ? { password: e.DB_PASSWORD } : {}) };
+    : {
+        host: e.DB_HOST,
+        port: e.DB_PORT,
+        database: e.DB_NAME,
+        user: e.DB_USER,
+        ...(e.DB_PASSWORD ? { password: e.DB_PASSWORD } : {}),
+      };
   const target = e.DATABASE_URL ? new URL(e.DATABASE_URL) : null;
   return Object.freeze({
     pg,
-    pgTarget: target ? `${target.hostname}:${target.port || 5432}${target.pathname}` : `${e.DB_HOST}:${e.DB_PORT}/${e.DB_NAME}`,
+    pgTarget: target
+      ? `${target.hostname}:${target.port || 5432}${target.pathname}`
+      : `${e.DB_HOST}:${e.DB_PORT}/${e.DB_NAME}`,
     slotName: e.SLOT_NAME,
     publication: e.PUBLICATION,
     redisUrl: e.REDIS_URL,

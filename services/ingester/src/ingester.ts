@@ -10,7 +10,12 @@ import type { Bus } from '@walcast/bus';
 import type { Logger } from '@walcast/logger';
 import type { IngesterConfig } from './config';
 import { errorCode, IngesterError, type IngesterErrorCode } from './errors';
-import { TypeRegistry, TYPE_CATALOG_SQL, typeRegistrationFromRow, type TypeCatalogRow } from './changes/type-registry';
+import {
+  TypeRegistry,
+  TYPE_CATALOG_SQL,
+  typeRegistrationFromRow,
+  type TypeCatalogRow,
+} from './changes/type-registry';
 import { ChangeSource } from './replication/change-source';
 import { ensurePublication, ensureSlot, ensureWalLevel } from './replication/slot-setup';
 import { StreamSession } from './replication/stream-session';
@@ -85,7 +90,11 @@ export class Ingester {
     this.catalog = catalog;
     try {
       await catalog.connect().catch((err: unknown) => {
-        throw new IngesterError('DatabaseUnavailable', `cannot connect to PostgreSQL at ${this.config.pgTarget}: ${(err as Error).message}`, { cause: err });
+        throw new IngesterError(
+          'DatabaseUnavailable',
+          `cannot connect to PostgreSQL at ${this.config.pgTarget}: ${(err as Error).message}`,
+          { cause: err },
+        );
       });
       await ensureWalLevel(catalog);
       await ensurePublication(catalog, this.config.publication);
@@ -94,7 +103,11 @@ export class Ingester {
       const registry = new TypeRegistry();
       this.sessions++;
       const session = new StreamSession({
-        source: new ChangeSource({ pg: this.config.pg, slot: this.config.slotName, publication: this.config.publication }),
+        source: new ChangeSource({
+          pg: this.config.pg,
+          slot: this.config.slotName,
+          publication: this.config.publication,
+        }),
         bus: this.bus,
         registry,
         loadTypes: async (oids) => {

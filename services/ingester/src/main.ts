@@ -24,10 +24,21 @@ async function main(): Promise<void> {
   }
   const log = createLogger({ service: 'ingester', level: config.logLevel, version: VERSION });
   log.info(
-    { slot: config.slotName, publication: config.publication, database: config.pgTarget, instance: config.instanceId, node: process.version },
+    {
+      slot: config.slotName,
+      publication: config.publication,
+      database: config.pgTarget,
+      instance: config.instanceId,
+      node: process.version,
+    },
     'starting',
   );
-  const bus = new RedisBus({ url: config.redisUrl, name: `walcast-ingester:${config.instanceId}`, log: log.child({ component: 'bus' }), publishOnly: true });
+  const bus = new RedisBus({
+    url: config.redisUrl,
+    name: `walcast-ingester:${config.instanceId}`,
+    log: log.child({ component: 'bus' }),
+    publishOnly: true,
+  });
   const ingester = new Ingester(config, bus, log.child({ component: 'replication' }));
   const health = await startHealthServer(config.healthPort, ingester);
   ingester.start();
@@ -51,6 +62,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`walcast ingester: fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.stderr.write(
+    `walcast ingester: fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+  );
   process.exit(1);
 });

@@ -49,8 +49,10 @@ function validate(
     throw new ProtocolError('ref must be a string or null', null, typeof topic === 'string' ? topic : null);
   }
   const where = typeof topic === 'string' ? topic : null;
-  if (typeof topic !== 'string' || topic.length === 0) throw new ProtocolError('topic must be a non-empty string', ref);
-  if (typeof event !== 'string' || event.length === 0) throw new ProtocolError('event must be a non-empty string', ref, where);
+  if (typeof topic !== 'string' || topic.length === 0)
+    throw new ProtocolError('topic must be a non-empty string', ref);
+  if (typeof event !== 'string' || event.length === 0)
+    throw new ProtocolError('event must be a non-empty string', ref, where);
   if (payload === undefined) throw new ProtocolError('payload is required', ref, where);
   let joinRef: string | null;
   try {
@@ -86,7 +88,9 @@ export const v2Codec: PhoenixCodec = {
   decode(text) {
     const value = parseJson(text);
     if (!Array.isArray(value) || value.length < 5) {
-      throw new ProtocolError('a vsn=2.0.0 frame must be a JSON array [join_ref, ref, topic, event, payload]');
+      throw new ProtocolError(
+        'a vsn=2.0.0 frame must be a JSON array [join_ref, ref, topic, event, payload]',
+      );
     }
     return validate(value[0], value[1], value[2], value[3], value[4]);
   },

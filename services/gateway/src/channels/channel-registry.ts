@@ -7,13 +7,19 @@
  * Invariant (I4): each bus message is decoded once and parsed at most once, then each group
  * matches and encodes it once per codec; uWS topic publishing does the per-socket work in C++.
  */
-import { decodeBusMessage, patternForAll, patternForSchema, topicForTable, type LegacyTarget } from '@walcast/protocol';
+import {
+  decodeBusMessage,
+  patternForAll,
+  patternForSchema,
+  topicForTable,
+  type LegacyTarget,
+} from '@walcast/protocol';
 import { busKeyId, type BusKey } from '@walcast/bus';
 import type { Logger } from '@walcast/logger';
 import { LogThrottle } from '@walcast/logger';
 import type { RowFilter } from '../filters/row-filter';
 import type { BusSubscriptions } from './bus-subscriptions';
-import type { DeliveryGroup, IncomingChange, ParsedChange, Publish } from './delivery-group';
+import type { DeliveryGroup, Fanout, IncomingChange, ParsedChange } from './delivery-group';
 import { LegacyGroup } from './legacy-group';
 
 /** A socket's membership of one channel topic. */
@@ -47,7 +53,7 @@ export class ChannelRegistry {
 
   constructor(
     private readonly subscriptions: BusSubscriptions,
-    private readonly publish: Publish,
+    private readonly fanout: Fanout,
     private readonly log: Logger,
   ) {}
 
@@ -92,15 +98,23 @@ export class ChannelRegistry {
       };
     } catch (err) {
       this.stats.badBusMessages++;
-      this.throttle.warn(this.log, { err, topic: entry.id, code: 'MalformedBusMessage' }, 'dropped a bus message that cannot be decoded');
+      this.throttle.warn(
+        this.log,
+        { err, topic: entry.id, code: 'MalformedBusMessage' },
+        'dropped a bus message that cannot be decoded',
+      );
       return;
     }
     for (const group of entry.groups) {
       try {
-        group.deliver(change, this.publish);
+        group.deliver(change, this.fanout);
       } catch (err) {
         this.stats.badBusMessages++;
-        this.throttle.warn(this.log, { err, topic: entry.id, code: 'MalformedBusMessage' }, 'could not deliver a change');
+        this.throttle.warn(
+          this.log,
+          { err, topic: entry.id, code: 'MalformedBusMessage' },
+          'could not deliver a change',
+        );
       }
     }
   }

@@ -4,6 +4,8 @@
  * then handed to uWS topic publishing, which fans it out in C++ (invariant I4: never once per socket).
  */
 import type { BusHeader, ChangeColumn, PhoenixCodec, ProtocolVersion, Row } from '@walcast/protocol';
+import type { WebSocket } from '../uws';
+import type { SocketData } from '../ws/socket-data';
 import type { BusEntry } from './bus-subscriptions';
 
 /** The parts of a change event filters need, parsed at most once per bus message. */
@@ -22,11 +24,26 @@ export interface IncomingChange {
   parsed(): ParsedChange;
 }
 
-export type Publish = (uwsTopic: string, frame: string) => void;
+/**
+ * How frames leave: `publish` hands one frame to uWS topic fan-out (C++, corked per socket);
+ * `sendLarge` sends a frame too large for one websocket frame to each socket in fragments
+ * (realtime-js 1.x's websocket client refuses single frames over 1 MiB but accepts fragmented
+ * messages up to 8 MiB).
+ */
+export interface Fanout {
+  publish(uwsTopic: string, frame: string): void;
+  sendLarge(sockets: Iterable<WebSocket<SocketData>>, frame: string): void;
+}
+
+/** Frames longer than this (in UTF-16 units, so at most 3× the bytes) go through `sendLarge`. */
+export const LARGE_FRAME_CHARS = 256 * 1024;
 
 export abstract class DeliveryGroup {
-  /** Members per protocol version. */
-  private readonly members: Record<ProtocolVersion, number> = { '1.0.0': 0, '2.0.0': 0 };
+  /** Member sockets per protocol version. */
+  private readonly members: Record<ProtocolVersion, Set<WebSocket<SocketData>>> = {
+    '1.0.0': new Set(),
+    '2.0.0': new Set(),
+  };
 
   constructor(
     /** Unique among live groups. */
@@ -35,7 +52,7 @@ export abstract class DeliveryGroup {
   ) {}
 
   get size(): number {
-    return this.members['1.0.0'] + this.members['2.0.0'];
+    return this.members['1.0.0'].size + this.members['2.0.0'].size;
   }
 
   /** The uWS topic a socket of this codec subscribes to. */
@@ -43,25 +60,29 @@ export abstract class DeliveryGroup {
     return `${vsn}|${this.key}`;
   }
 
-  add(vsn: ProtocolVersion): void {
-    this.members[vsn]++;
+  add(ws: WebSocket<SocketData>): void {
+    this.members[ws.getUserData().codec.vsn].add(ws);
   }
 
-  remove(vsn: ProtocolVersion): void {
-    this.members[vsn]--;
+  remove(ws: WebSocket<SocketData>): void {
+    this.members[ws.getUserData().codec.vsn].delete(ws);
   }
 
-  /** Encodes the frame for every codec that has members and publishes it. */
+  /** Encodes the frame once for every codec that has members and sends it to them. */
   protected publishToMembers(
-    publish: Publish,
+    fanout: Fanout,
     codecs: readonly PhoenixCodec[],
     encode: (codec: PhoenixCodec) => string,
   ): void {
     for (const codec of codecs) {
-      if (this.members[codec.vsn] > 0) publish(this.uwsTopic(codec.vsn), encode(codec));
+      const sockets = this.members[codec.vsn];
+      if (sockets.size === 0) continue;
+      const frame = encode(codec);
+      if (frame.length > LARGE_FRAME_CHARS) fanout.sendLarge(sockets, frame);
+      else fanout.publish(this.uwsTopic(codec.vsn), frame);
     }
   }
 
-  /** Decides whether `change` goes to this group and publishes its frames. Never throws for bad data. */
-  abstract deliver(change: IncomingChange, publish: Publish): void;
+  /** Decides whether `change` goes to this group and sends its frames. Never throws for bad data. */
+  abstract deliver(change: IncomingChange, fanout: Fanout): void;
 }

@@ -7,7 +7,7 @@
 import { v1Codec, v2Codec } from '@walcast/protocol';
 import type { RowFilter } from '../filters/row-filter';
 import type { BusEntry } from './bus-subscriptions';
-import { DeliveryGroup, type IncomingChange, type Publish } from './delivery-group';
+import { DeliveryGroup, type Fanout, type IncomingChange } from './delivery-group';
 
 const CODECS = [v1Codec, v2Codec] as const;
 
@@ -20,7 +20,7 @@ export class LegacyGroup extends DeliveryGroup {
     super(`legacy|${topic}`, busEntry);
   }
 
-  deliver(change: IncomingChange, publish: Publish): void {
+  deliver(change: IncomingChange, fanout: Fanout): void {
     const { type } = change.header;
     if (!this.filter.isEmpty) {
       if (type === 'TRUNCATE') return;
@@ -29,8 +29,11 @@ export class LegacyGroup extends DeliveryGroup {
       const columns = parsed.columns ?? [];
       if (!this.filter.matches(row, (name) => columns.find((c) => c.name === name)?.type)) return;
     }
-    this.publishToMembers(publish, CODECS, (codec) =>
-      codec.encodeWithRawPayload({ joinRef: null, ref: null, topic: this.topic, event: type }, change.eventJson),
+    this.publishToMembers(fanout, CODECS, (codec) =>
+      codec.encodeWithRawPayload(
+        { joinRef: null, ref: null, topic: this.topic, event: type },
+        change.eventJson,
+      ),
     );
   }
 }

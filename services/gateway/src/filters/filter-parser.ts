@@ -15,9 +15,36 @@
  * Pure: imports nothing. Errors carry the wording clients of the reference server see.
  */
 
-export type FilterOp = 'eq' | 'neq' | 'lt' | 'lte' | 'gt' | 'gte' | 'in' | 'like' | 'ilike' | 'is' | 'match' | 'imatch' | 'isdistinct';
+export type FilterOp =
+  | 'eq'
+  | 'neq'
+  | 'lt'
+  | 'lte'
+  | 'gt'
+  | 'gte'
+  | 'in'
+  | 'like'
+  | 'ilike'
+  | 'is'
+  | 'match'
+  | 'imatch'
+  | 'isdistinct';
 
-const OPS: ReadonlySet<string> = new Set(['eq', 'neq', 'lt', 'lte', 'gt', 'gte', 'in', 'like', 'ilike', 'is', 'match', 'imatch', 'isdistinct']);
+const OPS: ReadonlySet<string> = new Set([
+  'eq',
+  'neq',
+  'lt',
+  'lte',
+  'gt',
+  'gte',
+  'in',
+  'like',
+  'ilike',
+  'is',
+  'match',
+  'imatch',
+  'isdistinct',
+]);
 
 export const MAX_IN_VALUES = 100;
 const MAX_PATTERN_LENGTH = 512;
@@ -64,7 +91,14 @@ function parseCondition(part: string): FilterCondition {
   const op = dot < 0 ? rest : rest.slice(0, dot);
   const raw = dot < 0 ? '' : rest.slice(dot + 1);
   if (!OPS.has(op)) throw new FilterError(dot < 0 ? [part] : [op, raw], `unknown operator '${op}'`);
-  const condition: FilterCondition = { column, op: op as FilterOp, negate, value: '', values: [], regex: null };
+  const condition: FilterCondition = {
+    column,
+    op: op as FilterOp,
+    negate,
+    value: '',
+    values: [],
+    regex: null,
+  };
   if (op === 'in') {
     condition.values = parseInList(raw, part);
     return condition;
@@ -91,7 +125,8 @@ function parseInList(raw: string, part: string): string[] {
     throw new FilterError(['in', raw], '`in` filter value must be wrapped by parentheses');
   }
   const items = splitTopLevel(trimmed.slice(1, -1), ',').map((item) => unquote(item.trim()));
-  if (items.length === 0 || items.some((i) => i === null)) throw new FilterError(['in', raw], `empty item in '${part}'`);
+  if (items.length === 0 || items.some((i) => i === null))
+    throw new FilterError(['in', raw], `empty item in '${part}'`);
   if (items.length > MAX_IN_VALUES) {
     throw new FilterError(['in', raw], `\`in\` takes at most ${MAX_IN_VALUES} values, got ${items.length}`);
   }
@@ -153,7 +188,8 @@ const escapeRegex = (c: string): string => c.replace(/[.*+?^${}()|[\]\\/-]/g, '\
  * itself contains a quantifier, or a back-reference) and overlong ones are refused.
  */
 function compileRegex(pattern: string, caseInsensitive: boolean, params: string[]): RegExp {
-  if (pattern.length > MAX_PATTERN_LENGTH) throw new FilterError(params, `pattern longer than ${MAX_PATTERN_LENGTH} characters`);
+  if (pattern.length > MAX_PATTERN_LENGTH)
+    throw new FilterError(params, `pattern longer than ${MAX_PATTERN_LENGTH} characters`);
   if (/\([^)]*[*+?}][^)]*\)\s*[*+?{]/.test(pattern) || /\\[1-9]/.test(pattern)) {
     throw new FilterError(params, 'nested quantifiers and back-references are not allowed in patterns');
   }

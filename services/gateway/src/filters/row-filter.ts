@@ -26,16 +26,30 @@ export function kindOfType(type: string | undefined): Kind {
 
 /** Microseconds since the epoch of an ISO date or timestamp (with or without offset; none = UTC); `null` if not one. */
 export function parseInstant(text: string): number | null {
-  const m = /^(\d{4,})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?)?\s*(Z|[+-]\d{2}(?::?\d{2}(?::?\d{2})?)?)?$/i.exec(text.trim());
+  const m =
+    /^(\d{4,})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?)?\s*(Z|[+-]\d{2}(?::?\d{2}(?::?\d{2})?)?)?$/i.exec(
+      text.trim(),
+    );
   if (!m) return null;
-  const ms = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4] ?? 0), Number(m[5] ?? 0), Number(m[6] ?? 0));
+  const ms = Date.UTC(
+    Number(m[1]),
+    Number(m[2]) - 1,
+    Number(m[3]),
+    Number(m[4] ?? 0),
+    Number(m[5] ?? 0),
+    Number(m[6] ?? 0),
+  );
   if (Number.isNaN(ms)) return null;
   const micros = Number((m[7] ?? '').padEnd(6, '0'));
   let offsetMs = 0;
   const tz = m[8];
   if (tz && tz.toUpperCase() !== 'Z') {
     const digits = tz.slice(1).replace(/:/g, '');
-    offsetMs = (Number(digits.slice(0, 2)) * 3600 + Number(digits.slice(2, 4) || 0) * 60 + Number(digits.slice(4, 6) || 0)) * 1000;
+    offsetMs =
+      (Number(digits.slice(0, 2)) * 3600 +
+        Number(digits.slice(2, 4) || 0) * 60 +
+        Number(digits.slice(4, 6) || 0)) *
+      1000;
     if (tz[0] === '-') offsetMs = -offsetMs;
   }
   return (ms - offsetMs) * 1000 + micros;
@@ -47,7 +61,12 @@ type Scalar = number | boolean | string;
 function castValue(value: JsonValue, kind: Kind): Scalar | null {
   switch (kind) {
     case 'number': {
-      const n = typeof value === 'number' ? value : typeof value === 'string' && value.trim() !== '' ? Number(value) : NaN;
+      const n =
+        typeof value === 'number'
+          ? value
+          : typeof value === 'string' && value.trim() !== ''
+            ? Number(value)
+            : NaN;
       return Number.isNaN(n) ? null : n;
     }
     case 'bool':
@@ -82,7 +101,8 @@ class CompiledCondition {
       const isNull = raw === null || raw === undefined;
       let result: boolean;
       if (c.value === 'null' || c.value === 'unknown') result = isNull;
-      else if (isNull) return c.negate; // NULL IS [NOT] TRUE/FALSE is a definite answer in SQL
+      else if (isNull)
+        return c.negate; // NULL IS [NOT] TRUE/FALSE is a definite answer in SQL
       else result = castValue(raw, 'bool') === (c.value === 'true');
       return c.negate ? !result : result;
     }
@@ -99,7 +119,11 @@ class CompiledCondition {
     return c.negate ? !result : result;
   }
 
-  private evaluate(value: Scalar, text: string, cast: { value: Scalar | null; values: Array<Scalar | null> }): boolean | null {
+  private evaluate(
+    value: Scalar,
+    text: string,
+    cast: { value: Scalar | null; values: Array<Scalar | null> },
+  ): boolean | null {
     const c = this.condition;
     switch (c.op) {
       case 'in':

@@ -120,15 +120,28 @@ export class ConnectionHandler {
       throw err;
     }
     const group = this.opts.registry.legacyGroup(msg.topic, target, filter);
-    group.add(data.codec.vsn);
+    group.add(ws);
     const joinRef = msg.joinRef ?? msg.ref;
-    const membership: ChannelMembership = { topic: msg.topic, joinRef, group, state: 'joining', cancelWait: null, timer: null };
+    const membership: ChannelMembership = {
+      topic: msg.topic,
+      joinRef,
+      group,
+      state: 'joining',
+      cancelWait: null,
+      timer: null,
+    };
     data.channels.set(msg.topic, membership);
     membership.timer = setTimeout(() => {
       if (data.closed || data.channels.get(msg.topic) !== membership) return;
       this.release(ws, membership);
       data.channels.delete(msg.topic);
-      ws.cork(() => this.joinError(ws, msg, errorReason('BusUnavailable', 'could not subscribe to changes in time; retry')));
+      ws.cork(() =>
+        this.joinError(
+          ws,
+          msg,
+          errorReason('BusUnavailable', 'could not subscribe to changes in time; retry'),
+        ),
+      );
     }, this.opts.joinTimeoutMs);
     membership.cancelWait = group.busEntry.whenLive(() => {
       if (data.closed || data.channels.get(msg.topic) !== membership) return;
@@ -159,12 +172,13 @@ export class ConnectionHandler {
   /** Undoes a membership: pending wait, timer, uWS topic (while the socket is open), group count. */
   private release(ws: WebSocket<SocketData>, membership: ChannelMembership): void {
     const data = ws.getUserData();
-    if (membership.state === 'joined' && !data.closed) ws.unsubscribe(membership.group.uwsTopic(data.codec.vsn));
+    if (membership.state === 'joined' && !data.closed)
+      ws.unsubscribe(membership.group.uwsTopic(data.codec.vsn));
     membership.cancelWait?.();
     if (membership.timer) clearTimeout(membership.timer);
     membership.cancelWait = null;
     membership.timer = null;
-    membership.group.remove(data.codec.vsn);
+    membership.group.remove(ws);
     this.opts.registry.releaseIfEmpty(membership.group);
   }
 

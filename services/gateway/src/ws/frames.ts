@@ -35,11 +35,52 @@ export function reply(
 }
 
 /** `phx_close` or `phx_error` for a channel: ref = join ref. */
-export function pushLifecycle(ws: WebSocket<SocketData>, topic: string, joinRef: string | null, event: 'phx_close' | 'phx_error'): void {
+export function pushLifecycle(
+  ws: WebSocket<SocketData>,
+  topic: string,
+  joinRef: string | null,
+  event: 'phx_close' | 'phx_error',
+): void {
   sendMessage(ws, { joinRef, ref: joinRef, topic, event, payload: {} });
 }
 
 /** A channel push such as `system`: V1 ref null, V2 `[join_ref, null, …]`. */
-export function push(ws: WebSocket<SocketData>, topic: string, joinRef: string | null, event: string, payload: unknown): void {
+export function push(
+  ws: WebSocket<SocketData>,
+  topic: string,
+  joinRef: string | null,
+  event: string,
+  payload: unknown,
+): void {
   sendMessage(ws, { joinRef, ref: null, topic, event, payload });
+}
+
+/** Fragment size for large frames: well under the 1 MiB single-frame limit of common clients. */
+const FRAGMENT_BYTES = 256 * 1024;
+
+/**
+ * Sends one text message as several websocket fragments, corked into one write. A socket that
+ * already holds more than `maxBackpressureBytes` unsent is closed as a slow consumer instead.
+ */
+export function sendFragmented(
+  ws: WebSocket<SocketData>,
+  frame: Buffer,
+  maxBackpressureBytes: number,
+  slowConsumerCode: number,
+): void {
+  const data = ws.getUserData();
+  if (data.closed) return;
+  if (ws.getBufferedAmount() > maxBackpressureBytes) {
+    data.closed = true;
+    ws.end(slowConsumerCode, 'slow consumer');
+    return;
+  }
+  ws.cork(() => {
+    ws.sendFirstFragment(frame.subarray(0, FRAGMENT_BYTES), false, false);
+    let offset = FRAGMENT_BYTES;
+    for (; offset + FRAGMENT_BYTES < frame.length; offset += FRAGMENT_BYTES) {
+      ws.sendFragment(frame.subarray(offset, offset + FRAGMENT_BYTES), false);
+    }
+    ws.sendLastFragment(frame.subarray(offset), false);
+  });
 }

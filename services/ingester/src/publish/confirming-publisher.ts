@@ -65,7 +65,13 @@ export class ConfirmingPublisher {
   publish(change: EncodedChange, commitLsn: Lsn): void {
     const seq = (this.seqByTopic.get(change.topic) ?? 0) + 1;
     this.seqByTopic.set(change.topic, seq);
-    const header: BusHeader = { v: 1, src: this.opts.source, seq, lsn: lsnToText(commitLsn), type: change.type };
+    const header: BusHeader = {
+      v: 1,
+      src: this.opts.source,
+      seq,
+      lsn: lsnToText(commitLsn),
+      type: change.type,
+    };
     const message = encodeBusMessage(header, change.json);
     const id = ++this.issued;
     const bytes = message.length;
@@ -74,7 +80,10 @@ export class ConfirmingPublisher {
       () => this.settle(id, bytes),
       (err: unknown) => this.fail(err instanceof Error ? err : new Error(String(err))),
     );
-    if (!this.paused && (this.inFlight >= this.opts.maxInFlight || this.inFlightBytes >= this.opts.maxInFlightBytes)) {
+    if (
+      !this.paused &&
+      (this.inFlight >= this.opts.maxInFlight || this.inFlightBytes >= this.opts.maxInFlightBytes)
+    ) {
       this.paused = true;
       this.opts.onPressure(true);
     }
@@ -104,7 +113,11 @@ export class ConfirmingPublisher {
     while (this.pendingCommits.length > 0 && this.pendingCommits[0]!.upTo <= this.contiguousDone) {
       this.confirm(this.pendingCommits.shift()!.lsn);
     }
-    if (this.paused && this.inFlight <= this.opts.maxInFlight / 2 && this.inFlightBytes <= this.opts.maxInFlightBytes / 2) {
+    if (
+      this.paused &&
+      this.inFlight <= this.opts.maxInFlight / 2 &&
+      this.inFlightBytes <= this.opts.maxInFlightBytes / 2
+    ) {
       this.paused = false;
       this.opts.onPressure(false);
     }

@@ -59,7 +59,8 @@ export async function ensureSlot(db: Client, slot: string): Promise<SlotState> {
       if ((err as { code?: string }).code !== '42710') throw err;
     }
     row = (await db.query<SlotRow>(SLOT_SQL, [slot])).rows[0];
-    if (!row) throw new IngesterError('ReplicationFailed', `slot "${slot}" vanished right after it was created`);
+    if (!row)
+      throw new IngesterError('ReplicationFailed', `slot "${slot}" vanished right after it was created`);
   }
   const { rows: dbRows } = await db.query<{ db: string }>('select current_database() as db');
   checkSlot(slot, row, dbRows[0]?.db ?? '');
@@ -74,7 +75,10 @@ function checkSlot(slot: string, row: SlotRow, database: string): void {
     );
   }
   if (row.database !== database) {
-    throw new IngesterError('SlotWrongDatabase', `slot "${slot}" belongs to database "${row.database}", not "${database}"; set SLOT_NAME or DB_NAME`);
+    throw new IngesterError(
+      'SlotWrongDatabase',
+      `slot "${slot}" belongs to database "${row.database}", not "${database}"; set SLOT_NAME or DB_NAME`,
+    );
   }
   if (row.wal_status === 'lost') {
     throw new IngesterError(

@@ -1,0 +1,14 @@
+export { findPostgresBinDir, hasPostgresBinaries, postgresVersion } from './find-postgres-bin-dir';
+export { findRedisServer } from './find-redis-server';
+export { freePort } from './free-port';
+export { LocalServiceError, type LocalServiceErrorCode } from './local-service-error';
+export {
+  DEFAULT_POSTGRES_SETTINGS,
+  LocalPostgres,
+  type LocalPostgresOptions,
+  type PostgresStopMode,
+} from './local-postgres';
+export { LocalRedis, type LocalRedisOptions } from './local-redis';
+export { OrphanGuard, type OrphanGuardOptions } from './orphan-guard';
+export { pingPostgres } from './postgres-ping';
+export { pingRedis } from './redis-ping';

@@ -1,0 +1,26 @@
+import { LocalPostgres, LocalRedis } from '@walcast/local-services';
+
+import type { Backends } from './backends';
+
+/** Starts PostgreSQL and Redis from local binaries, in parallel. */
+export async function startLocalBackends(
+  pgSettings: Record<string, string | number> = {},
+): Promise<Backends> {
+  const [pg, redis] = await Promise.allSettled([
+    LocalPostgres.start({ settings: pgSettings }),
+    LocalRedis.start(),
+  ]);
+  if (pg.status === 'rejected' || redis.status === 'rejected') {
+    if (pg.status === 'fulfilled') await pg.value.destroy();
+    if (redis.status === 'fulfilled') await redis.value.destroy();
+    throw pg.status === 'rejected' ? pg.reason : (redis as PromiseRejectedResult).reason;
+  }
+  return {
+    strategy: 'local',
+    pg: pg.value,
+    redis: redis.value,
+    stop: async () => {
+      await Promise.all([pg.value.destroy(), redis.value.destroy()]);
+    },
+  };
+}

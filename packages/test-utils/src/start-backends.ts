@@ -1,0 +1,39 @@
+import type { Backends, BackendStrategy, StartBackendsOptions } from './backends';
+import { startContainerBackends } from './container-backends';
+import { probeContainerRuntime } from './container-runtime-probe';
+import { startLocalBackends } from './local-backends';
+
+/**
+ * Starts a PostgreSQL (`wal_level=logical`, trust auth as `postgres`) and a Redis for one test file.
+ *
+ * Strategy: `local` starts binaries on this machine (see `@walcast/local-services`); `containers`
+ * requires a container engine and fails if there is none; `auto` (default) asks testcontainers
+ * once per process whether an engine is available and falls back to local binaries. Call
+ * `stop()` in `afterAll`; servers are also killed if the test process dies.
+ */
+export async function startBackends(opts: StartBackendsOptions = {}): Promise<Backends> {
+  const strategy = await chooseStrategy(opts.strategy ?? strategyFromEnv());
+  return strategy === 'containers'
+    ? startContainerBackends(opts.pgSettings)
+    : startLocalBackends(opts.pgSettings);
+}
+
+function strategyFromEnv(): BackendStrategy | 'auto' {
+  const value = process.env['WALCAST_TEST_BACKEND'];
+  if (value === undefined || value === '' || value === 'auto') return 'auto';
+  if (value === 'local' || value === 'containers') return value;
+  throw new Error(`WALCAST_TEST_BACKEND=${value} is not one of local, containers, auto`);
+}
+
+async function chooseStrategy(requested: BackendStrategy | 'auto'): Promise<BackendStrategy> {
+  if (requested === 'local') return 'local';
+  const probe = await probeContainerRuntime();
+  if (probe.isAvailable) return 'containers';
+  if (requested === 'auto') return 'local';
+  const reason = probe.error instanceof Error ? probe.error.message : String(probe.error);
+  throw new Error(
+    `WALCAST_TEST_BACKEND=containers but no container runtime is available (${reason}); ` +
+      'start Docker or set WALCAST_TEST_BACKEND=local',
+    { cause: probe.error },
+  );
+}
