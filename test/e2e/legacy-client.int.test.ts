@@ -2,9 +2,8 @@
  * End to end with the original client: PostgreSQL → ingester → Redis → gateway → the published
  * @supabase/realtime-js 1.7.5, unchanged. One ingester, two gateways, real processes.
  */
-import { PhoenixTestClient, startBackends, type Backends } from '@walcast/test-utils';
+import { PhoenixTestClient, WalcastStack, sql, startBackends, type Backends } from '@walcast/test-utils';
 import { LegacyClient } from './support/legacy-client';
-import { WalcastStack, sql } from './support/stack';
 
 let backends: Backends;
 let stack: WalcastStack;

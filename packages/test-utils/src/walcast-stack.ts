@@ -5,9 +5,11 @@
  */
 import { resolve } from 'node:path';
 import { Client } from 'pg';
-import { freePort, spawnService, type Backends, type ServiceProcess } from '@walcast/test-utils';
+import { freePort } from '@walcast/local-services';
+import type { Backends } from './backends';
+import { spawnService, type ServiceProcess } from './service-process';
 
-const root = resolve(__dirname, '../../..');
+const root = resolve(__dirname, '../../..'); // packages/test-utils/src (or dist) → repository root
 export const INGESTER_ENTRY = resolve(root, 'services/ingester/dist/main.js');
 export const GATEWAY_ENTRY = resolve(root, 'services/gateway/dist/main.js');
 
