@@ -1,0 +1,258 @@
+#!/usr/bin/env node
+/**
+ * Offline checks of walcast's deployment files. Run from anywhere (paths are relative to the
+ * repository root): `node tools/deploy-check/check.js`.
+ *
+ * 1. Helm values: values.yaml and every examples/*.yaml (merged over values.yaml, as Helm does)
+ *    validate against values.schema.json, and deliberately bad values are rejected.
+ * 2. With `helm` on PATH: `helm lint` and `helm template` for each values file; every rendered
+ *    manifest is validated with kubernetes-models and checked for the chart's security promises.
+ * 3. With `docker-compose` on PATH: `docker-compose -f docker-compose.yml config -q`.
+ * 4. Both Dockerfiles through dockerfilelint; any finding fails.
+ *
+ * Prints one line per check and exits 1 when any check failed. Imports only its pinned
+ * devDependencies and Node built-ins.
+ */
+'use strict';
+
+const fs = require('node:fs');
+const path = require('node:path');
+const { spawnSync } = require('node:child_process');
+const Ajv = require('ajv');
+const addFormats = require('ajv-formats');
+const YAML = require('yaml');
+const dockerfilelint = require('dockerfilelint');
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const CHART = path.join(ROOT, 'deploy', 'helm', 'walcast');
+const DOCKERFILES = ['services/ingester/Dockerfile', 'services/gateway/Dockerfile'];
+
+const counts = { ok: 0, fail: 0, skip: 0 };
+
+function report(status, name, detail) {
+  counts[status] += 1;
+  const label = { ok: 'ok  ', fail: 'FAIL', skip: 'skip' }[status];
+  console.log(`${label} ${name}${detail ? `: ${detail}` : ''}`);
+}
+
+/** Runs one check; an exception is a failure with its message. */
+function check(name, fn) {
+  try {
+    const detail = fn();
+    report('ok', name, detail);
+  } catch (err) {
+    report('fail', name, err instanceof Error ? err.message : String(err));
+  }
+}
+
+const rel = (file) => path.relative(ROOT, file);
+
+function readYaml(file) {
+  const doc = YAML.parseDocument(fs.readFileSync(file, 'utf8'));
+  if (doc.errors.length > 0) throw new Error(`${rel(file)}: ${doc.errors[0].message}`);
+  return doc.toJS() ?? {};
+}
+
+function onPath(command) {
+  return (process.env.PATH ?? '').split(path.delimiter).some((dir) => {
+    try {
+      fs.accessSync(path.join(dir, command), fs.constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
+function run(command, args) {
+  const res = spawnSync(command, args, { cwd: ROOT, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  if (res.error) throw res.error;
+  if (res.status !== 0) {
+    const out = `${res.stderr}\n${res.stdout}`.trim().split('\n').slice(-5).join(' | ');
+    throw new Error(`${command} ${args[0]} exited with ${res.status}: ${out}`);
+  }
+  return res.stdout;
+}
+
+const isObject = (v) => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Helm's merge of user values over chart defaults: maps merge, anything else replaces, null deletes. */
+function coalesce(defaults, overrides) {
+  const out = { ...defaults };
+  for (const [key, value] of Object.entries(overrides)) {
+    if (value === null) delete out[key];
+    else if (isObject(value) && isObject(out[key])) out[key] = coalesce(out[key], value);
+    else out[key] = value;
+  }
+  return out;
+}
+
+function schemaErrors(ajvErrors) {
+  return ajvErrors
+    .filter((e) => !['if', 'anyOf', 'oneOf'].includes(e.keyword))
+    .slice(0, 3)
+    .map((e) => `${e.instancePath || '(root)'} ${e.message}`)
+    .join('; ');
+}
+
+// --- 1. values against the schema -----------------------------------------------------------
+
+const valuesFile = path.join(CHART, 'values.yaml');
+const exampleFiles = fs
+  .readdirSync(path.join(CHART, 'examples'))
+  .filter((f) => f.endsWith('.yaml'))
+  .sort()
+  .map((f) => path.join(CHART, 'examples', f));
+
+let validate = null;
+check('values schema: compiles (ajv, strict)', () => {
+  const ajv = new Ajv({ allErrors: true, strict: true });
+  addFormats(ajv);
+  validate = ajv.compile(JSON.parse(fs.readFileSync(path.join(CHART, 'values.schema.json'), 'utf8')));
+});
+
+let defaults = null;
+try {
+  defaults = readYaml(valuesFile);
+} catch (err) {
+  report('fail', `values: ${rel(valuesFile)}`, err instanceof Error ? err.message : String(err));
+}
+const schemaReady = validate !== null && defaults !== null;
+for (const file of schemaReady ? [valuesFile, ...exampleFiles] : []) {
+  check(`values schema: ${rel(file)}`, () => {
+    const values = file === valuesFile ? defaults : coalesce(defaults, readYaml(file));
+    if (!validate(values)) throw new Error(schemaErrors(validate.errors));
+  });
+}
+
+/** Each must be rejected by the schema (merged over values.yaml). */
+const BAD_VALUES = [
+  ['replicas is a string', { ingester: { replicas: 'two' } }],
+  ['unknown top-level key', { gateways: { replicas: 2 } }],
+  ['misspelt nested key', { gateway: { secureChanels: true } }],
+  ['log level outside the enum', { gateway: { logLevel: 'verbose' } }],
+  ['port out of range', { gateway: { port: 70000 } }],
+  ['duration with an unknown unit', { gateway: { shutdownGrace: '10 seconds' } }],
+  ['size with an unknown unit', { ingester: { maxInFlightBytes: '64 megs' } }],
+  ['slot name with upper-case letters', { database: { slotName: 'Walcast' } }],
+  ['no REDIS_URL and no existing Secret', { secrets: { redisUrl: '' } }],
+  ['no DB_HOST and no DATABASE_URL', { database: { host: '' } }],
+  ['secure channels without a JWT secret or JWKS', { gateway: { secureChannels: true } }],
+  ['existing Secret plus an inline password', { secrets: { existingSecret: 'creds', dbPassword: 'pw' } }],
+  ['CPU autoscaling without a CPU request', { gateway: { resources: { requests: { cpu: null } } } }],
+  [
+    'PDB minAvailable neither a number nor a percentage',
+    { gateway: { podDisruptionBudget: { minAvailable: 'half' } } },
+  ],
+];
+for (const [name, patch] of schemaReady ? BAD_VALUES : []) {
+  check(`values schema rejects: ${name}`, () => {
+    if (validate(coalesce(defaults, patch))) throw new Error('accepted');
+    return schemaErrors(validate.errors);
+  });
+}
+
+// --- 2. helm lint / template + manifest validation --------------------------------------------
+
+/** The kubernetes-models class for apiVersion/kind, or null when the package has none (CRDs). */
+function modelFor(apiVersion, kind) {
+  const [group, version] = apiVersion.includes('/') ? apiVersion.split('/') : ['', apiVersion];
+  const id = `kubernetes-models/${group ? `${group}/` : ''}${version}/${kind}`;
+  try {
+    return require(id)[kind] ?? null;
+  } catch (err) {
+    const missing = ['MODULE_NOT_FOUND', 'ERR_PACKAGE_PATH_NOT_EXPORTED'].includes(err && err.code);
+    if (missing && String(err.message).includes(`${version}/${kind}`)) return null;
+    throw err;
+  }
+}
+
+/** What the chart promises for every workload, beyond what the API schema checks. */
+function policyProblems(manifest) {
+  if (manifest.kind !== 'Deployment') return [];
+  const problems = [];
+  const pod = manifest.spec.template.spec;
+  if (pod.securityContext?.runAsNonRoot !== true) problems.push('pod runAsNonRoot is not true');
+  for (const c of pod.containers) {
+    const sc = c.securityContext ?? {};
+    const broken = [
+      [sc.readOnlyRootFilesystem !== true, 'readOnlyRootFilesystem is not true'],
+      [sc.allowPrivilegeEscalation !== false, 'allowPrivilegeEscalation is not false'],
+      [!(sc.capabilities?.drop ?? []).includes('ALL'), 'capabilities do not drop ALL'],
+      [!c.livenessProbe?.httpGet || !c.readinessProbe?.httpGet, 'missing an HTTP probe'],
+      [!c.resources?.requests, 'no resource requests'],
+    ];
+    for (const [bad, what] of broken) if (bad) problems.push(`${manifest.metadata.name}/${c.name}: ${what}`);
+  }
+  return problems;
+}
+
+function validateManifests(yamlText) {
+  const kinds = [];
+  const unvalidated = new Set();
+  for (const doc of YAML.parseAllDocuments(yamlText)) {
+    if (doc.errors.length > 0) throw new Error(`rendered YAML: ${doc.errors[0].message}`);
+    const manifest = doc.toJS();
+    if (manifest === null || manifest === undefined) continue;
+    const { apiVersion, kind } = manifest;
+    const name = `${kind}/${manifest.metadata?.name}`;
+    if (typeof apiVersion !== 'string' || typeof kind !== 'string') {
+      throw new Error(`${name}: no apiVersion/kind`);
+    }
+    const Model = modelFor(apiVersion, kind);
+    if (Model) {
+      try {
+        new Model(manifest).validate();
+      } catch (err) {
+        throw new Error(`${name}: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    } else {
+      unvalidated.add(kind);
+    }
+    const problems = policyProblems(manifest);
+    if (problems.length > 0) throw new Error(problems.join('; '));
+    kinds.push(kind);
+  }
+  if (kinds.length === 0) throw new Error('nothing rendered');
+  const note = unvalidated.size > 0 ? ` (${[...unvalidated].join(', ')}: no model, not validated)` : '';
+  return `${kinds.length} manifests valid${note}`;
+}
+
+if (onPath('helm')) {
+  for (const file of [valuesFile, ...exampleFiles]) {
+    const valuesArgs = file === valuesFile ? [] : ['-f', file];
+    check(`helm lint: ${rel(file)}`, () => {
+      run('helm', ['lint', CHART, ...valuesArgs]);
+    });
+    check(`helm template + kubernetes-models: ${rel(file)}`, () =>
+      validateManifests(run('helm', ['template', 'walcast', CHART, '--namespace', 'walcast', ...valuesArgs])),
+    );
+  }
+} else {
+  report('skip', 'helm lint / helm template', 'helm is not on PATH (values were still schema-checked)');
+}
+
+// --- 3. docker-compose.yml --------------------------------------------------------------------
+
+if (onPath('docker-compose')) {
+  check('docker-compose config -q: docker-compose.yml', () => {
+    run('docker-compose', ['-f', 'docker-compose.yml', 'config', '-q']);
+  });
+} else {
+  report('skip', 'docker-compose config -q', 'docker-compose is not on PATH');
+}
+
+// --- 4. Dockerfiles ---------------------------------------------------------------------------
+
+for (const dockerfile of DOCKERFILES) {
+  check(`dockerfilelint: ${dockerfile}`, () => {
+    const file = path.join(ROOT, dockerfile);
+    const items = dockerfilelint.run(path.dirname(file), fs.readFileSync(file, 'utf8'));
+    if (items.length > 0) {
+      throw new Error(items.map((i) => `line ${i.line}: ${i.title} (${i.rule})`).join('; '));
+    }
+  });
+}
+
+console.log(`deploy-check: ${counts.ok} passed, ${counts.fail} failed, ${counts.skip} skipped`);
+process.exitCode = counts.fail > 0 ? 1 : 0;
