@@ -22,6 +22,8 @@ const base = {
 };
 
 module.exports = {
+  // Integration tests start servers; jest only honours testTimeout at the root.
+  testTimeout: 60_000,
   reporters: ['default', '<rootDir>/tools/jest-summary-reporter.js'],
   projects: [
     {
@@ -36,7 +38,6 @@ module.exports = {
         '<rootDir>/{packages,services}/*/test/**/*.int.test.ts',
         '<rootDir>/test/e2e/**/*.int.test.ts',
       ],
-      testTimeout: 60_000,
     },
   ],
 };

@@ -121,7 +121,9 @@ export class RedisBus implements Bus {
   async close(): Promise<void> {
     this.currentState = 'closed';
     for (const l of this.listeners) l('closed');
-    await Promise.allSettled([this.pub.quit(), this.sub?.quit()]);
+    // QUIT waits behind pending commands, which never finish while Redis is away: bound it.
+    const quit = Promise.allSettled([this.pub.quit(), this.sub?.quit()]);
+    await Promise.race([quit, new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
     this.pub.disconnect();
     this.sub?.disconnect();
   }

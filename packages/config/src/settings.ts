@@ -174,6 +174,8 @@ export function url(opts: Common<string> & { schemes: readonly string[] }): Sett
 
 /** A JSON object (e.g. JWT_CLAIM_VALIDATORS). */
 export function jsonObject(opts: Common<Record<string, unknown>>): Setting<Record<string, unknown>> {
+  // JSON.parse's message quotes the input; a secret's must not reach the error.
+  const why = (err: unknown): string => (opts.secret ? 'invalid JSON' : (err as Error).message);
   const expected = 'a JSON object, e.g. {"iss":"supabase"}';
   return setting(
     opts,
@@ -183,7 +185,7 @@ export function jsonObject(opts: Common<Record<string, unknown>>): Setting<Recor
       try {
         v = JSON.parse(raw);
       } catch (err) {
-        throw new Error(`${expected} (${(err as Error).message})`);
+        throw new Error(`${expected} (${why(err)})`);
       }
       if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error(expected);
       return v as Record<string, unknown>;

@@ -47,6 +47,8 @@ export function parseLegacySubtopic(subtopic: string): LegacyTarget {
   }
   if (second < 0) return { kind: 'table', schema, table, filter: null };
   const rawFilter = subtopic.slice(second + 1);
+  if (rawFilter.trim() === '')
+    throw new TopicError(`topic "${REALTIME_PREFIX}${subtopic}" has an empty filter`);
   return { kind: 'table', schema, table, filter: normaliseDotForm(rawFilter) };
 }
 

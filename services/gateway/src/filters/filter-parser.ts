@@ -124,7 +124,7 @@ function parseInList(raw: string, part: string): string[] {
   if (!trimmed.startsWith('(') || !trimmed.endsWith(')')) {
     throw new FilterError(['in', raw], '`in` filter value must be wrapped by parentheses');
   }
-  const items = splitTopLevel(trimmed.slice(1, -1), ',').map((item) => unquote(item.trim()));
+  const items = splitTopLevel(trimmed.slice(1, -1), ',', true).map((item) => unquote(item.trim()));
   if (items.length === 0 || items.some((i) => i === null))
     throw new FilterError(['in', raw], `empty item in '${part}'`);
   if (items.length > MAX_IN_VALUES) {
@@ -143,7 +143,7 @@ function unquote(raw: string): string | null {
 }
 
 /** Splits on `sep` outside double quotes and parentheses; a backslash escapes the next character. */
-function splitTopLevel(text: string, sep: string): string[] {
+function splitTopLevel(text: string, sep: string, keepEmpty = false): string[] {
   const parts: string[] = [];
   let depth = 0;
   let quoted = false;
@@ -164,7 +164,7 @@ function splitTopLevel(text: string, sep: string): string[] {
     }
   }
   parts.push(text.slice(start));
-  return parts.filter((p) => p.trim() !== '');
+  return keepEmpty ? parts : parts.filter((p) => p.trim() !== '');
 }
 
 /** SQL LIKE (`%`, `_`, and PostgREST's `*` for `%`; `\` escapes) as an anchored RegExp. */
@@ -190,7 +190,7 @@ const escapeRegex = (c: string): string => c.replace(/[.*+?^${}()|[\]\\/-]/g, '\
 function compileRegex(pattern: string, caseInsensitive: boolean, params: string[]): RegExp {
   if (pattern.length > MAX_PATTERN_LENGTH)
     throw new FilterError(params, `pattern longer than ${MAX_PATTERN_LENGTH} characters`);
-  if (/\([^)]*[*+?}][^)]*\)\s*[*+?{]/.test(pattern) || /\\[1-9]/.test(pattern)) {
+  if (hasNestedQuantifier(pattern) || /\\[1-9]/.test(pattern)) {
     throw new FilterError(params, 'nested quantifiers and back-references are not allowed in patterns');
   }
   try {
@@ -198,4 +198,35 @@ function compileRegex(pattern: string, caseInsensitive: boolean, params: string[
   } catch (err) {
     throw new FilterError(params, `invalid regular expression: ${(err as Error).message}`);
   }
+}
+
+/**
+ * True when a quantified group contains, at any depth, a quantifier or an alternation: the shapes
+ * (`(a+)+`, `((a+))+`, `(a|a)+`) that can backtrack exponentially.
+ */
+function hasNestedQuantifier(pattern: string): boolean {
+  const stack: boolean[] = []; // per open group: does it contain a quantifier or `|`?
+  let inClass = false;
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i];
+    if (c === '\\') {
+      i++;
+      continue;
+    }
+    if (inClass) {
+      if (c === ']') inClass = false;
+      continue;
+    }
+    if (c === '[') inClass = true;
+    else if (c === '(') stack.push(false);
+    else if (c === ')') {
+      const risky = stack.pop() ?? false;
+      const next = pattern[i + 1];
+      if (risky && (next === '*' || next === '+' || next === '?' || next === '{')) return true;
+      if (risky && stack.length > 0) stack[stack.length - 1] = true;
+    } else if ((c === '*' || c === '+' || c === '?' || c === '{' || c === '|') && stack.length > 0) {
+      stack[stack.length - 1] = true;
+    }
+  }
+  return false;
 }

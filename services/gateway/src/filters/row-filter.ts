@@ -31,15 +31,14 @@ export function parseInstant(text: string): number | null {
       text.trim(),
     );
   if (!m) return null;
-  const ms = Date.UTC(
-    Number(m[1]),
-    Number(m[2]) - 1,
-    Number(m[3]),
-    Number(m[4] ?? 0),
-    Number(m[5] ?? 0),
-    Number(m[6] ?? 0),
+  const [year, month, day] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  const date = new Date(
+    Date.UTC(2000, month - 1, day, Number(m[4] ?? 0), Number(m[5] ?? 0), Number(m[6] ?? 0)),
   );
-  if (Number.isNaN(ms)) return null;
+  date.setUTCFullYear(year); // Date.UTC maps years 0–99 to 1900–1999
+  const ms = date.getTime();
+  // An impossible date (2021-02-30) rolls over in JavaScript; PostgreSQL would refuse it.
+  if (Number.isNaN(ms) || date.getUTCMonth() !== month - 1 || date.getUTCDate() !== day) return null;
   const micros = Number((m[7] ?? '').padEnd(6, '0'));
   let offsetMs = 0;
   const tz = m[8];

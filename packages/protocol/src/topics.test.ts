@@ -1,0 +1,82 @@
+import { matchesPattern } from '../../bus/src/bus';
+import { parseTopic, patternForAll, patternForSchema, topicForTable } from './topics';
+
+const awkward: Array<[string, string]> = [
+  ['public', 'users'],
+  ['my:schema', 'a:b:c'],
+  ['*', '*'],
+  ['glob?[x]', 'back\\slash'],
+  ['100%', '%41%'],
+  ['with space', ' leading and trailing '],
+  ['caf\u00e9', '\u65e5\u672c\u8a9e'],
+  ['emoji\u{1F600}', 'quote\'"~!()'],
+  ['dots.in.name', 'slash/and+plus&amp=eq'],
+];
+
+describe('topicForTable / parseTopic', () => {
+  it.each(awkward)('round-trips schema %p and table %p', (schema, table) => {
+    expect(parseTopic(topicForTable(schema, table))).toEqual({ schema, table });
+  });
+
+  it('leaves no `:` and no glob special inside the encoded parts', () => {
+    const topic = topicForTable('a:*?[]\\b', 'c:*?[]\\d');
+    const parts = topic.slice('walcast:v1:table:'.length);
+    expect(parts.split(':')).toHaveLength(2);
+    expect(parts).not.toMatch(/[*?[\]\\]/);
+  });
+
+  it('gives different tables different topics', () => {
+    expect(topicForTable('a:b', 'c')).not.toBe(topicForTable('a', 'b:c'));
+    expect(topicForTable('a', 'b')).not.toBe(topicForTable('A', 'b'));
+  });
+
+  it.each([
+    'realtime:public:users',
+    'walcast:v2:table:public:users',
+    'walcast:v1:table:',
+    'walcast:v1:table:public',
+    'walcast:v1:table::users',
+    'walcast:v1:table:public:',
+    'walcast:v1:table:a:b:c',
+    'walcast:v1:table:%E0%A4%A:users',
+    'walcast:v1:table:public:%ZZ',
+  ])('parseTopic rejects the foreign name %p', (topic) => {
+    expect(parseTopic(topic)).toBeNull();
+  });
+});
+
+describe('patternForSchema', () => {
+  it.each(awkward)('matches every table of schema %p', (schema, table) => {
+    expect(matchesPattern(patternForSchema(schema), topicForTable(schema, table))).toBe(true);
+    expect(matchesPattern(patternForSchema(schema), topicForTable(schema, 'other'))).toBe(true);
+  });
+
+  it('does not match tables of other schemas', () => {
+    const pattern = patternForSchema('public');
+    expect(matchesPattern(pattern, topicForTable('public2', 'users'))).toBe(false);
+    expect(matchesPattern(pattern, topicForTable('pub', 'lic'))).toBe(false);
+    expect(matchesPattern(pattern, topicForTable('public:x', 'users'))).toBe(false);
+    expect(matchesPattern(pattern, topicForTable('Public', 'users'))).toBe(false);
+  });
+
+  it('treats a `*` in the schema name literally', () => {
+    const pattern = patternForSchema('*');
+    expect(matchesPattern(pattern, topicForTable('*', 't'))).toBe(true);
+    expect(matchesPattern(pattern, topicForTable('public', 't'))).toBe(false);
+  });
+
+  it('does not let a schema that is a prefix of another match it', () => {
+    expect(matchesPattern(patternForSchema('a'), topicForTable('a:b', 'c'))).toBe(false);
+    expect(matchesPattern(patternForSchema('a:b'), topicForTable('a', 'b:c'))).toBe(false);
+  });
+});
+
+describe('patternForAll', () => {
+  it.each(awkward)('matches the table topic of %p.%p', (schema, table) => {
+    expect(matchesPattern(patternForAll(), topicForTable(schema, table))).toBe(true);
+  });
+
+  it('does not match names outside the table namespace', () => {
+    expect(matchesPattern(patternForAll(), 'realtime:public:users')).toBe(false);
+  });
+});

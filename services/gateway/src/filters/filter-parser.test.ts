@@ -1,0 +1,287 @@
+import { FilterError, MAX_IN_VALUES, parseFilter, type FilterCondition } from './filter-parser';
+
+function filterError(filter: string): FilterError {
+  try {
+    parseFilter(filter);
+  } catch (err) {
+    expect(err).toBeInstanceOf(FilterError);
+    return err as FilterError;
+  }
+  throw new Error(`expected a FilterError for ${filter}`);
+}
+
+function one(filter: string): FilterCondition {
+  const conditions = parseFilter(filter);
+  expect(conditions).toHaveLength(1);
+  return conditions[0]!;
+}
+
+describe('parseFilter: no filter', () => {
+  it.each([null, undefined, '', '   ', '\t'])('returns no conditions for %p', (filter) => {
+    expect(parseFilter(filter)).toEqual([]);
+  });
+});
+
+describe('parseFilter: operators', () => {
+  it.each(['eq', 'neq', 'lt', 'lte', 'gt', 'gte', 'like', 'ilike', 'match', 'imatch', 'isdistinct'])(
+    'parses column=%s.value',
+    (op) => {
+      expect(one(`col=${op}.v1`)).toMatchObject({
+        column: 'col',
+        op,
+        negate: false,
+        value: 'v1',
+        values: [],
+      });
+    },
+  );
+
+  it('parses eq without a regex', () => {
+    expect(one('id=eq.5')).toEqual({
+      column: 'id',
+      op: 'eq',
+      negate: false,
+      value: '5',
+      values: [],
+      regex: null,
+    });
+  });
+
+  it('takes the value as everything after the first dot, with `.` `=` `:` kept', () => {
+    expect(one('v=eq.1.5').value).toBe('1.5');
+    expect(one('v=eq.a=b').value).toBe('a=b');
+    expect(one('at=eq.2021-01-01T10:00:00Z').value).toBe('2021-01-01T10:00:00Z');
+  });
+
+  it('splits on the first `=` only', () => {
+    expect(one('v=eq.x=y=z')).toMatchObject({ column: 'v', value: 'x=y=z' });
+  });
+
+  it('trims whitespace around the column and the operator part', () => {
+    expect(one('  id = eq.5 ')).toMatchObject({ column: 'id', op: 'eq', value: '5' });
+  });
+
+  it.each(['null', 'true', 'false', 'unknown', 'NULL', 'True'])('parses is.%s (case-insensitive)', (v) => {
+    expect(one(`c=is.${v}`)).toMatchObject({ op: 'is', value: v.toLowerCase() });
+  });
+
+  it('refuses other `is` values', () => {
+    const err = filterError('c=is.maybe');
+    expect(err.params).toEqual(['is', 'maybe']);
+    expect(err.detail).toBe('`is` takes null, true, false or unknown');
+  });
+});
+
+describe('parseFilter: not. prefix', () => {
+  it('sets negate', () => {
+    expect(one('status=not.eq.done')).toMatchObject({ op: 'eq', negate: true, value: 'done' });
+    expect(one('status=not.is.null')).toMatchObject({ op: 'is', negate: true, value: 'null' });
+  });
+
+  it('combines with in', () => {
+    expect(one('status=not.in.(a,b)')).toMatchObject({ op: 'in', negate: true, values: ['a', 'b'] });
+  });
+
+  it('refuses `not.` without an operator', () => {
+    expect(filterError('status=not.').params).toEqual(['status=not.']);
+  });
+});
+
+describe('parseFilter: AND with commas', () => {
+  it('parses several conditions', () => {
+    const conditions = parseFilter('a=eq.1,b=gt.2, c=is.null');
+    expect(conditions.map((c) => [c.column, c.op, c.value])).toEqual([
+      ['a', 'eq', '1'],
+      ['b', 'gt', '2'],
+      ['c', 'is', 'null'],
+    ]);
+  });
+
+  it('does not split inside an in-list', () => {
+    const conditions = parseFilter('id=in.(1,2,3),name=eq.x');
+    expect(conditions).toHaveLength(2);
+    expect(conditions[0]!.values).toEqual(['1', '2', '3']);
+    expect(conditions[1]!.value).toBe('x');
+  });
+});
+
+describe('parseFilter: quoting and escapes', () => {
+  it('unquotes PostgREST double quotes holding `,` `(` `)`', () => {
+    expect(one('name=eq."a,b"').value).toBe('a,b');
+    expect(one('name=eq."f(x)"').value).toBe('f(x)');
+    expect(parseFilter('name=eq."a,b",id=eq.1').map((c) => c.value)).toEqual(['a,b', '1']);
+  });
+
+  it('unescapes \\" and \\\\ inside quotes', () => {
+    expect(one('name=eq."say \\"hi\\""').value).toBe('say "hi"');
+    expect(one('name=eq."back\\\\slash"').value).toBe('back\\slash');
+  });
+
+  it('reads `\\,` in an unquoted value as a comma', () => {
+    expect(one('area=eq.Oslo\\, Norway').value).toBe('Oslo, Norway');
+    expect(parseFilter('area=eq.a\\,b,id=eq.2').map((c) => c.value)).toEqual(['a,b', '2']);
+  });
+
+  it('keeps a quoted empty string as a value', () => {
+    expect(one('name=eq.""').value).toBe('');
+  });
+});
+
+describe('parseFilter: in', () => {
+  it('parses a parenthesised list', () => {
+    expect(one('id=in.(1,2,3)')).toMatchObject({ op: 'in', value: '', values: ['1', '2', '3'] });
+  });
+
+  it('trims items and unquotes quoted ones', () => {
+    expect(one('name=in.( a , "b,c" ,"d(e)")').values).toEqual(['a', 'b,c', 'd(e)']);
+  });
+
+  it(`accepts ${MAX_IN_VALUES} values`, () => {
+    const items = Array.from({ length: MAX_IN_VALUES }, (_, i) => String(i));
+    expect(one(`id=in.(${items.join(',')})`).values).toHaveLength(MAX_IN_VALUES);
+  });
+
+  it(`refuses more than ${MAX_IN_VALUES} values`, () => {
+    const items = Array.from({ length: MAX_IN_VALUES + 1 }, (_, i) => String(i));
+    const err = filterError(`id=in.(${items.join(',')})`);
+    expect(err.params[0]).toBe('in');
+    expect(err.detail).toBe(`\`in\` takes at most ${MAX_IN_VALUES} values, got ${MAX_IN_VALUES + 1}`);
+  });
+
+  it.each(['id=in.1,2', 'id=in.(1,2', 'id=in.1)', 'id=in.'])('refuses %p without parentheses', (filter) => {
+    const err = filterError(filter);
+    expect(err.params[0]).toBe('in');
+  });
+
+  it('refuses an empty list', () => {
+    expect(filterError('id=in.()').detail).toBe("empty item in 'id=in.()'");
+  });
+});
+
+describe('parseFilter: errors', () => {
+  it('names an unknown operator and its value like the reference server', () => {
+    const err = filterError('name=like2.x');
+    expect(err.message).toBe('Error parsing `filter` params: ["like2","x"]');
+    expect(err.params).toEqual(['like2', 'x']);
+    expect(err.name).toBe('FilterError');
+  });
+
+  it('reports the whole part when an unknown operator has no dot', () => {
+    expect(filterError('name=zz').message).toBe('Error parsing `filter` params: ["name=zz"]');
+  });
+
+  it('refuses a known operator without a value', () => {
+    expect(filterError('name=eq').params).toEqual(['eq', '']);
+  });
+
+  it('refuses a part without `=`', () => {
+    expect(filterError('name').params).toEqual(['name']);
+    expect(filterError('=eq.1').params).toEqual(['=eq.1']);
+  });
+
+  it('refuses the README dot form, which has no `=`', () => {
+    expect(filterError('id.eq.99').detail).toContain("missing '='");
+  });
+
+  it('refuses an empty value', () => {
+    const err = filterError('name=eq.');
+    expect(err.params).toEqual(['eq', '']);
+    expect(err.detail).toBe("missing value in 'name=eq.'");
+  });
+
+  it('refuses the whole filter when one condition is bad', () => {
+    expect(filterError('a=eq.1,b=zz.2').params).toEqual(['zz', '2']);
+  });
+
+  it('is case-sensitive about operators', () => {
+    expect(filterError('a=EQ.1').params).toEqual(['EQ', '1']);
+  });
+});
+
+describe('parseFilter: like and ilike patterns', () => {
+  const likes = (pattern: string, text: string, op = 'like'): boolean =>
+    one(`c=${op}.${pattern}`).regex!.test(text);
+
+  it('anchors the pattern', () => {
+    expect(likes('bob', 'bob')).toBe(true);
+    expect(likes('bob', 'bobby')).toBe(false);
+    expect(likes('bob', 'a bob')).toBe(false);
+  });
+
+  it('reads `%` and `*` as any run and `_` as one character', () => {
+    expect(likes('bo%', 'bobby')).toBe(true);
+    expect(likes('*by', 'bobby')).toBe(true);
+    expect(likes('b_b', 'bob')).toBe(true);
+    expect(likes('b_b', 'bb')).toBe(false);
+    expect(likes('a%', 'a\nb')).toBe(true);
+  });
+
+  it('treats regex specials literally', () => {
+    expect(likes('a.c', 'abc')).toBe(false);
+    expect(likes('a.c', 'a.c')).toBe(true);
+    expect(likes('(x)+[y]$', '(x)+[y]$')).toBe(true);
+  });
+
+  it('honours backslash escapes of `%` and `_`', () => {
+    expect(likes('100\\%', '100%')).toBe(true);
+    expect(likes('100\\%', '1000')).toBe(false);
+    expect(likes('a\\_b', 'axb')).toBe(false);
+  });
+
+  it('is case-sensitive for like and not for ilike', () => {
+    expect(likes('bob%', 'Bobby')).toBe(false);
+    expect(likes('bob%', 'Bobby', 'ilike')).toBe(true);
+  });
+});
+
+describe('parseFilter: match and imatch patterns', () => {
+  it('compiles an unanchored regular expression', () => {
+    expect(one('c=match.^ab+c').regex!.test('abbbc')).toBe(true);
+    expect(one('c=match.b').regex!.test('abc')).toBe(true);
+    expect(one('c=match.^B').regex!.test('bob')).toBe(false);
+    expect(one('c=imatch.^B').regex!.test('bob')).toBe(true);
+  });
+
+  it.each(['(a+)+', '(a*)*$', '(a|b+)*', '(x+y?){2}', '(?:a+)+', '([a-z]+)*', '(a{1,3})+'])(
+    'refuses the nested quantifier %p',
+    (pattern) => {
+      const err = filterError(`c=match.${pattern}`);
+      expect(err.params).toEqual(['match', pattern]);
+      expect(err.detail).toBe('nested quantifiers and back-references are not allowed in patterns');
+    },
+  );
+
+  it.each(['x=match.((a+))+$', 'x=match.(?:(a+))+$', 'x=match.(a|a)+$', 'x=imatch.((a)*b?)*'])(
+    'refuses a quantifier or alternation hidden inside a quantified group: %s',
+    (filter) => {
+      expect(() => parseFilter(filter)).toThrow(FilterError);
+    },
+  );
+
+  it('still accepts quantifiers outside groups and unquantified groups', () => {
+    expect(() => parseFilter('x=match."^(ab+)c*$"')).not.toThrow();
+    expect(() => parseFilter('x=match.[(+]+x')).not.toThrow();
+  });
+
+  it('rejects an empty item in an in list', () => {
+    expect(() => parseFilter('id=in.(1,,2)')).toThrow(FilterError);
+  });
+
+  it('accepts a comma in a pattern when quoted or written as \\,', () => {
+    expect(one('c=match."^a{1,3}$"').regex!.test('aa')).toBe(true);
+    expect(parseFilter('c=match.^a{1\\,3}$')[0]!.value).toBe('^a{1,3}$');
+  });
+
+  it('refuses back-references', () => {
+    expect(filterError('c=match.(a)\\1').detail).toContain('back-references');
+  });
+
+  it('refuses overlong patterns', () => {
+    expect(filterError(`c=match.${'a'.repeat(513)}`).detail).toBe('pattern longer than 512 characters');
+    expect(one(`c=match.${'a'.repeat(512)}`).regex).toBeInstanceOf(RegExp);
+  });
+
+  it('refuses invalid regular expressions', () => {
+    expect(filterError('c=imatch.[a-').detail).toMatch(/^invalid regular expression: /);
+  });
+});
