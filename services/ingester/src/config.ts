@@ -40,7 +40,7 @@ export const ingesterSchema = {
   }),
   MAX_IN_FLIGHT: int({
     doc: 'Changes published but not yet accepted by Redis before WAL reading pauses.',
-    default: 20_000,
+    default: 5_000,
     min: 1,
   }),
   MAX_IN_FLIGHT_BYTES: bytes({

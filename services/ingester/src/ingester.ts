@@ -21,6 +21,12 @@ import { ensurePublication, ensureSlot, ensureWalLevel } from './replication/slo
 import { StreamSession } from './replication/stream-session';
 import { lsnToText, type Lsn } from './replication/lsn';
 
+/** A table's primary key columns, in key order. */
+const PRIMARY_KEY_SQL = `select a.attname from pg_index i
+  join pg_attribute a on a.attrelid = i.indrelid and a.attnum = any(i.indkey)
+  where i.indrelid = $1 and i.indisprimary
+  order by array_position(i.indkey::int2[], a.attnum)`;
+
 export type IngesterState = 'starting' | 'streaming' | 'retrying' | 'stopping' | 'stopped';
 
 export class Ingester {
@@ -113,6 +119,10 @@ export class Ingester {
         loadTypes: async (oids) => {
           const { rows } = await catalog.query<TypeCatalogRow>(TYPE_CATALOG_SQL, [oids]);
           for (const row of rows) registry.register(typeRegistrationFromRow(row));
+        },
+        loadPrimaryKey: async (relationOid) => {
+          const { rows } = await catalog.query<{ attname: string }>(PRIMARY_KEY_SQL, [relationOid]);
+          return rows.map((r) => r.attname);
         },
         instanceId: `${this.config.instanceId}/${this.sessions}`,
         startLsn: slot.confirmedLsn,

@@ -22,6 +22,8 @@ export interface EncodedChange {
   type: ChangeType;
   /** The change event's JSON text. */
   json: string;
+  /** The table's primary key columns (empty if it has none). */
+  pk: readonly string[];
 }
 
 interface ColumnInfo {
@@ -41,6 +43,7 @@ interface RelationInfo {
   columns: ColumnInfo[];
   keyColumns: ColumnInfo[];
   identity: Pgoutput.MessageRelation['replicaIdentity'];
+  pk: readonly string[];
 }
 
 type Tuple = Record<string, string | null | undefined>;
@@ -56,6 +59,8 @@ export function commitTimestamp(micros: bigint): string {
 export class ChangeEncoder {
   /** Keyed by the library's relation object: a new Relation message (e.g. after ALTER TABLE) is a new key. */
   private readonly relations = new WeakMap<Pgoutput.MessageRelation, RelationInfo>();
+  /** Primary key columns by relation OID, as last read from the catalog. */
+  private readonly primaryKeys = new Map<number, readonly string[]>();
   private timestampJson = '""';
 
   constructor(private readonly registry: TypeRegistry) {}
@@ -63,6 +68,11 @@ export class ChangeEncoder {
   /** The type OIDs of a relation's columns that the registry cannot convert yet. */
   unknownTypeOids(relation: Pgoutput.MessageRelation): number[] {
     return this.registry.unknownOids(relation.columns.map((c) => c.typeOid));
+  }
+
+  /** Records a relation's primary key (read from the catalog when its Relation message arrives). */
+  setPrimaryKey(relationOid: number, columns: readonly string[]): void {
+    this.primaryKeys.set(relationOid, columns);
   }
 
   /** Starts a transaction: every following change carries its commit time. */
@@ -96,6 +106,7 @@ export class ChangeEncoder {
     return {
       topic: rel.topic,
       type,
+      pk: rel.pk,
       json: `{"type":"${type}",${rel.identityJson},"commit_timestamp":${this.timestampJson},${rel.columnsJson},${body},"errors":${errorsJson}}`,
     };
   }
@@ -109,6 +120,7 @@ export class ChangeEncoder {
         return {
           topic: rel.topic,
           type: 'TRUNCATE' as const,
+          pk: rel.pk,
           json: `{"type":"TRUNCATE",${rel.identityJson},"commit_timestamp":${this.timestampJson},"errors":null}`,
         };
       });
@@ -171,6 +183,7 @@ export class ChangeEncoder {
       columns,
       keyColumns: columns.filter((c) => c.isKey),
       identity: relation.replicaIdentity,
+      pk: this.primaryKeys.get(relation.relationOid) ?? [],
     };
     this.relations.set(relation, info);
     return info;

@@ -29,6 +29,8 @@ export interface SessionOptions {
   registry: TypeRegistry;
   /** Learns the given type OIDs from the catalog into the registry. */
   loadTypes(oids: number[]): Promise<void>;
+  /** Reads a table's primary key columns from the catalog. */
+  loadPrimaryKey(relationOid: number): Promise<string[]>;
   instanceId: string;
   /** The slot's confirmed_flush_lsn when the session starts. */
   startLsn: Lsn;
@@ -120,7 +122,7 @@ export class StreamSession {
         this.encoder.begin(msg);
         return;
       case 'relation':
-        this.learnTypes(msg);
+        this.learnRelation(msg);
         return;
       case 'insert':
       case 'update':
@@ -139,15 +141,26 @@ export class StreamSession {
     }
   }
 
-  /** Blocks the stream while unknown column types are fetched from the catalog. */
-  private learnTypes(relation: Pgoutput.MessageRelation): void {
+  /**
+   * Blocks the stream while the relation's primary key, and any column types the registry does
+   * not know, are read from the catalog (once per Relation message: at the first change of a table
+   * in a session and after each ALTER TABLE).
+   */
+  private learnRelation(relation: Pgoutput.MessageRelation): void {
     const unknown = this.encoder.unknownTypeOids(relation);
-    if (unknown.length === 0) return;
     this.blocked = true;
     this.opts.source.pause();
-    this.opts.loadTypes(unknown).then(
+    Promise.all([
+      unknown.length > 0 ? this.opts.loadTypes(unknown) : undefined,
+      this.opts
+        .loadPrimaryKey(relation.relationOid)
+        .then((pk) => this.encoder.setPrimaryKey(relation.relationOid, pk)),
+    ]).then(
       () => this.unblock(),
-      (err: unknown) => this.fail(new Error(`could not read column types from pg_type: ${String(err)}`)),
+      (err: unknown) =>
+        this.fail(
+          new Error(`could not read ${relation.schema}.${relation.name} from the catalog: ${String(err)}`),
+        ),
     );
   }
 
