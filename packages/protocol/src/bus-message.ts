@@ -22,6 +22,8 @@ export interface BusHeader {
   lsn: string;
   /** The change's `type`, so unfiltered channels need not parse the event. */
   type: ChangeType;
+  /** The table's primary key columns (a `select` column list always keeps them); absent if none. */
+  pk?: string[];
 }
 
 export interface BusMessage {
@@ -42,7 +44,8 @@ export class BusMessageError extends Error {
 
 /** Serialises one envelope. `eventJson` must be a JSON object's text. */
 export function encodeBusMessage(header: BusHeader, eventJson: string): string {
-  return `{"v":${header.v},"src":${JSON.stringify(header.src)},"seq":${header.seq},"lsn":"${header.lsn}","type":"${header.type}"}\n${eventJson}`;
+  const pk = header.pk && header.pk.length > 0 ? `,"pk":${JSON.stringify(header.pk)}` : '';
+  return `{"v":${header.v},"src":${JSON.stringify(header.src)},"seq":${header.seq},"lsn":"${header.lsn}","type":"${header.type}"${pk}}\n${eventJson}`;
 }
 
 /** Parses one envelope; throws {@link BusMessageError} for anything this version cannot trust. */
@@ -66,7 +69,8 @@ export function decodeBusMessage(text: string): BusMessage {
     typeof h.src !== 'string' ||
     typeof h.seq !== 'number' ||
     typeof h.lsn !== 'string' ||
-    !isChangeType(h.type)
+    !isChangeType(h.type) ||
+    (h.pk !== undefined && (!Array.isArray(h.pk) || !h.pk.every((k) => typeof k === 'string')))
   ) {
     throw new BusMessageError('MalformedEnvelope', 'bus message header lacks src, seq, lsn or type');
   }

@@ -60,7 +60,7 @@ export class GatewayServer {
       joinTimeoutMs: config.joinTimeoutMs,
       log: log.child({ component: 'channels' }),
     });
-    bus.onMessage((via, _topic, message) => this.registry.dispatch(via, message));
+    bus.onMessage((via, topic, message) => this.registry.dispatch(via, topic, message));
     this.routes();
   }
 

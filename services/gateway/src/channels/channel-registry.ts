@@ -9,6 +9,7 @@
  */
 import {
   decodeBusMessage,
+  parseTopic,
   patternForAll,
   patternForSchema,
   topicForTable,
@@ -18,17 +19,24 @@ import { busKeyId, type BusKey } from '@walcast/bus';
 import type { Logger } from '@walcast/logger';
 import { LogThrottle } from '@walcast/logger';
 import type { RowFilter } from '../filters/row-filter';
-import type { BusSubscriptions } from './bus-subscriptions';
+import type { BusEntry, BusSubscriptions } from './bus-subscriptions';
 import type { DeliveryGroup, Fanout, IncomingChange, ParsedChange } from './delivery-group';
 import { LegacyGroup } from './legacy-group';
+import type { Binding } from './postgres-changes-binding';
+import { PostgresChangesGroup } from './postgres-changes-group';
 
 /** A socket's membership of one channel topic. */
 export interface ChannelMembership {
   topic: string;
   /** The ref of the join; `phx_close`/`phx_error` carry it. */
   joinRef: string | null;
-  group: DeliveryGroup;
+  /** `null` for a modern channel that asked for no postgres_changes. */
+  group: DeliveryGroup | null;
   state: 'joining' | 'joined';
+  /** The join request, answered when the subscription is live (or when superseded first). */
+  request: { topic: string; ref: string | null; joinRef: string | null };
+  /** Joined with `config` (postgres_changes semantics) or without (legacy semantics). */
+  modern: boolean;
   /** Cancels a pending wait for the bus subscription. */
   cancelWait: (() => void) | null;
   timer: NodeJS.Timeout | null;
@@ -73,16 +81,51 @@ export class ChannelRegistry {
     return group;
   }
 
+  /**
+   * The group of a modern channel: sockets on the same topic with the same bindings (hence the same
+   * ids) receive identical frames.
+   */
+  postgresChangesGroup(topic: string, bindings: readonly Binding[]): DeliveryGroup {
+    const key = `pc|${topic}|${bindings.map((b) => b.id).join(',')}`;
+    return this.groupFor(
+      key,
+      bindings.map((b) => b.busKey),
+      (entries) => {
+        const byId = new Map(entries.map((e) => [e.id, e]));
+        const bound = bindings.map((b) => ({ ...b, entry: byId.get(busKeyId(b.busKey))! }));
+        return new PostgresChangesGroup(key, topic, entries, bound);
+      },
+    );
+  }
+
+  /** Registers a group built by `create` from the bus entries of `keys` (acquired here), unless one with `key` exists. */
+  groupFor(
+    key: string,
+    keys: readonly BusKey[],
+    create: (entries: BusEntry[]) => DeliveryGroup,
+  ): DeliveryGroup {
+    const existing = this.groups.get(key);
+    if (existing) return existing;
+    const unique = new Map(keys.map((k) => [busKeyId(k), k]));
+    const entries = [...unique.values()].map((k) => this.subscriptions.acquire(k));
+    const group = create(entries);
+    for (const entry of entries) entry.groups.add(group);
+    this.groups.set(key, group);
+    return group;
+  }
+
   /** Drops a group once it has no members left. */
   releaseIfEmpty(group: DeliveryGroup): void {
     if (group.size > 0 || this.groups.get(group.key) !== group) return;
     this.groups.delete(group.key);
-    group.busEntry.groups.delete(group);
-    this.subscriptions.release(group.busEntry);
+    for (const entry of group.busEntries) {
+      entry.groups.delete(group);
+      this.subscriptions.release(entry);
+    }
   }
 
   /** The bus message handler. Never throws: a bad message is counted and logged (throttled). */
-  dispatch(via: BusKey, message: string): void {
+  dispatch(via: BusKey, topic: string, message: string): void {
     this.stats.busMessages++;
     const entry = this.subscriptions.get(busKeyId(via));
     if (!entry) return; // unsubscribed meanwhile
@@ -90,10 +133,14 @@ export class ChannelRegistry {
     let change: IncomingChange;
     try {
       const { header, eventJson } = decodeBusMessage(message);
+      const table = parseTopic(topic);
+      if (!table) throw new Error(`not a table topic: ${topic}`);
       let parsed: ParsedChange | undefined;
       change = {
         header,
         eventJson,
+        schema: table.schema,
+        table: table.table,
         parsed: () => (parsed ??= JSON.parse(eventJson) as ParsedChange),
       };
     } catch (err) {
@@ -107,7 +154,7 @@ export class ChannelRegistry {
     }
     for (const group of entry.groups) {
       try {
-        group.deliver(change, this.fanout);
+        group.deliver(change, this.fanout, entry);
       } catch (err) {
         this.stats.badBusMessages++;
         this.throttle.warn(

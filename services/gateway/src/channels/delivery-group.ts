@@ -20,6 +20,9 @@ export interface ParsedChange {
 export interface IncomingChange {
   header: BusHeader;
   eventJson: string;
+  /** From the Redis topic the message came on. */
+  schema: string;
+  table: string;
   /** Parses the event on first call and caches it; throws if the JSON is invalid. */
   parsed(): ParsedChange;
 }
@@ -48,8 +51,24 @@ export abstract class DeliveryGroup {
   constructor(
     /** Unique among live groups. */
     readonly key: string,
-    readonly busEntry: BusEntry,
+    /** The bus subscriptions feeding this group (one per distinct table, schema or `*`). */
+    readonly busEntries: readonly BusEntry[],
   ) {}
+
+  /** Runs `cb` once every bus subscription of the group is live; returns a canceller. */
+  whenLive(cb: () => void): () => void {
+    let pending = this.busEntries.length;
+    if (pending === 0) {
+      cb();
+      return () => undefined;
+    }
+    const cancels = this.busEntries.map((entry) =>
+      entry.whenLive(() => {
+        if (--pending === 0) cb();
+      }),
+    );
+    return () => cancels.forEach((cancel) => cancel());
+  }
 
   get size(): number {
     return this.members['1.0.0'].size + this.members['2.0.0'].size;
@@ -83,6 +102,9 @@ export abstract class DeliveryGroup {
     }
   }
 
-  /** Decides whether `change` goes to this group and sends its frames. Never throws for bad data. */
-  abstract deliver(change: IncomingChange, fanout: Fanout): void;
+  /**
+   * Decides whether `change`, which arrived through the subscription `via`, goes to this group and
+   * sends its frames. Throws only for undecodable data (the caller counts and logs it).
+   */
+  abstract deliver(change: IncomingChange, fanout: Fanout, via: BusEntry): void;
 }

@@ -17,7 +17,7 @@ export class LegacyGroup extends DeliveryGroup {
     busEntry: BusEntry,
     private readonly filter: RowFilter,
   ) {
-    super(`legacy|${topic}`, busEntry);
+    super(`legacy|${topic}`, [busEntry]);
   }
 
   deliver(change: IncomingChange, fanout: Fanout): void {

@@ -17,10 +17,13 @@ import {
   errorReason,
   parseLegacySubtopic,
   subtopicOf,
+  type LegacyTarget,
   type PhoenixMessage,
 } from '@walcast/protocol';
 import type { Logger } from '@walcast/logger';
 import { FilterError, parseFilter } from '../filters/filter-parser';
+import { bindingId, parseBinding, type Binding } from '../channels/postgres-changes-binding';
+import type { DeliveryGroup } from '../channels/delivery-group';
 import { RowFilter } from '../filters/row-filter';
 import type { ChannelMembership, ChannelRegistry } from '../channels/channel-registry';
 import type { WebSocket } from '../uws';
@@ -98,19 +101,28 @@ export class ConnectionHandler {
     const previous = data.channels.get(msg.topic);
     if (previous) {
       // A second join of a joined topic replaces the first (Phoenix shuts the old channel down).
-      this.release(ws, previous);
-      data.channels.delete(msg.topic);
+      this.end(ws, previous);
       pushLifecycle(ws, msg.topic, previous.joinRef, PhoenixEvents.close);
     }
+    const payload = isObject(msg.payload) ? msg.payload : {};
+    if ('config' in payload) this.joinModern(ws, msg, subtopic, payload.config);
+    else this.joinLegacy(ws, msg, subtopic);
+  }
+
+  /** Without `config`: the topic names what to deliver; answered `ok` once the subscription is live. */
+  private joinLegacy(ws: WebSocket<SocketData>, msg: PhoenixMessage, subtopic: string): void {
     let filter: RowFilter;
-    let target;
+    let target: LegacyTarget;
     try {
       target = parseLegacySubtopic(subtopic);
       filter = new RowFilter(target.kind === 'table' ? parseFilter(target.filter) : []);
     } catch (err) {
       if (err instanceof TopicError) {
-        const code = subtopic === '' ? 'TopicNameRequired' : 'InvalidTopic';
-        this.joinError(ws, msg, errorReason(code, err.message));
+        this.joinError(
+          ws,
+          msg,
+          errorReason(subtopic === '' ? 'TopicNameRequired' : 'InvalidTopic', err.message),
+        );
         return;
       }
       if (err instanceof FilterError) {
@@ -120,30 +132,105 @@ export class ConnectionHandler {
       throw err;
     }
     const group = this.opts.registry.legacyGroup(msg.topic, target, filter);
-    group.add(ws);
+    this.attach(ws, msg, group, false, () => {
+      reply(ws, msg, 'ok', {});
+      this.pushSubscribed(ws, msg, subtopic);
+    });
+  }
+
+  /**
+   * With `config`: the reply echoes `config.postgres_changes` verbatim with ids at once; a `system`
+   * message follows, "Subscribed to PostgreSQL" once the subscriptions are live, or an error per
+   * binding that cannot be served.
+   */
+  private joinModern(
+    ws: WebSocket<SocketData>,
+    msg: PhoenixMessage,
+    subtopic: string,
+    config: unknown,
+  ): void {
+    if (subtopic === '') {
+      this.joinError(ws, msg, errorReason('TopicNameRequired', 'You must provide a topic name'));
+      return;
+    }
+    const requested =
+      isObject(config) && Array.isArray(config.postgres_changes) ? config.postgres_changes : [];
+    const echo = requested.map((entry: unknown) => ({
+      id: bindingId(entry),
+      ...(isObject(entry) ? entry : {}),
+    }));
+    const bindings: Binding[] = [];
+    const errors: string[] = [];
+    for (const entry of requested) {
+      const parsed = parseBinding(entry);
+      if ('error' in parsed) errors.push(parsed.error);
+      else bindings.push(parsed);
+    }
+    const group = bindings.length > 0 ? this.opts.registry.postgresChangesGroup(msg.topic, bindings) : null;
+    reply(ws, msg, 'ok', { postgres_changes: echo });
+    const joinRef = msg.joinRef ?? msg.ref;
+    for (const message of errors) {
+      push(ws, msg.topic, joinRef, PhoenixEvents.system, {
+        channel: subtopic,
+        extension: 'postgres_changes',
+        message,
+        status: 'error',
+      });
+    }
+    this.attach(ws, msg, group, true, () => this.pushSubscribed(ws, msg, subtopic));
+  }
+
+  /**
+   * Makes `ws` a member of `group` for `msg.topic` and runs `onLive` (corked) once the group's
+   * subscriptions are live. If that takes longer than JOIN_TIMEOUT the channel fails: a legacy join
+   * is answered with an error, a modern channel gets a `system` error and `phx_error` (the client
+   * rejoins with backoff).
+   */
+  private attach(
+    ws: WebSocket<SocketData>,
+    msg: PhoenixMessage,
+    group: DeliveryGroup | null,
+    modern: boolean,
+    onLive: () => void,
+  ): void {
+    const data = ws.getUserData();
     const joinRef = msg.joinRef ?? msg.ref;
     const membership: ChannelMembership = {
       topic: msg.topic,
       joinRef,
       group,
       state: 'joining',
+      request: { topic: msg.topic, ref: msg.ref, joinRef: msg.joinRef },
+      modern,
       cancelWait: null,
       timer: null,
     };
     data.channels.set(msg.topic, membership);
+    if (!group) {
+      membership.state = 'joined';
+      return;
+    }
+    group.add(ws);
     membership.timer = setTimeout(() => {
       if (data.closed || data.channels.get(msg.topic) !== membership) return;
       this.release(ws, membership);
       data.channels.delete(msg.topic);
-      ws.cork(() =>
-        this.joinError(
-          ws,
-          msg,
-          errorReason('BusUnavailable', 'could not subscribe to changes in time; retry'),
-        ),
-      );
+      const reason = errorReason('BusUnavailable', 'could not subscribe to changes in time; retry');
+      ws.cork(() => {
+        if (!modern) {
+          this.joinError(ws, msg, reason);
+          return;
+        }
+        push(ws, msg.topic, joinRef, PhoenixEvents.system, {
+          channel: subtopicOf(msg.topic),
+          extension: 'postgres_changes',
+          message: reason,
+          status: 'error',
+        });
+        pushLifecycle(ws, msg.topic, joinRef, PhoenixEvents.error);
+      });
     }, this.opts.joinTimeoutMs);
-    membership.cancelWait = group.busEntry.whenLive(() => {
+    membership.cancelWait = group.whenLive(() => {
       if (data.closed || data.channels.get(msg.topic) !== membership) return;
       if (membership.timer) clearTimeout(membership.timer);
       membership.timer = null;
@@ -151,35 +238,48 @@ export class ConnectionHandler {
       membership.state = 'joined';
       ws.cork(() => {
         ws.subscribe(group.uwsTopic(data.codec.vsn));
-        reply(ws, msg, 'ok', {});
-        push(ws, msg.topic, joinRef, PhoenixEvents.system, {
-          channel: subtopic,
-          extension: 'postgres_changes',
-          message: 'Subscribed to PostgreSQL',
-          status: 'ok',
-        });
+        onLive();
       });
     });
   }
 
+  private pushSubscribed(ws: WebSocket<SocketData>, msg: PhoenixMessage, subtopic: string): void {
+    push(ws, msg.topic, msg.joinRef ?? msg.ref, PhoenixEvents.system, {
+      channel: subtopic,
+      extension: 'postgres_changes',
+      message: 'Subscribed to PostgreSQL',
+      status: 'ok',
+    });
+  }
+
   private leave(ws: WebSocket<SocketData>, membership: ChannelMembership, msg: PhoenixMessage): void {
-    this.release(ws, membership);
-    ws.getUserData().channels.delete(membership.topic);
+    this.end(ws, membership);
     reply(ws, msg, 'ok', {});
     pushLifecycle(ws, membership.topic, membership.joinRef, PhoenixEvents.close);
+  }
+
+  /**
+   * Ends a membership that a later frame supersedes (leave, second join). A legacy join still
+   * waiting for its subscription is answered first, so every join gets its reply, in order.
+   */
+  private end(ws: WebSocket<SocketData>, membership: ChannelMembership): void {
+    if (membership.state === 'joining' && !membership.modern) reply(ws, membership.request, 'ok', {});
+    this.release(ws, membership);
+    ws.getUserData().channels.delete(membership.topic);
   }
 
   /** Undoes a membership: pending wait, timer, uWS topic (while the socket is open), group count. */
   private release(ws: WebSocket<SocketData>, membership: ChannelMembership): void {
     const data = ws.getUserData();
-    if (membership.state === 'joined' && !data.closed)
-      ws.unsubscribe(membership.group.uwsTopic(data.codec.vsn));
     membership.cancelWait?.();
     if (membership.timer) clearTimeout(membership.timer);
     membership.cancelWait = null;
     membership.timer = null;
-    membership.group.remove(ws);
-    this.opts.registry.releaseIfEmpty(membership.group);
+    const { group } = membership;
+    if (!group) return;
+    if (membership.state === 'joined' && !data.closed) ws.unsubscribe(group.uwsTopic(data.codec.vsn));
+    group.remove(ws);
+    this.opts.registry.releaseIfEmpty(group);
   }
 
   private joinError(ws: WebSocket<SocketData>, msg: PhoenixMessage, reason: string): void {
@@ -196,4 +296,8 @@ export class ConnectionHandler {
       reason: errorReason('ProtocolViolation', err.message),
     });
   }
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

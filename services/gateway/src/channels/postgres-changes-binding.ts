@@ -1,0 +1,96 @@
+/**
+ * One entry of a modern join's `config.postgres_changes` (protocol.md §3.2–3.6): validated, with
+ * its numeric id, the Redis subscription it needs, and its row filter.
+ *
+ * The id is a hash of the entry exactly as the client sent it (equal entries get equal ids, as in
+ * the reference server), below 2^27; the join reply echoes the entry verbatim plus the id.
+ */
+import { patternForAll, patternForSchema, topicForTable, type ChangeType } from '@walcast/protocol';
+import type { BusKey } from '@walcast/bus';
+import { FilterError, parseFilter } from '../filters/filter-parser';
+import { RowFilter } from '../filters/row-filter';
+
+export interface Binding {
+  id: number;
+  event: ChangeType | '*';
+  /** `*` for any. */
+  schema: string;
+  /** `*` for any. */
+  table: string;
+  filter: RowFilter;
+  /** Columns to keep (the primary key is always kept), or null for all. */
+  select: string[] | null;
+  busKey: BusKey;
+}
+
+/** FNV-1a over the entry's JSON text, folded to 27 bits. */
+export function bindingId(entry: unknown): number {
+  const text = JSON.stringify(entry) ?? 'null';
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash & 0x7ffffff;
+}
+
+const EVENTS = new Set(['*', 'INSERT', 'UPDATE', 'DELETE']);
+
+/** A binding, or the `system` error message explaining why the entry cannot be served. */
+export function parseBinding(entry: unknown): Binding | { error: string } {
+  const id = bindingId(entry);
+  if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
+    return {
+      error: `Unable to subscribe to changes with given parameters: ${JSON.stringify(entry)} is not an object`,
+    };
+  }
+  const e = entry as Record<string, unknown>;
+  const event = e.event === undefined ? '*' : typeof e.event === 'string' ? e.event.toUpperCase() : '';
+  if (!EVENTS.has(event)) {
+    return {
+      error: `Unable to subscribe to changes with given parameters: unknown event ${JSON.stringify(e.event)}`,
+    };
+  }
+  const hasSchema = typeof e.schema === 'string' && e.schema !== '';
+  const hasTable = typeof e.table === 'string' && e.table !== '';
+  if (!hasSchema && !hasTable) {
+    return {
+      error: `No subscription params provided. Please provide at least a \`schema\` or \`table\` to subscribe to: ${JSON.stringify(entry)}`,
+    };
+  }
+  const schema = hasSchema ? (e.schema as string) : 'public';
+  const table = hasTable ? (e.table as string) : '*';
+  let filter: RowFilter;
+  try {
+    filter = new RowFilter(typeof e.filter === 'string' ? parseFilter(e.filter) : []);
+  } catch (err) {
+    if (err instanceof FilterError) return { error: err.message };
+    throw err;
+  }
+  if (e.filter !== undefined && e.filter !== null && typeof e.filter !== 'string') {
+    return { error: `Error parsing \`filter\` params: ${JSON.stringify([String(e.filter)])}` };
+  }
+  let select: string[] | null = null;
+  if (e.select !== undefined && e.select !== null) {
+    if (!Array.isArray(e.select) || !e.select.every((c) => typeof c === 'string')) {
+      return {
+        error:
+          'Unable to subscribe to changes with given parameters: `select` must be a list of column names',
+      };
+    }
+    if (schema === '*' || table === '*') {
+      return {
+        error:
+          'Unable to subscribe to changes with given parameters: `select` needs a specific schema and table',
+      };
+    }
+    select = e.select as string[];
+  }
+  const busKey: BusKey =
+    schema === '*'
+      ? { pattern: patternForAll() }
+      : table === '*'
+        ? { pattern: patternForSchema(schema) }
+        : { topic: topicForTable(schema, table) };
+  return { id, event: event as Binding['event'], schema, table, filter, select, busKey };
+}

@@ -1,0 +1,83 @@
+/**
+ * Delivery for modern channels (a join with `config`): one `postgres_changes` frame per change per
+ * channel, `{"ids": [...], "data": <change>}`, where `ids` are this channel's bindings that match
+ * (protocol.md §3.5). TRUNCATE is never sent to these clients (decision 5). DELETE is matched
+ * against `old_record`. A binding with `select` gets the change projected to those columns plus
+ * the primary key, rebuilt from the ingester's bytes.
+ *
+ * A change reaching the group through several subscriptions (a table topic and a schema pattern)
+ * is matched, each time, only against the bindings of the subscription it came through, so each
+ * binding fires once.
+ */
+import { PhoenixEvents, v1Codec, v2Codec } from '@walcast/protocol';
+import type { BusEntry } from './bus-subscriptions';
+import { DeliveryGroup, type Fanout, type IncomingChange } from './delivery-group';
+import type { Binding } from './postgres-changes-binding';
+import { joinMembers, objectMembers } from './raw-json';
+
+const CODECS = [v1Codec, v2Codec] as const;
+
+export interface BoundBinding extends Binding {
+  entry: BusEntry;
+}
+
+export class PostgresChangesGroup extends DeliveryGroup {
+  constructor(
+    key: string,
+    readonly topic: string,
+    entries: BusEntry[],
+    private readonly bindings: readonly BoundBinding[],
+  ) {
+    super(key, entries);
+  }
+
+  deliver(change: IncomingChange, fanout: Fanout, via: BusEntry): void {
+    const { type } = change.header;
+    if (type === 'TRUNCATE') return;
+    const matching = this.bindings.filter((b) => b.entry === via && this.matches(b, change));
+    if (matching.length === 0) return;
+    // Bindings with the same projection share one frame.
+    const bySelect = new Map<string, BoundBinding[]>();
+    for (const b of matching) {
+      const key = b.select ? JSON.stringify(b.select) : '';
+      bySelect.set(key, [...(bySelect.get(key) ?? []), b]);
+    }
+    for (const [key, bindings] of bySelect) {
+      const data = key === '' ? change.eventJson : project(change, bindings[0]!.select!);
+      const payload = `{"ids":[${bindings.map((b) => b.id).join(',')}],"data":${data}}`;
+      this.publishToMembers(fanout, CODECS, (codec) =>
+        codec.encodeWithRawPayload(
+          { joinRef: null, ref: null, topic: this.topic, event: PhoenixEvents.postgresChanges },
+          payload,
+        ),
+      );
+    }
+  }
+
+  private matches(b: BoundBinding, change: IncomingChange): boolean {
+    if (b.event !== '*' && b.event !== change.header.type) return false;
+    if (b.schema !== '*' && b.schema !== change.schema) return false;
+    if (b.table !== '*' && b.table !== change.table) return false;
+    if (b.filter.isEmpty) return true;
+    const parsed = change.parsed();
+    const row = change.header.type === 'DELETE' ? parsed.old_record : parsed.record;
+    const columns = parsed.columns ?? [];
+    return b.filter.matches(row, (name) => columns.find((c) => c.name === name)?.type);
+  }
+}
+
+/** The change with only the selected columns (and the primary key) in `columns`, `record`, `old_record`. */
+function project(change: IncomingChange, select: readonly string[]): string {
+  const keep = new Set([...select, ...(change.header.pk ?? [])]);
+  const members = objectMembers(change.eventJson).map(([key, raw]): [string, string] => {
+    if (key === 'record' || key === 'old_record') {
+      return [key, joinMembers(objectMembers(raw).filter(([column]) => keep.has(column)))];
+    }
+    if (key === 'columns') {
+      const columns = JSON.parse(raw) as Array<{ name: string }>;
+      return [key, JSON.stringify(columns.filter((c) => keep.has(c.name)))];
+    }
+    return [key, raw];
+  });
+  return joinMembers(members);
+}
