@@ -27,7 +27,7 @@ const PRIMARY_KEY_SQL = `select a.attname from pg_index i
   where i.indrelid = $1 and i.indisprimary
   order by array_position(i.indkey::int2[], a.attnum)`;
 
-export type IngesterState = 'starting' | 'streaming' | 'retrying' | 'stopping' | 'stopped';
+export type IngesterState = 'starting' | 'streaming' | 'standby' | 'retrying' | 'stopping' | 'stopped';
 
 export class Ingester {
   private currentState: IngesterState = 'starting';
@@ -52,9 +52,12 @@ export class Ingester {
     return this.currentState;
   }
 
-  /** `null` when ready (streaming, Redis reachable), else why not. */
+  /**
+   * `null` when ready: streaming, or a healthy standby waiting for the slot another ingester holds,
+   * with Redis reachable. Otherwise why not.
+   */
   notReadyReason(): string | null {
-    if (this.currentState !== 'streaming') {
+    if (this.currentState !== 'streaming' && this.currentState !== 'standby') {
       return this.lastError ? `${this.currentState}: ${this.lastError}` : this.currentState;
     }
     if (this.bus.state !== 'ready') return `redis ${this.bus.state}`;
@@ -81,11 +84,13 @@ export class Ingester {
         await this.streamOnce();
       } catch (err) {
         if (this.stopRequested) break;
-        this.currentState = 'retrying';
+        this.currentState = errorCode(err) === 'SlotInUse' ? 'standby' : 'retrying';
         this.reportFailure(err);
       }
       if (this.stopRequested) break;
       attempt = this.currentState === 'retrying' && this.lastErrorCode ? attempt + 1 : 0;
+      // A standby polls at a steady pace so it takes over soon after the leader goes.
+      if (this.currentState === 'standby') attempt = 2;
       await this.sleep(this.backoffMs(attempt));
     }
   }
@@ -153,7 +158,13 @@ export class Ingester {
   private reportFailure(err: unknown): void {
     const code = errorCode(err);
     const message = err instanceof Error ? err.message : String(err);
-    if (code !== this.lastErrorCode || message !== this.lastError) {
+    if (code === 'SlotInUse') {
+      if (this.lastErrorCode !== code)
+        this.log.info(
+          { code, slot: this.config.slotName, reason: message },
+          'standby: another ingester holds the slot',
+        );
+    } else if (code !== this.lastErrorCode || message !== this.lastError) {
       this.log.warn({ err, code, slot: this.config.slotName }, 'replication unavailable; retrying');
     }
     this.lastErrorCode = code;

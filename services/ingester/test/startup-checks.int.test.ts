@@ -137,7 +137,7 @@ describe('publication and slot', () => {
     }
   });
 
-  it('a second ingester on the same slot reports SlotInUse and takes over when the first dies', async () => {
+  it('a second ingester on the same slot waits as a ready standby and takes over when the first dies', async () => {
     const tap = await BusTap.open(backends.redis.url);
     try {
       const firstPort = await freePort();
@@ -145,16 +145,15 @@ describe('publication and slot', () => {
       await first.waitForReady();
       const secondPort = await freePort();
       const second = await startIngester(backends, secondPort);
-      const warn = await second.waitForLog((l) => l['code'] === 'SlotInUse');
-      expect((warn['err'] as { message?: string }).message).toMatch(/in use by another process/);
-      expect(await readyStatus(secondPort)).toBe(503);
+      const standby = await second.waitForLog((l) => l['code'] === 'SlotInUse');
+      expect(standby['level']).toBe('info');
+      expect(standby['reason']).toMatch(/in use by another process/);
+      expect(await readyStatus(secondPort)).toBe(200);
       expect(await readyStatus(firstPort)).toBe(200);
+      expect(second.logs.some((l) => l['msg'] === 'streaming')).toBe(false);
 
       await first.kill();
-      await waitFor(async () => (await readyStatus(secondPort)) === 200, {
-        timeoutMs: 15_000,
-        message: 'the second ingester takes over the slot',
-      });
+      await second.waitForLog((l) => l['msg'] === 'streaming', 15_000);
       await sql(backends.pg.url, `insert into items values (2, 'after the takeover')`);
       await waitFor(() => tap.ofTable('items').some((m) => m.event.record?.['id'] === 2), {
         timeoutMs: 10_000,
