@@ -3,15 +3,18 @@
  * reports itself not ready, logs once per state change, and retries with jittered backoff. The
  * message always says what to do. docs/errors.md lists them.
  */
-export type IngesterErrorCode =
-  | 'WalLevelNotLogical'
-  | 'PublicationMissing'
-  | 'SlotInUse'
-  | 'SlotInvalidated'
-  | 'SlotWrongPlugin'
-  | 'SlotWrongDatabase'
-  | 'DatabaseUnavailable'
-  | 'ReplicationFailed';
+export const INGESTER_ERROR_CODES = [
+  'WalLevelNotLogical',
+  'PublicationMissing',
+  'SlotInUse',
+  'SlotInvalidated',
+  'SlotWrongPlugin',
+  'SlotWrongDatabase',
+  'DatabaseUnavailable',
+  'ReplicationFailed',
+] as const;
+
+export type IngesterErrorCode = (typeof INGESTER_ERROR_CODES)[number];
 
 export class IngesterError extends Error {
   constructor(
