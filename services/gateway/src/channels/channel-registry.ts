@@ -76,7 +76,7 @@ export class ChannelRegistry {
     if (existing) return existing;
     const entry = this.subscriptions.acquire(busKeyForLegacy(target));
     const group = new LegacyGroup(topic, entry, filter);
-    entry.groups.add(group);
+    entry.attach(group);
     this.groups.set(key, group);
     return group;
   }
@@ -109,7 +109,7 @@ export class ChannelRegistry {
     const unique = new Map(keys.map((k) => [busKeyId(k), k]));
     const entries = [...unique.values()].map((k) => this.subscriptions.acquire(k));
     const group = create(entries);
-    for (const entry of entries) entry.groups.add(group);
+    for (const entry of entries) entry.attach(group);
     this.groups.set(key, group);
     return group;
   }
@@ -119,7 +119,7 @@ export class ChannelRegistry {
     if (group.size > 0 || this.groups.get(group.key) !== group) return;
     this.groups.delete(group.key);
     for (const entry of group.busEntries) {
-      entry.groups.delete(group);
+      entry.detach(group);
       this.subscriptions.release(entry);
     }
   }
@@ -152,7 +152,7 @@ export class ChannelRegistry {
       );
       return;
     }
-    for (const group of entry.groups) {
+    const deliver = (group: DeliveryGroup): void => {
       try {
         group.deliver(change, this.fanout, entry);
       } catch (err) {
@@ -163,6 +163,19 @@ export class ChannelRegistry {
           'could not deliver a change',
         );
       }
+    };
+    let candidates: Iterable<DeliveryGroup>;
+    try {
+      candidates = entry.index.candidates(change);
+    } catch (err) {
+      // The event could not be parsed for the index: offer it to every group (each fails alone).
+      this.throttle.warn(
+        this.log,
+        { err, topic: entry.id, code: 'MalformedBusMessage' },
+        'could not index a change',
+      );
+      candidates = entry.groups;
     }
+    for (const group of candidates) deliver(group);
   }
 }

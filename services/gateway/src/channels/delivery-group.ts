@@ -102,6 +102,9 @@ export abstract class DeliveryGroup {
     }
   }
 
+  /** The single `column=eq.value` every change from `via` must satisfy for this group, if any (see EqualityIndex). */
+  abstract equalityFor(via: BusEntry): { column: string; value: string } | null;
+
   /**
    * Decides whether `change`, which arrived through the subscription `via`, goes to this group and
    * sends its frames. Throws only for undecodable data (the caller counts and logs it).

@@ -20,6 +20,10 @@ export class LegacyGroup extends DeliveryGroup {
     super(`legacy|${topic}`, [busEntry]);
   }
 
+  equalityFor(): { column: string; value: string } | null {
+    return this.filter.singleEquality;
+  }
+
   deliver(change: IncomingChange, fanout: Fanout): void {
     const { type } = change.header;
     if (!this.filter.isEmpty) {

@@ -31,6 +31,17 @@ export class PostgresChangesGroup extends DeliveryGroup {
     super(key, entries);
   }
 
+  equalityFor(via: BusEntry): { column: string; value: string } | null {
+    let common: { column: string; value: string } | null = null;
+    for (const b of this.bindings) {
+      if (b.entry !== via) continue;
+      const eq = b.filter.singleEquality;
+      if (!eq || (common && (common.column !== eq.column || common.value !== eq.value))) return null;
+      common = eq;
+    }
+    return common;
+  }
+
   deliver(change: IncomingChange, fanout: Fanout, via: BusEntry): void {
     const { type } = change.header;
     if (type === 'TRUNCATE') return;

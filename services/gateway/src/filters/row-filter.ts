@@ -11,7 +11,7 @@
 import type { JsonValue, Row } from '@walcast/protocol';
 import type { FilterCondition } from './filter-parser';
 
-type Kind = 'number' | 'bool' | 'instant' | 'text';
+export type Kind = 'number' | 'bool' | 'instant' | 'text';
 
 const NUMBER_TYPES = new Set(['int2', 'int4', 'int8', 'float4', 'float8', 'numeric', 'oid']);
 const INSTANT_TYPES = new Set(['timestamp', 'timestamptz', 'date']);
@@ -57,7 +57,7 @@ export function parseInstant(text: string): number | null {
 type Scalar = number | boolean | string;
 
 /** A JSON value as a comparable scalar of `kind`; `null` when it cannot be one. */
-function castValue(value: JsonValue, kind: Kind): Scalar | null {
+export function castValue(value: JsonValue, kind: Kind): Scalar | null {
   switch (kind) {
     case 'number': {
       const n =
@@ -181,6 +181,12 @@ export class RowFilter {
     return this.compiled.length === 0;
   }
 
+  /** `{column, value}` when the filter is exactly one plain `eq` (indexable by value), else null. */
+  get singleEquality(): { column: string; value: string } | null {
+    const only = this.conditions.length === 1 ? this.conditions[0]! : null;
+    return only && only.op === 'eq' && !only.negate ? { column: only.column, value: only.value } : null;
+  }
+
   /** `typeOf(column)` gives the column's PostgreSQL type name, when the change says. */
   matches(row: Row | undefined, typeOf: (column: string) => string | undefined): boolean {
     if (this.compiled.length === 0) return true;
@@ -188,4 +194,17 @@ export class RowFilter {
     for (const c of this.compiled) if (!c.matches(row, typeOf(c.condition.column))) return false;
     return true;
   }
+}
+
+/**
+ * A string that equal values of one column type share: two values that `eq` would call equal get
+ * the same key (the converse need not hold; the filter is evaluated afterwards). `null` when the
+ * value cannot be cast to the type.
+ */
+export function equalityKey(value: JsonValue, type: string | undefined): string | null {
+  const kind = kindOfType(type);
+  const scalar = castValue(value, kind);
+  if (scalar === null) return null;
+  if (kind === 'text' && type === 'uuid') return (scalar as string).toLowerCase();
+  return `${kind}:${String(scalar)}`;
 }
