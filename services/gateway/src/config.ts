@@ -2,7 +2,18 @@
  * The gateway's settings: the only place that reads the environment. The original server's names
  * (PORT, SOCKET_TIMEOUT, SECURE_CHANNELS, JWT_SECRET, JWT_CLAIM_VALIDATORS) keep their meaning.
  */
-import { bytes, durationMs, int, loadConfig, oneOf, str, url } from '@walcast/config';
+import {
+  ConfigError,
+  bool,
+  bytes,
+  durationMs,
+  int,
+  jsonObject,
+  loadConfig,
+  oneOf,
+  str,
+  url,
+} from '@walcast/config';
 import { LOG_LEVELS, type LogLevel } from '@walcast/logger';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
@@ -43,7 +54,45 @@ export const gatewaySchema = {
     default: 10_000,
   }),
   INSTANCE_ID: str({ doc: 'Names this gateway in logs (default: host name, pid and a random suffix).' }),
+  NODE_ENV: str({ doc: 'Only decides the default of SECURE_CHANNELS (`production` means secure).' }),
+  SECURE_CHANNELS: bool({
+    doc: 'Require a valid JWT to connect and to join. Default: true when NODE_ENV=production, else false.',
+  }),
+  JWT_SECRET: str({
+    doc: 'HMAC secret for HS256/HS384/HS512 tokens (the raw string, as the original server used it).',
+    secret: true,
+  }),
+  JWT_JWKS: jsonObject({
+    doc: 'Inline JWK set (`{"keys":[…]}`) for RS*/PS*/ES*/EdDSA tokens, chosen by `kid`.',
+  }),
+  JWT_JWKS_URL: url({
+    doc: 'URL of a JWK set for RS*/PS*/ES*/EdDSA tokens, fetched on demand and cached.',
+    schemes: ['http', 'https'],
+  }),
+  JWT_JWKS_COOLDOWN: durationMs({
+    doc: 'Least time between two fetches of JWT_JWKS_URL (an unknown `kid` triggers a refetch).',
+    default: 30_000,
+  }),
+  JWT_CLAIM_VALIDATORS: jsonObject({
+    doc: 'Claims every token must carry with exactly these values, e.g. {"iss":"supabase"}.',
+    default: {},
+  }),
+  JWT_CLOCK_TOLERANCE: durationMs({
+    doc: 'Clock skew allowed when checking `exp` and `nbf`; a joined channel closes this long after `exp`.',
+    default: 5_000,
+  }),
 } as const;
+
+export interface AuthConfig {
+  /** When false, connects and joins need no token (SECURE_CHANNELS=false). */
+  isSecure: boolean;
+  jwtSecret: string | null;
+  jwks: { keys: Array<Record<string, unknown>> } | null;
+  jwksUrl: string | null;
+  jwksCooldownMs: number;
+  claimValidators: Readonly<Record<string, unknown>>;
+  clockToleranceMs: number;
+}
 
 export type GatewayConfig = Readonly<{
   port: number;
@@ -57,6 +106,7 @@ export type GatewayConfig = Readonly<{
   joinTimeoutMs: number;
   shutdownGraceMs: number;
   instanceId: string;
+  auth: Readonly<AuthConfig>;
 }>;
 
 /** Reads and validates the environment; throws ConfigError listing every problem. */
@@ -73,5 +123,31 @@ export function readConfig(env: Readonly<Record<string, string | undefined>> = p
     joinTimeoutMs: e.JOIN_TIMEOUT,
     shutdownGraceMs: e.SHUTDOWN_GRACE,
     instanceId: e.INSTANCE_ID ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
+    auth: Object.freeze(authConfig(e)),
   });
+}
+
+function authConfig(e: ReturnType<typeof loadConfig<typeof gatewaySchema>>): AuthConfig {
+  const isSecure = e.SECURE_CHANNELS ?? e.NODE_ENV === 'production';
+  const problems: string[] = [];
+  const jwks = e.JWT_JWKS ?? null;
+  if (jwks && !Array.isArray(jwks['keys']))
+    problems.push('JWT_JWKS: expected a JWK set, a JSON object with a `keys` array');
+  if (isSecure && !e.JWT_SECRET && !jwks && !e.JWT_JWKS_URL) {
+    problems.push(
+      'SECURE_CHANNELS is on' +
+        (e.SECURE_CHANNELS === undefined ? ' (the default when NODE_ENV=production)' : '') +
+        ' but no key is configured: set JWT_SECRET, JWT_JWKS or JWT_JWKS_URL, or set SECURE_CHANNELS=false',
+    );
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return {
+    isSecure,
+    jwtSecret: e.JWT_SECRET ?? null,
+    jwks: jwks as AuthConfig['jwks'],
+    jwksUrl: e.JWT_JWKS_URL ?? null,
+    jwksCooldownMs: e.JWT_JWKS_COOLDOWN,
+    claimValidators: Object.freeze({ ...e.JWT_CLAIM_VALIDATORS }),
+    clockToleranceMs: e.JWT_CLOCK_TOLERANCE,
+  };
 }

@@ -14,7 +14,9 @@ import { ChannelRegistry } from './channels/channel-registry';
 import { ConnectionHandler } from './ws/connection-handler';
 import { sendFragmented } from './ws/frames';
 import type { SocketData } from './ws/socket-data';
-import { readUpgradeRequest, socketDataFor } from './ws/upgrade';
+import { authorizeConnect, readUpgradeRequest, socketDataFor, type UpgradeRequest } from './ws/upgrade';
+import { JoseTokenVerifier } from './auth/jose-token-verifier';
+import type { TokenVerifier } from './auth/token-verifier';
 import {
   CLOSE_ON_BACKPRESSURE_LIMIT,
   uWS,
@@ -34,6 +36,9 @@ export class GatewayServer {
   private listenSocket: us_listen_socket | null = null;
   private sweepTimer: NodeJS.Timeout | null = null;
   private draining = false;
+  /** Null when SECURE_CHANNELS is off. */
+  private readonly verifier: TokenVerifier | null;
+  private readonly authLog: Logger;
   port = 0;
 
   constructor(
@@ -42,6 +47,8 @@ export class GatewayServer {
     private readonly log: Logger,
   ) {
     this.app = uWS.App();
+    this.verifier = config.auth.isSecure ? new JoseTokenVerifier(config.auth) : null;
+    this.authLog = log.child({ component: 'auth' });
     const subscriptions = new BusSubscriptions(bus, log.child({ component: 'bus-subscriptions' }));
     this.registry = new ChannelRegistry(
       subscriptions,
@@ -58,6 +65,8 @@ export class GatewayServer {
     this.handler = new ConnectionHandler({
       registry: this.registry,
       joinTimeoutMs: config.joinTimeoutMs,
+      verifier: this.verifier,
+      clockToleranceMs: config.auth.clockToleranceMs,
       log: log.child({ component: 'channels' }),
     });
     bus.onMessage((via, topic, message) => this.registry.dispatch(via, topic, message));
@@ -116,18 +125,9 @@ export class GatewayServer {
         context: unknown,
       ) => {
         const request = readUpgradeRequest(res, req);
-        const data = this.draining ? { status: '503 Service Unavailable' } : socketDataFor(request);
-        if ('status' in data) {
-          res.writeStatus(data.status).end();
-          return;
-        }
-        res.upgrade(
-          data,
-          request.headers.secKey,
-          request.headers.secProtocol,
-          request.headers.secExtensions,
-          context as never,
-        );
+        if (this.draining) res.writeStatus('503 Service Unavailable').end();
+        else if (!this.verifier) this.answerUpgrade(res, request, context, socketDataFor(request));
+        else this.upgradeAfterAuth(res, request, context, this.verifier);
       },
       open: (ws: WebSocket<SocketData>) => {
         this.sockets.add(ws);
@@ -156,6 +156,46 @@ export class GatewayServer {
         .writeHeader('content-type', 'application/json')
         .end('{"error":"not found"}');
     });
+  }
+
+  /** Checks the connect token, then answers on the (still open) request, corked. */
+  private upgradeAfterAuth(
+    res: HttpResponse,
+    request: UpgradeRequest,
+    context: unknown,
+    verifier: TokenVerifier,
+  ): void {
+    let isAborted = false;
+    res.onAborted(() => (isAborted = true));
+    authorizeConnect(request, verifier, this.authLog)
+      .then((auth) => {
+        if (isAborted) return;
+        const data = 'status' in auth ? auth : socketDataFor(request, auth.token);
+        res.cork(() => this.answerUpgrade(res, request, context, data));
+      })
+      .catch((err: unknown) => {
+        this.authLog.error({ err, code: 'InternalError' }, 'connect check failed');
+        if (!isAborted) res.cork(() => res.writeStatus('500 Internal Server Error').end());
+      });
+  }
+
+  private answerUpgrade(
+    res: HttpResponse,
+    request: UpgradeRequest,
+    context: unknown,
+    data: SocketData | { status: string },
+  ): void {
+    if ('status' in data) {
+      res.writeStatus(data.status).end();
+      return;
+    }
+    res.upgrade(
+      data,
+      request.headers.secKey,
+      request.headers.secProtocol,
+      request.headers.secExtensions,
+      context as never,
+    );
   }
 
   /** Closes sockets that sent nothing for SOCKET_TIMEOUT (heartbeats count), with IdleTimeout (4003). */

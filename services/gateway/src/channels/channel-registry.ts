@@ -40,6 +40,12 @@ export interface ChannelMembership {
   /** Cancels a pending wait for the bus subscription. */
   cancelWait: (() => void) | null;
   timer: NodeJS.Timeout | null;
+  /** The channel's verified token (SECURE_CHANNELS), replaced by `access_token` pushes; else null. */
+  token: string | null;
+  /** Its verified claims (notably `role` and `sub`, for row-level authorization); else null. */
+  claims: Readonly<Record<string, unknown>> | null;
+  /** Closes the channel when the token expires. */
+  expiryTimer: NodeJS.Timeout | null;
 }
 
 export function busKeyForLegacy(target: LegacyTarget): BusKey {

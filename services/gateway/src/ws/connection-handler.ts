@@ -8,6 +8,11 @@
  * - A legacy join is answered `ok` only once the channel's bus subscription is live, so a row
  *   committed after the reply is delivered (protocol decision 7).
  * - Every membership a socket holds is released when it leaves, rejoins or closes.
+ * - With SECURE_CHANNELS, a join and an `access_token` push wait for their token check; frames that
+ *   arrive meanwhile are queued on the socket and handled afterwards, in order.
+ *
+ * Size: over the 400-line mark because the token paths (join check, refresh, expiry) still live
+ * here; they are the next thing to move out, next to the helpers in channel-auth.ts.
  */
 import {
   PHOENIX_TOPIC,
@@ -21,23 +26,35 @@ import {
   type PhoenixMessage,
 } from '@walcast/protocol';
 import type { Logger } from '@walcast/logger';
+import { AuthError, expired } from '../auth/auth-error';
+import {
+  channelToken,
+  cleanToken,
+  isOpaqueKey,
+  type TokenVerifier,
+  type VerifiedToken,
+} from '../auth/token-verifier';
 import { FilterError, parseFilter } from '../filters/filter-parser';
 import { bindingId, parseBinding, type Binding } from '../channels/postgres-changes-binding';
 import type { DeliveryGroup } from '../channels/delivery-group';
 import { RowFilter } from '../filters/row-filter';
 import type { ChannelMembership, ChannelRegistry } from '../channels/channel-registry';
 import type { WebSocket } from '../uws';
+import { joinRefusal, legacyRefusal, pushTokenFailure, scheduleExpiry } from './channel-auth';
 import { pushLifecycle, push, reply } from './frames';
 import type { SocketData } from './socket-data';
 
 export interface ConnectionHandlerOptions {
   registry: ChannelRegistry;
   joinTimeoutMs: number;
+  /** Null when SECURE_CHANNELS is off: joins need no token. */
+  verifier: TokenVerifier | null;
+  clockToleranceMs: number;
   log: Logger;
 }
 
 export class ConnectionHandler {
-  readonly stats = { protocolErrors: 0, joins: 0, joinErrors: 0 };
+  readonly stats = { protocolErrors: 0, joins: 0, joinErrors: 0, tokenFailures: 0 };
 
   constructor(private readonly opts: ConnectionHandlerOptions) {}
 
@@ -55,7 +72,42 @@ export class ConnectionHandler {
       this.protocolError(ws, err instanceof ProtocolError ? err : new ProtocolError(String(err)));
       return;
     }
-    this.route(ws, msg);
+    this.dispatch(ws, msg);
+  }
+
+  /** Routes `msg`, or queues it behind a pending token check. */
+  private dispatch(ws: WebSocket<SocketData>, msg: PhoenixMessage): void {
+    const data = ws.getUserData();
+    if (data.inbox) {
+      data.inbox.push(msg);
+      return;
+    }
+    const pending = this.route(ws, msg);
+    if (pending) this.holdInbox(ws, data, pending);
+  }
+
+  /** Queues inbound frames until `pending` settles, then handles them (corked) in order. */
+  private holdInbox(ws: WebSocket<SocketData>, data: SocketData, pending: Promise<void>): void {
+    data.inbox = [];
+    void pending
+      .catch((err: unknown) =>
+        this.opts.log.error({ err, connId: data.id, code: 'InternalError' }, 'token check failed'),
+      )
+      .then(() => {
+        const queued = (data.inbox ?? []) as PhoenixMessage[];
+        data.inbox = null;
+        if (data.closed || queued.length === 0) return;
+        ws.cork(() => {
+          while (queued.length > 0 && !data.closed) {
+            const next = this.route(ws, queued.shift()!);
+            if (next) {
+              this.holdInbox(ws, data, next);
+              data.inbox!.push(...queued);
+              return;
+            }
+          }
+        });
+      });
   }
 
   onClose(ws: WebSocket<SocketData>): void {
@@ -65,16 +117,14 @@ export class ConnectionHandler {
     data.channels.clear();
   }
 
-  private route(ws: WebSocket<SocketData>, msg: PhoenixMessage): void {
+  /** Handles one frame; a promise when it waits for a token check. */
+  private route(ws: WebSocket<SocketData>, msg: PhoenixMessage): Promise<void> | undefined {
     const data = ws.getUserData();
     if (msg.topic === PHOENIX_TOPIC && msg.event === PhoenixEvents.heartbeat) {
       reply(ws, msg, 'ok', {});
       return;
     }
-    if (msg.event === PhoenixEvents.join) {
-      this.join(ws, msg);
-      return;
-    }
+    if (msg.event === PhoenixEvents.join) return this.join(ws, msg);
     const membership = data.channels.get(msg.topic);
     if (msg.event === PhoenixEvents.leave) {
       if (membership) this.leave(ws, membership, msg);
@@ -86,11 +136,13 @@ export class ConnectionHandler {
       reply(ws, msg, 'error', { reason: 'unmatched topic' });
       return;
     }
-    // access_token is accepted without a reply; every other event on a joined channel is ignored
-    // (legacy servers crashed the channel here, which made clients rejoin in a loop).
+    if (msg.event === PhoenixEvents.accessToken) return this.refreshToken(ws, membership, msg);
+    // Every other event on a joined channel is ignored (legacy servers crashed the channel here,
+    // which made clients rejoin in a loop).
+    return;
   }
 
-  private join(ws: WebSocket<SocketData>, msg: PhoenixMessage): void {
+  private join(ws: WebSocket<SocketData>, msg: PhoenixMessage): Promise<void> | undefined {
     const data = ws.getUserData();
     this.stats.joins++;
     const subtopic = subtopicOf(msg.topic);
@@ -98,15 +150,134 @@ export class ConnectionHandler {
       this.joinError(ws, msg, 'unmatched topic');
       return;
     }
+    const payload = isObject(msg.payload) ? msg.payload : {};
+    const { verifier } = this.opts;
+    if (!verifier) {
+      this.joinVerified(ws, msg, subtopic, payload, null);
+      return;
+    }
+    const token = channelToken(payload, data.connectToken);
+    return this.check(verifier, token).then((result) => {
+      if (data.closed) return;
+      ws.cork(() => {
+        if (result instanceof AuthError) {
+          this.refuseToken(ws, msg, 'config' in payload, result);
+          return;
+        }
+        this.joinVerified(ws, msg, subtopic, payload, { token: token!, verified: result });
+      });
+    });
+  }
+
+  /** The verified token, or the AuthError that refuses it (a missing token is malformed). */
+  private async check(verifier: TokenVerifier, token: string | null): Promise<VerifiedToken | AuthError> {
+    try {
+      return await verifier.verify(token ?? '');
+    } catch (err) {
+      if (err instanceof AuthError) return err;
+      throw err;
+    }
+  }
+
+  private joinVerified(
+    ws: WebSocket<SocketData>,
+    msg: PhoenixMessage,
+    subtopic: string,
+    payload: Record<string, unknown>,
+    auth: { token: string; verified: VerifiedToken } | null,
+  ): void {
+    const data = ws.getUserData();
     const previous = data.channels.get(msg.topic);
     if (previous) {
       // A second join of a joined topic replaces the first (Phoenix shuts the old channel down).
       this.end(ws, previous);
       pushLifecycle(ws, msg.topic, previous.joinRef, PhoenixEvents.close);
     }
-    const payload = isObject(msg.payload) ? msg.payload : {};
     if ('config' in payload) this.joinModern(ws, msg, subtopic, payload.config);
     else this.joinLegacy(ws, msg, subtopic);
+    const membership = data.channels.get(msg.topic);
+    if (auth && membership) this.authorize(ws, membership, auth.token, auth.verified);
+  }
+
+  /** Records the channel's token and claims and (re)arms its expiry timer. */
+  private authorize(
+    ws: WebSocket<SocketData>,
+    membership: ChannelMembership,
+    token: string,
+    verified: VerifiedToken,
+  ): void {
+    const data = ws.getUserData();
+    membership.token = token;
+    membership.claims = verified.claims;
+    scheduleExpiry(membership, verified.expiresAtMs, this.opts.clockToleranceMs, () => {
+      membership.expiryTimer = null;
+      if (data.closed || data.channels.get(membership.topic) !== membership) return;
+      const exp = verified.expiresAtMs / 1000;
+      ws.cork(() => this.endForToken(ws, membership, expired(exp).message, 'expired'));
+    });
+  }
+
+  /**
+   * `access_token` push: a new token is verified and replaces the channel's, with no reply; a bad
+   * one ends the channel. `sb_…` keys, the same token and non-strings are ignored (§2.1, §3.7).
+   */
+  private refreshToken(
+    ws: WebSocket<SocketData>,
+    membership: ChannelMembership,
+    msg: PhoenixMessage,
+  ): Promise<void> | undefined {
+    const { verifier } = this.opts;
+    const raw = isObject(msg.payload) ? msg.payload.access_token : undefined;
+    if (!verifier || typeof raw !== 'string' || isOpaqueKey(raw)) return;
+    const token = cleanToken(raw);
+    if (token === membership.token) return;
+    const data = ws.getUserData();
+    return this.check(verifier, token).then((result) => {
+      if (data.closed || data.channels.get(membership.topic) !== membership) return;
+      ws.cork(() => {
+        if (result instanceof AuthError)
+          this.endForToken(ws, membership, result.message, result.failure, result);
+        else this.authorize(ws, membership, token, result);
+      });
+    });
+  }
+
+  /** Ends a joined channel whose token failed or expired (legacy: phx_error; modern: system + phx_close). */
+  private endForToken(
+    ws: WebSocket<SocketData>,
+    membership: ChannelMembership,
+    message: string,
+    reason: string,
+    err?: AuthError,
+  ): void {
+    this.stats.tokenFailures++;
+    const code = err?.code ?? 'TokenExpired';
+    this.opts.log.info(
+      { connId: ws.getUserData().id, channel: membership.topic, code, reason },
+      'channel token refused',
+    );
+    if (membership.state === 'joining' && !membership.modern) {
+      reply(ws, membership.request, 'error', { reason: legacyRefusal(membership.topic) });
+      this.release(ws, membership);
+      ws.getUserData().channels.delete(membership.topic);
+      return;
+    }
+    this.release(ws, membership);
+    ws.getUserData().channels.delete(membership.topic);
+    pushTokenFailure(ws, membership, message);
+  }
+
+  private refuseToken(
+    ws: WebSocket<SocketData>,
+    msg: PhoenixMessage,
+    isModern: boolean,
+    err: AuthError,
+  ): void {
+    this.stats.joinErrors++;
+    const fields = { connId: ws.getUserData().id, channel: msg.topic, code: err.code, reason: err.failure };
+    if (err.failure === 'key-unavailable') this.opts.log.warn({ ...fields, err: err.cause }, 'join refused');
+    else this.opts.log.info(fields, 'join refused');
+    reply(ws, msg, 'error', { reason: joinRefusal(msg.topic, isModern, err) });
   }
 
   /** Without `config`: the topic names what to deliver; answered `ok` once the subscription is live. */
@@ -204,6 +375,9 @@ export class ConnectionHandler {
       modern,
       cancelWait: null,
       timer: null,
+      token: null,
+      claims: null,
+      expiryTimer: null,
     };
     data.channels.set(msg.topic, membership);
     if (!group) {
@@ -273,8 +447,10 @@ export class ConnectionHandler {
     const data = ws.getUserData();
     membership.cancelWait?.();
     if (membership.timer) clearTimeout(membership.timer);
+    if (membership.expiryTimer) clearTimeout(membership.expiryTimer);
     membership.cancelWait = null;
     membership.timer = null;
+    membership.expiryTimer = null;
     const { group } = membership;
     if (!group) return;
     if (membership.state === 'joined' && !data.closed) ws.unsubscribe(group.uwsTopic(data.codec.vsn));

@@ -16,4 +16,11 @@ export interface SocketData {
   /** Set in the close handler: the uWS socket must not be touched afterwards. */
   closed: boolean;
   remoteAddress: string;
+  /** The verified connect token (SECURE_CHANNELS), the fallback token of every channel; else null. */
+  connectToken: string | null;
+  /**
+   * Frames that arrived while an earlier one waits for a token check, handled in order once it is
+   * done; `null` when nothing is pending.
+   */
+  inbox: unknown[] | null;
 }

@@ -1,9 +1,12 @@
 /**
  * The HTTP upgrade: picks the serialiser from `vsn` (missing means 1.0.0, an unknown version is
- * refused with 403 as Phoenix does) and builds the socket's typed UserData. Token checks (issue:
- * channel authorization) hook in here, before any websocket exists.
+ * refused with 403 as Phoenix does), checks the connect token when SECURE_CHANNELS is on (403 with
+ * an empty body on failure, as the original server), and builds the socket's typed UserData.
  */
 import { codecFor } from '@walcast/protocol';
+import type { Logger } from '@walcast/logger';
+import { AuthError, malformed } from '../auth/auth-error';
+import { connectToken, type TokenVerifier } from '../auth/token-verifier';
 import type { HttpRequest, HttpResponse } from '../uws';
 import type { SocketData } from './socket-data';
 
@@ -30,7 +33,10 @@ export function readUpgradeRequest(res: HttpResponse, req: HttpRequest): Upgrade
 let nextConnectionId = 1;
 
 /** UserData for an accepted request, or the HTTP status to refuse it with. */
-export function socketDataFor(request: UpgradeRequest): SocketData | { status: string } {
+export function socketDataFor(
+  request: UpgradeRequest,
+  token: string | null = null,
+): SocketData | { status: string } {
   const codec = codecFor(request.query.get('vsn'));
   if (!codec) return { status: '403 Forbidden' };
   return {
@@ -40,5 +46,30 @@ export function socketDataFor(request: UpgradeRequest): SocketData | { status: s
     lastInboundAt: Date.now(),
     closed: false,
     remoteAddress: request.remoteAddress,
+    connectToken: token,
+    inbox: null,
   };
+}
+
+/**
+ * Verifies the connect token of `request`: the token on success, or an HTTP status after logging
+ * the refusal once (with its reason code, never the token).
+ */
+export async function authorizeConnect(
+  request: UpgradeRequest,
+  verifier: TokenVerifier,
+  log: Logger,
+): Promise<{ token: string } | { status: string }> {
+  const token = connectToken(request.headers.apiKey, request.query);
+  try {
+    if (token === null) throw malformed('missing');
+    await verifier.verify(token);
+    return { token };
+  } catch (err) {
+    if (!(err instanceof AuthError)) throw err;
+    const fields = { code: err.code, reason: err.failure, remoteAddress: request.remoteAddress };
+    if (err.failure === 'key-unavailable') log.warn({ ...fields, err: err.cause }, 'connect refused');
+    else log.info(fields, 'connect refused');
+    return { status: '403 Forbidden' };
+  }
 }
