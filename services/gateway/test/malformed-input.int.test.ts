@@ -93,6 +93,8 @@ const cases: Case[] = [
   ],
   ['a 20 000-deep array', '1.0.0', deepArray, null, 'phoenix'],
   ['a binary frame', '1.0.0', Buffer.from([3, 1, 1, 14, 6, 0, 1]), null, 'phoenix'],
+  // realtime-js 2 sends user broadcasts as binary kind 3; walcast serves no broadcast and says so.
+  ['a binary kind-3 broadcast', '2.0.0', Buffer.from([3, 1, 1, 14, 6, 0, 1]), null, 'phoenix'],
 ];
 
 describe('malformed frames are answered, not fatal', () => {

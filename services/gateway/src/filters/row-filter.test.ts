@@ -26,7 +26,7 @@ describe('kindOfType', () => {
     ['timestamptz', 'instant'],
     ['date', 'instant'],
     ['text', 'text'],
-    ['uuid', 'text'],
+    ['uuid', 'uuid'],
     ['_int4', 'text'],
     [undefined, 'text'],
   ])('%p compares as %p', (type, kind) => {
@@ -108,6 +108,14 @@ describe('RowFilter: comparison operators', () => {
 
   it('compares numbers sent as strings numerically', () => {
     expect(matches('n=gt.9', { n: '10' }, 'numeric')).toBe(true);
+  });
+
+  it('compares uuids case-insensitively, as PostgreSQL reads them', () => {
+    const id = 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11';
+    expect(matches(`u=eq.${id.toUpperCase()}`, { u: id }, 'uuid')).toBe(true);
+    expect(matches(`u=in.(${id.toUpperCase()})`, { u: id }, 'uuid')).toBe(true);
+    expect(matches(`u=neq.${id.toUpperCase()}`, { u: id }, 'uuid')).toBe(false);
+    expect(matches(`u=eq.${id.toUpperCase()}`, { u: id }, 'text')).toBe(false);
   });
 
   it('compares text lexicographically', () => {

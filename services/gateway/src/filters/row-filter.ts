@@ -1,7 +1,7 @@
 /**
  * Evaluates parsed filter conditions against a row, comparing as PostgreSQL would for the column's
  * type (`columns[].type` of the change): numbers numerically, timestamps and dates as instants,
- * booleans as booleans, everything else as text.
+ * booleans as booleans, uuids case-insensitively, everything else as text.
  *
  * SQL three-valued logic: a NULL (or absent) column matches only `is.null` / `is.unknown`, and
  * `isdistinct` against a non-null value; `not.` of an unknown comparison is still no match.
@@ -11,7 +11,7 @@
 import type { JsonValue, Row } from '@walcast/protocol';
 import type { FilterCondition } from './filter-parser';
 
-export type Kind = 'number' | 'bool' | 'instant' | 'text';
+export type Kind = 'number' | 'bool' | 'instant' | 'uuid' | 'text';
 
 const NUMBER_TYPES = new Set(['int2', 'int4', 'int8', 'float4', 'float8', 'numeric', 'oid']);
 const INSTANT_TYPES = new Set(['timestamp', 'timestamptz', 'date']);
@@ -21,6 +21,7 @@ export function kindOfType(type: string | undefined): Kind {
   if (NUMBER_TYPES.has(type)) return 'number';
   if (type === 'bool') return 'bool';
   if (INSTANT_TYPES.has(type)) return 'instant';
+  if (type === 'uuid') return 'uuid';
   return 'text';
 }
 
@@ -78,6 +79,9 @@ export function castValue(value: JsonValue, kind: Kind): Scalar | null {
           : null;
     case 'instant':
       return typeof value === 'string' ? parseInstant(value) : null;
+    case 'uuid':
+      // PostgreSQL reads uuids case-insensitively (and prints them in lower case).
+      return typeof value === 'string' ? value.toLowerCase() : null;
     default:
       return typeof value === 'string' ? value : JSON.stringify(value);
   }
@@ -205,6 +209,5 @@ export function equalityKey(value: JsonValue, type: string | undefined): string 
   const kind = kindOfType(type);
   const scalar = castValue(value, kind);
   if (scalar === null) return null;
-  if (kind === 'text' && type === 'uuid') return (scalar as string).toLowerCase();
   return `${kind}:${String(scalar)}`;
 }

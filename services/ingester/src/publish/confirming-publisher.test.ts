@@ -52,7 +52,7 @@ function setup(overrides: Partial<PublisherOptions> = {}) {
 }
 
 describe('ConfirmingPublisher: envelopes', () => {
-  it('publishes each change on its topic with a header per (source, topic)', () => {
+  it('publishes each change on its topic with a header per (source, topic), primary key included', () => {
     const { publisher, pending } = setup();
     publisher.publish(change('a', '{"n":1}'), 0x100n);
     publisher.publish(change('b', '{"n":2}'), 0x100n);
@@ -60,9 +60,9 @@ describe('ConfirmingPublisher: envelopes', () => {
     expect(pending.map((p) => p.topic)).toEqual(['a', 'b', 'a']);
     const decoded = pending.map((p) => decodeBusMessage(p.message));
     expect(decoded.map((d) => d.header)).toEqual([
-      { v: 1, src: 'ingester-test', seq: 1, lsn: '0/100', type: 'INSERT' },
-      { v: 1, src: 'ingester-test', seq: 1, lsn: '0/100', type: 'INSERT' },
-      { v: 1, src: 'ingester-test', seq: 2, lsn: '1/200', type: 'INSERT' },
+      { v: 1, src: 'ingester-test', seq: 1, lsn: '0/100', type: 'INSERT', pk: ['id'] },
+      { v: 1, src: 'ingester-test', seq: 1, lsn: '0/100', type: 'INSERT', pk: ['id'] },
+      { v: 1, src: 'ingester-test', seq: 2, lsn: '1/200', type: 'INSERT', pk: ['id'] },
     ]);
     expect(decoded.map((d) => d.eventJson)).toEqual(['{"n":1}', '{"n":2}', '{"n":3}']);
   });

@@ -71,6 +71,7 @@ export class ConfirmingPublisher {
       seq,
       lsn: lsnToText(commitLsn),
       type: change.type,
+      pk: [...change.pk],
     };
     const message = encodeBusMessage(header, change.json);
     const id = ++this.issued;
