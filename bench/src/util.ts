@@ -1,0 +1,112 @@
+/** Small helpers shared by the benchmarks: timing, medians, table rows, CPU time of a pid. */
+import { readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+
+/** Milliseconds on a monotonic clock. */
+export function nowMs(): number {
+  return performance.now();
+}
+
+/** Wall-clock epoch milliseconds with sub-ms precision; comparable across processes on this box. */
+export function epochMs(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+export function median(values: number[]): number {
+  const finite = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
+  if (finite.length === 0) return NaN;
+  const mid = Math.floor(finite.length / 2);
+  return finite.length % 2 === 1 ? finite[mid]! : (finite[mid - 1]! + finite[mid]!) / 2;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Polls `check` every `intervalMs` until it returns true or `timeoutMs` passes; returns whether it did. */
+export async function pollUntil(check: () => boolean, timeoutMs: number, intervalMs = 5): Promise<boolean> {
+  const deadline = nowMs() + timeoutMs;
+  while (nowMs() < deadline) {
+    if (check()) return true;
+    await sleep(intervalMs);
+  }
+  return check();
+}
+
+/** user+system CPU seconds a process has used so far (Linux /proc), or NaN if it is gone. */
+export function procCpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // after the comm field: state is index 0, utime index 11, stime index 12 (fields 14 and 15 of stat)
+    return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return NaN;
+  }
+}
+
+export function machineDescription(): string {
+  const list = cpus();
+  return `nproc=${list.length}, CPU=${list[0]?.model ?? 'unknown'}, Node ${process.version}, ${process.platform}/${process.arch}`;
+}
+
+export interface ResultRow {
+  benchmark: string;
+  unit: string;
+  figure: number;
+  baselineName: string;
+  baseline: number;
+  samples: number[];
+  baselineSamples: number[];
+  note?: string;
+}
+
+export function fmt(n: number): string {
+  if (!Number.isFinite(n)) return 'n/a';
+  return Math.round(n).toLocaleString('en-US');
+}
+
+export function ratio(a: number, b: number): string {
+  return Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(2)}×` : 'n/a';
+}
+
+export function printTable(rows: ResultRow[]): void {
+  const header = [
+    'benchmark',
+    'walcast (median)',
+    'baseline',
+    'baseline (median)',
+    'ratio',
+    'samples walcast / baseline',
+  ];
+  const body = rows.map((r) => [
+    r.benchmark,
+    `${fmt(r.figure)} ${r.unit}`,
+    r.baselineName,
+    `${fmt(r.baseline)} ${r.unit}`,
+    ratio(r.figure, r.baseline),
+    `${r.samples.map(fmt).join(', ')} / ${r.baselineSamples.map(fmt).join(', ')}`,
+  ]);
+  console.log(`| ${header.join(' | ')} |`);
+  console.log(`|${header.map(() => '---').join('|')}|`);
+  for (const row of body) console.log(`| ${row.join(' | ')} |`);
+}
+
+/**
+ * The bus envelope, as `packages/protocol/src/bus-message.ts` `encodeBusMessage` writes it (copied:
+ * bench may not add a dependency on @walcast/protocol). Header line, `\n`, then the change event JSON.
+ */
+export function encodeEnvelope(
+  src: string,
+  seq: number,
+  lsn: string,
+  eventJson: string,
+  pk: string[],
+): string {
+  return `{"v":1,"src":${JSON.stringify(src)},"seq":${seq},"lsn":"${lsn}","type":"INSERT","pk":${JSON.stringify(pk)}}\n${eventJson}`;
+}
+
+/** As `topicForTable` in packages/protocol/src/topics.ts, for plain identifiers. */
+export function topicForTable(schema: string, table: string): string {
+  return `walcast:v1:table:${encodeURIComponent(schema)}:${encodeURIComponent(table)}`;
+}
