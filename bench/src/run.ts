@@ -5,6 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { benchIngest } from './ingest';
 import { benchFanout } from './fanout';
+import { benchFilters } from './filters';
 import { machineDescription, printTable, type ResultRow } from './util';
 
 async function main(): Promise<void> {
@@ -24,6 +25,10 @@ async function main(): Promise<void> {
   if (which === 'all' || which === 'fanout') {
     console.log('fan-out…');
     rows.push(...(await benchFanout()));
+  }
+  if (which === 'all' || which === 'filters') {
+    console.log('filters…');
+    rows.push(...benchFilters());
   }
   console.log('');
   printTable(rows);

@@ -58,16 +58,22 @@ export interface ResultRow {
   baseline: number;
   samples: number[];
   baselineSamples: number[];
+  /** Which way is good; the ratio is always walcast ÷ baseline. Default 'higher'. */
+  better?: 'higher' | 'lower';
+  /** Decimals to print (default 0). */
+  digits?: number;
   note?: string;
 }
 
-export function fmt(n: number): string {
+export function fmt(n: number, digits = 0): string {
   if (!Number.isFinite(n)) return 'n/a';
-  return Math.round(n).toLocaleString('en-US');
+  return n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 }
 
 export function ratio(a: number, b: number): string {
-  return Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(2)}×` : 'n/a';
+  if (!(Number.isFinite(a) && Number.isFinite(b) && b > 0)) return 'n/a';
+  const r = a / b;
+  return `${r >= 0.1 ? r.toFixed(2) : r.toPrecision(2)}×`;
 }
 
 export function printTable(rows: ResultRow[]): void {
@@ -78,15 +84,20 @@ export function printTable(rows: ResultRow[]): void {
     'baseline (median)',
     'ratio',
     'samples walcast / baseline',
+    'note',
   ];
-  const body = rows.map((r) => [
-    r.benchmark,
-    `${fmt(r.figure)} ${r.unit}`,
-    r.baselineName,
-    `${fmt(r.baseline)} ${r.unit}`,
-    ratio(r.figure, r.baseline),
-    `${r.samples.map(fmt).join(', ')} / ${r.baselineSamples.map(fmt).join(', ')}`,
-  ]);
+  const body = rows.map((r) => {
+    const f = (n: number): string => fmt(n, r.digits ?? 0);
+    return [
+      r.benchmark,
+      `${f(r.figure)} ${r.unit}`,
+      r.baselineName,
+      `${f(r.baseline)} ${r.unit}`,
+      `${ratio(r.figure, r.baseline)}${r.better === 'lower' ? ' (lower is better)' : ''}`,
+      `${r.samples.map(f).join(', ')} / ${r.baselineSamples.map(f).join(', ')}`,
+      r.note ?? '',
+    ];
+  });
   console.log(`| ${header.join(' | ')} |`);
   console.log(`|${header.map(() => '---').join('|')}|`);
   for (const row of body) console.log(`| ${row.join(' | ')} |`);
