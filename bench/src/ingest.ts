@@ -3,13 +3,13 @@
  * baselines' slots exist before the workload is written; the workload is written while nothing reads;
  * then each consumer drains its own slot and is timed. Same WAL for all consumers.
  */
-import { spawn } from 'node:child_process';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { Client } from 'pg';
 import { LocalPostgres, LocalRedis, findPostgresBinDir, freePort } from '@walcast/local-services';
 import { INGESTER_ENTRY, spawnService, type ServiceProcess } from '@walcast/test-utils';
-import { median, nowMs, pollUntil, procCpuSeconds, type ResultRow } from './util';
+import { epochMs, median, nowMs, pollUntil, procCpuSeconds, type ResultRow } from './util';
 
 export const ROWS = 200_000;
 const REPEATS = 3;
@@ -26,6 +26,8 @@ interface RunResult {
   ingesterCpuS: number;
   sqlMs: number;
   recvMs: number;
+  pgjsMs: number;
+  pgjsCpuS: number;
 }
 
 async function query(url: string, text: string): Promise<Array<Record<string, unknown>>> {
@@ -80,6 +82,56 @@ async function startIngester(pgUrl: string, redisUrl: string): Promise<ServicePr
   });
 }
 
+/** Resolves with the child's next IPC message of `type`; rejects on an 'error' message, exit or timeout. */
+function nextMessage(child: ChildProcess, type: string, timeoutMs: number): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => done(new Error(`no ${type} within ${timeoutMs} ms`)), timeoutMs);
+    const onMessage = (m: Record<string, unknown>): void => {
+      if (m['type'] === 'error') done(new Error(String(m['message'])));
+      else if (m['type'] === type) done(null, m);
+    };
+    const onExit = (code: number | null): void => done(new Error(`exited with ${code} before ${type}`));
+    function done(err: Error | null, m?: Record<string, unknown>): void {
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      child.off('exit', onExit);
+      if (err) reject(err);
+      else resolve(m!);
+    }
+    child.on('message', onMessage);
+    child.once('exit', onExit);
+  });
+}
+
+/**
+ * postgres.js `subscribe` can only read WAL written after it connected (its slot is temporary and
+ * created at the current position), so it subscribes before the workload, is paused with SIGSTOP
+ * while the workload is written, and is timed from SIGCONT to its last row.
+ */
+async function startPostgresJs(url: string): Promise<ChildProcess> {
+  const child = fork(join(__dirname, 'baselines', 'postgresjs-subscriber.js'), [], {
+    env: { PATH: process.env['PATH'] ?? '', DATABASE_URL: url, PUBLICATION, ROWS: String(ROWS) },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  await nextMessage(child, 'ready', 30_000);
+  child.kill('SIGSTOP');
+  return child;
+}
+
+async function timePostgresJs(child: ChildProcess): Promise<{ ms: number; cpuS: number }> {
+  try {
+    const done = nextMessage(child, 'done', CONSUMER_TIMEOUT_MS);
+    const t0 = epochMs();
+    child.kill('SIGCONT');
+    const m = await done;
+    return { ms: Number(m['at']) - t0, cpuS: Number(m['cpuS']) };
+  } finally {
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await exited;
+  }
+}
+
 async function runOnce(
   pg: LocalPostgres,
   redis: LocalRedis,
@@ -103,7 +155,9 @@ async function runOnce(
     `select pg_create_logical_replication_slot('b_sql', 'pgoutput'), pg_create_logical_replication_slot('b_recv', 'pgoutput')`,
   );
 
-  // 2. The workload, with nobody reading.
+  const pgjs = await startPostgresJs(url);
+
+  // 2. The workload, with nobody reading (postgres.js is stopped).
   const w0 = nowMs();
   const c = new Client({ connectionString: url });
   await c.connect();
@@ -121,6 +175,9 @@ async function runOnce(
     await c.end();
   }
   const workloadMs = nowMs() - w0;
+
+  // 3a. Baseline: postgres.js subscribe, resumed.
+  const pgjsRun = await timePostgresJs(pgjs);
 
   // 3. walcast: spawn the ingester, count rows arriving on Redis.
   const sub = new Redis(redis.url, { lazyConnect: true });
@@ -200,7 +257,16 @@ async function runOnce(
     url,
     `select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name like 'b\\_%'`,
   );
-  return { workloadMs, ingesterMs, ingesterFirstMs: firstAt - i0, ingesterCpuS, sqlMs, recvMs };
+  return {
+    workloadMs,
+    ingesterMs,
+    ingesterFirstMs: firstAt - i0,
+    ingesterCpuS,
+    sqlMs,
+    recvMs,
+    pgjsMs: pgjsRun.ms,
+    pgjsCpuS: pgjsRun.cpuS,
+  };
 }
 
 export async function benchIngest(): Promise<ResultRow[]> {
@@ -225,13 +291,15 @@ export async function benchIngest(): Promise<ResultRow[]> {
         console.log(
           `  ingest ${workload} #${r + 1}: workload ${res.workloadMs.toFixed(0)} ms; ingester ${res.ingesterMs.toFixed(0)} ms ` +
             `(first row at ${res.ingesterFirstMs.toFixed(0)} ms, ${res.ingesterCpuS.toFixed(2)} CPU-s); ` +
-            `SQL decode ${res.sqlMs.toFixed(0)} ms; pg_recvlogical ${res.recvMs.toFixed(0)} ms`,
+            `SQL decode ${res.sqlMs.toFixed(0)} ms; pg_recvlogical ${res.recvMs.toFixed(0)} ms; ` +
+            `postgres.js ${res.pgjsMs.toFixed(0)} ms (${res.pgjsCpuS.toFixed(2)} CPU-s since subscribing)`,
         );
       }
       const rate = (ms: number): number => ROWS / (ms / 1000);
       const ing = runs.map((x) => rate(x.ingesterMs));
       const recv = runs.map((x) => rate(x.recvMs));
       const sqlRates = runs.map((x) => rate(x.sqlMs));
+      const pgjsRates = runs.map((x) => rate(x.pgjsMs));
       const label = workload === 'one-tx' ? '1 × 200k-row tx' : '200k × 1-row tx';
       rows.push({
         benchmark: `ingest ${label}, commit→Redis`,
@@ -241,6 +309,7 @@ export async function benchIngest(): Promise<ResultRow[]> {
         baseline: median(recv),
         samples: ing,
         baselineSamples: recv,
+        note: 'target ≥ 1.0×',
       });
       rows.push({
         benchmark: `ingest ${label}, commit→Redis`,
@@ -250,6 +319,16 @@ export async function benchIngest(): Promise<ResultRow[]> {
         baseline: median(sqlRates),
         samples: ing,
         baselineSamples: sqlRates,
+      });
+      rows.push({
+        benchmark: `ingest ${label}, commit→Redis`,
+        unit: 'rows/s',
+        figure: median(ing),
+        baselineName: 'postgres.js `subscribe`, connected, from SIGCONT',
+        baseline: median(pgjsRates),
+        samples: ing,
+        baselineSamples: pgjsRates,
+        note: 'target ≥ 1.3×',
       });
     }
   } finally {
