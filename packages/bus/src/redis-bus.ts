@@ -34,6 +34,7 @@ export class RedisBus implements Bus {
   private readonly sub: Redis | null;
   private handler: BusHandler = () => undefined;
   private readonly listeners: Array<(s: BusState) => void> = [];
+  private readonly errorListeners: Array<(err: Error) => void> = [];
   private currentState: BusState = 'connecting';
   private readonly log: Logger;
 
@@ -61,7 +62,10 @@ export class RedisBus implements Bus {
       conn.on('ready', () => this.recomputeState());
       conn.on('close', () => this.recomputeState());
       conn.on('reconnecting', () => this.recomputeState());
-      conn.on('error', (err: Error) => this.log.debug({ err, role }, 'redis connection error'));
+      conn.on('error', (err: Error) => {
+        this.log.debug({ err, role }, 'redis connection error');
+        for (const l of this.errorListeners) l(err);
+      });
     }
     this.sub?.on('message', (topic: string, message: string) => this.handler({ topic }, topic, message));
     this.sub?.on('pmessage', (pattern: string, topic: string, message: string) =>
@@ -111,6 +115,11 @@ export class RedisBus implements Bus {
 
   onStateChange(listener: (state: BusState) => void): void {
     this.listeners.push(listener);
+  }
+
+  /** Every connection error (ioredis retries by itself; this is for counting them). */
+  onError(listener: (err: Error) => void): void {
+    this.errorListeners.push(listener);
   }
 
   /** Round trip to Redis on the publishing connection; for readiness checks. */

@@ -30,6 +30,12 @@ describe('encodeBusMessage / decodeBusMessage', () => {
     expect(decodeBusMessage(encodeBusMessage(header, eventJson))).toEqual({ header, eventJson });
   });
 
+  it('round-trips the optional primary key and publish time', () => {
+    const full: BusHeader = { ...header, pk: ['org', 'id'], ts: 1_780_000_000_123 };
+    const eventJson = '{"type":"UPDATE"}';
+    expect(decodeBusMessage(encodeBusMessage(full, eventJson))).toEqual({ header: full, eventJson });
+  });
+
   it('keeps event JSON that contains newlines byte for byte', () => {
     const eventJson = '{"type":"INSERT",\n"record":{"doc":{\n  "a": 1\n}}}\n';
     const decoded = decodeBusMessage(encodeBusMessage({ ...header, type: 'INSERT' }, eventJson));
@@ -76,6 +82,8 @@ describe('decodeBusMessage failures', () => {
     ['a string seq', '{"v":1,"src":"a","seq":"1","lsn":"0/1","type":"INSERT"}\n{}'],
     ['a missing lsn', '{"v":1,"src":"a","seq":1,"type":"INSERT"}\n{}'],
     ['an unknown type', '{"v":1,"src":"a","seq":1,"lsn":"0/1","type":"UPSERT"}\n{}'],
+    ['a pk that is not a list', '{"v":1,"src":"a","seq":1,"lsn":"0/1","type":"INSERT","pk":"id"}\n{}'],
+    ['a string ts', '{"v":1,"src":"a","seq":1,"lsn":"0/1","type":"INSERT","ts":"1"}\n{}'],
     ['an empty event', '{"v":1,"src":"a","seq":1,"lsn":"0/1","type":"INSERT"}\n'],
     ['an event that is not an object', '{"v":1,"src":"a","seq":1,"lsn":"0/1","type":"INSERT"}\n[1]'],
   ])('refuses %s as malformed', (_what, text) => {

@@ -24,6 +24,8 @@ export interface BusHeader {
   type: ChangeType;
   /** The table's primary key columns (a `select` column list always keeps them); absent if none. */
   pk?: string[];
+  /** When the ingester published it (milliseconds since the epoch), for publish-to-send latency. */
+  ts?: number;
 }
 
 export interface BusMessage {
@@ -45,7 +47,8 @@ export class BusMessageError extends Error {
 /** Serialises one envelope. `eventJson` must be a JSON object's text. */
 export function encodeBusMessage(header: BusHeader, eventJson: string): string {
   const pk = header.pk && header.pk.length > 0 ? `,"pk":${JSON.stringify(header.pk)}` : '';
-  return `{"v":${header.v},"src":${JSON.stringify(header.src)},"seq":${header.seq},"lsn":"${header.lsn}","type":"${header.type}"${pk}}\n${eventJson}`;
+  const ts = header.ts !== undefined ? `,"ts":${header.ts}` : '';
+  return `{"v":${header.v},"src":${JSON.stringify(header.src)},"seq":${header.seq},"lsn":"${header.lsn}","type":"${header.type}"${pk}${ts}}\n${eventJson}`;
 }
 
 /** Parses one envelope; throws {@link BusMessageError} for anything this version cannot trust. */
@@ -70,7 +73,8 @@ export function decodeBusMessage(text: string): BusMessage {
     typeof h.seq !== 'number' ||
     typeof h.lsn !== 'string' ||
     !isChangeType(h.type) ||
-    (h.pk !== undefined && (!Array.isArray(h.pk) || !h.pk.every((k) => typeof k === 'string')))
+    (h.pk !== undefined && (!Array.isArray(h.pk) || !h.pk.every((k) => typeof k === 'string'))) ||
+    (h.ts !== undefined && typeof h.ts !== 'number')
   ) {
     throw new BusMessageError('MalformedEnvelope', 'bus message header lacks src, seq, lsn or type');
   }

@@ -38,7 +38,9 @@ export const gatewaySchema = {
   }),
   LOG_LEVEL: oneOf(LOG_LEVELS, { doc: 'pino log level.', default: 'info' }),
   MAX_BACKPRESSURE: bytes({
-    doc: 'Bytes buffered for one slow socket before it is closed (code 4001, reconnectable).',
+    doc:
+      'Bytes buffered for one slow socket before it is closed (the client reconnects and rejoins); ' +
+      'other sockets are unaffected.',
     default: 16 * 1024 * 1024,
   }),
   MAX_FRAME_SIZE: bytes({

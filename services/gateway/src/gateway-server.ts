@@ -1,6 +1,6 @@
 /**
  * The gateway's uWS app: websocket endpoints `/socket/websocket` and `/realtime/v1/websocket`,
- * `/healthz` and `/readyz` on the same port, the idle sweep, and the drain on shutdown.
+ * `/healthz`, `/readyz` and `/metrics` on the same port, the idle sweep, and the drain on shutdown.
  *
  * Lifecycle: `listen()` → serving → `stop()`: stop accepting, close every socket with
  * ServerShuttingDown (4000, reconnect elsewhere), wait up to the grace period, close the bus.
@@ -17,6 +17,7 @@ import type { SocketData } from './ws/socket-data';
 import { authorizeConnect, readUpgradeRequest, socketDataFor, type UpgradeRequest } from './ws/upgrade';
 import { JoseTokenVerifier } from './auth/jose-token-verifier';
 import type { TokenVerifier } from './auth/token-verifier';
+import { GatewayMetrics } from './metrics';
 import {
   CLOSE_ON_BACKPRESSURE_LIMIT,
   uWS,
@@ -32,6 +33,7 @@ export class GatewayServer {
   readonly app: TemplatedApp;
   readonly registry: ChannelRegistry;
   readonly handler: ConnectionHandler;
+  readonly metrics: GatewayMetrics;
   private readonly sockets = new Set<WebSocket<SocketData>>();
   private listenSocket: us_listen_socket | null = null;
   private sweepTimer: NodeJS.Timeout | null = null;
@@ -47,19 +49,42 @@ export class GatewayServer {
     private readonly log: Logger,
   ) {
     this.app = uWS.App();
+    this.metrics = new GatewayMetrics({
+      connections: () => this.sockets.size,
+      channels: () => {
+        let n = 0;
+        for (const ws of this.sockets) n += ws.getUserData().channels.size;
+        return n;
+      },
+      deliveryGroups: () => this.registry.groupCount,
+      busSubscriptions: () => this.registry.busSubscriptionCount,
+      redisReady: () => this.bus.state === 'ready',
+      draining: () => this.draining,
+    });
+    const { metrics } = this;
     this.verifier = config.auth.isSecure ? new JoseTokenVerifier(config.auth) : null;
     this.authLog = log.child({ component: 'auth' });
     const subscriptions = new BusSubscriptions(bus, log.child({ component: 'bus-subscriptions' }));
     this.registry = new ChannelRegistry(
       subscriptions,
       {
-        publish: (topic, frame) => void this.app.publish(topic, frame, false, false),
+        publish: (topic, frame) => {
+          const sockets = this.app.numSubscribers(topic);
+          if (sockets === 0) return;
+          this.app.publish(topic, frame, false, false);
+          metrics.framesOut.inc(sockets);
+          metrics.bytesOut.inc(sockets * Buffer.byteLength(frame));
+        },
         sendLarge: (sockets, frame) => {
           const bytes = Buffer.from(frame);
-          for (const ws of sockets)
+          for (const ws of sockets) {
             sendFragmented(ws, bytes, config.maxBackpressureBytes, ErrorCodes.SlowConsumer.close);
+            metrics.framesOut.inc();
+            metrics.bytesOut.inc(bytes.length);
+          }
         },
       },
+      metrics,
       log.child({ component: 'fanout' }),
     );
     this.handler = new ConnectionHandler({
@@ -67,6 +92,7 @@ export class GatewayServer {
       joinTimeoutMs: config.joinTimeoutMs,
       verifier: this.verifier,
       clockToleranceMs: config.auth.clockToleranceMs,
+      metrics,
       log: log.child({ component: 'channels' }),
     });
     bus.onMessage((via, topic, message) => this.registry.dispatch(via, topic, message));
@@ -105,7 +131,11 @@ export class GatewayServer {
     this.listenSocket = null;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     const { close } = ErrorCodes.ServerShuttingDown;
-    for (const ws of this.sockets) if (!ws.getUserData().closed) ws.end(close, 'server shutting down');
+    for (const ws of this.sockets) {
+      if (ws.getUserData().closed) continue;
+      ws.getUserData().closeReason = 'shutdown';
+      ws.end(close, 'server shutting down');
+    }
     const deadline = Date.now() + this.config.shutdownGraceMs;
     while (this.sockets.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     for (const ws of this.sockets) if (!ws.getUserData().closed) ws.close();
@@ -134,7 +164,9 @@ export class GatewayServer {
       },
       message: (ws: WebSocket<SocketData>, message: ArrayBuffer, isBinary: boolean) =>
         this.handler.onMessage(ws, message, isBinary),
-      close: (ws: WebSocket<SocketData>) => {
+      close: (ws: WebSocket<SocketData>, code: number) => {
+        const { closeReason } = ws.getUserData();
+        this.metrics.closes.inc({ reason: closeReason ?? (code === 1006 ? 'lost' : 'client') });
         this.sockets.delete(ws);
         this.handler.onClose(ws);
       },
@@ -149,6 +181,19 @@ export class GatewayServer {
         .writeStatus(reason === null ? '200 OK' : '503 Service Unavailable')
         .writeHeader('content-type', 'application/json')
         .end(JSON.stringify(reason === null ? { status: 'ready' } : { status: 'not ready', reason }));
+    });
+    this.app.get('/metrics', (res) => {
+      let isAborted = false;
+      res.onAborted(() => (isAborted = true));
+      this.metrics.render().then(
+        (text) => {
+          if (!isAborted) res.cork(() => res.writeHeader('content-type', this.metrics.contentType).end(text));
+        },
+        (err: unknown) => {
+          this.log.error({ err, code: 'InternalError' }, 'metrics failed');
+          if (!isAborted) res.cork(() => res.writeStatus('500 Internal Server Error').end());
+        },
+      );
     });
     this.app.any('/*', (res) => {
       res
@@ -167,7 +212,7 @@ export class GatewayServer {
   ): void {
     let isAborted = false;
     res.onAborted(() => (isAborted = true));
-    authorizeConnect(request, verifier, this.authLog)
+    authorizeConnect(request, verifier, this.authLog, this.metrics)
       .then((auth) => {
         if (isAborted) return;
         const data = 'status' in auth ? auth : socketDataFor(request, auth.token);
@@ -207,7 +252,9 @@ export class GatewayServer {
       const cutoff = Date.now() - timeout;
       for (const ws of this.sockets) {
         const data = ws.getUserData();
-        if (!data.closed && data.lastInboundAt < cutoff) ws.end(ErrorCodes.IdleTimeout.close, 'idle timeout');
+        if (data.closed || data.lastInboundAt >= cutoff) continue;
+        data.closeReason = 'idle';
+        ws.end(ErrorCodes.IdleTimeout.close, 'idle timeout');
       }
     }, every);
     this.sweepTimer.unref();

@@ -30,6 +30,7 @@ async function main(): Promise<void> {
     log: log.child({ component: 'bus' }),
   });
   const server = new GatewayServer(config, bus, log);
+  bus.onError(() => server.metrics.redisErrors.inc());
   const port = await server.listen();
   log.info(
     { port, instance: config.instanceId, socketTimeoutMs: config.socketTimeoutMs, node: process.version },

@@ -32,7 +32,12 @@ export const ingesterSchema = {
     schemes: ['redis', 'rediss'],
     required: true,
   }),
-  HEALTH_PORT: int({ doc: 'HTTP port of /healthz and /readyz.', default: 9100, min: 0, max: 65535 }),
+  HEALTH_PORT: int({
+    doc: 'HTTP port of /healthz, /readyz and /metrics.',
+    default: 9100,
+    min: 0,
+    max: 65535,
+  }),
   LOG_LEVEL: oneOf(LOG_LEVELS, { doc: 'pino log level.', default: 'info' }),
   STATUS_INTERVAL: durationMs({
     doc: 'Longest time between two standby status updates to PostgreSQL.',
@@ -51,6 +56,14 @@ export const ingesterSchema = {
     doc: 'Names this ingester in bus envelopes and logs (default: host name, pid and a random suffix).',
   }),
   RECONNECT_MAX_DELAY: durationMs({ doc: 'Upper bound of the jittered reconnect backoff.', default: 10_000 }),
+  SLOT_LAG_WARN: bytes({
+    doc: 'WAL retained by the slot above which a warning is logged (and `walcast_slot_retained_wal_bytes` alerts).',
+    default: 1024 * 1024 * 1024,
+  }),
+  SLOT_CHECK_INTERVAL: durationMs({
+    doc: 'How often the slot (retained WAL, confirmed position, wal_status) is read for metrics and warnings.',
+    default: 10_000,
+  }),
 } as const;
 
 export type IngesterConfig = Readonly<{
@@ -67,6 +80,8 @@ export type IngesterConfig = Readonly<{
   maxInFlightBytes: number;
   instanceId: string;
   reconnectMaxDelayMs: number;
+  slotLagWarnBytes: number;
+  slotCheckIntervalMs: number;
 }>;
 
 /** Reads and validates the environment; throws ConfigError listing every problem. */
@@ -108,5 +123,7 @@ export function readConfig(env: Readonly<Record<string, string | undefined>> = p
     maxInFlightBytes: e.MAX_IN_FLIGHT_BYTES,
     instanceId: e.INSTANCE_ID ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
     reconnectMaxDelayMs: e.RECONNECT_MAX_DELAY,
+    slotLagWarnBytes: e.SLOT_LAG_WARN,
+    slotCheckIntervalMs: e.SLOT_CHECK_INTERVAL,
   });
 }

@@ -1,6 +1,6 @@
 /**
- * `/healthz` (the process is alive and its event loop turns) and `/readyz` (ready: streaming from
- * the slot and Redis reachable) over plain HTTP. Both answer JSON saying why.
+ * `/healthz` (the process is alive and its event loop turns), `/readyz` (ready: streaming from the
+ * slot, or a healthy standby, and Redis reachable) and `/metrics` (Prometheus text) over plain HTTP.
  */
 import { createServer, type Server } from 'node:http';
 
@@ -9,7 +9,12 @@ export interface HealthState {
   notReadyReason(): string | null;
 }
 
-export function startHealthServer(port: number, state: HealthState): Promise<Server> {
+export interface MetricsSource {
+  render(): Promise<string>;
+  readonly contentType: string;
+}
+
+export function startHealthServer(port: number, state: HealthState, metrics: MetricsSource): Promise<Server> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/healthz') {
@@ -21,6 +26,13 @@ export function startHealthServer(port: number, state: HealthState): Promise<Ser
       res
         .writeHead(reason === null ? 200 : 503, { 'content-type': 'application/json' })
         .end(JSON.stringify(reason === null ? { status: 'ready' } : { status: 'not ready', reason }));
+      return;
+    }
+    if (path === '/metrics') {
+      metrics.render().then(
+        (text) => res.writeHead(200, { 'content-type': metrics.contentType }).end(text),
+        (err: unknown) => res.writeHead(500).end(String(err)),
+      );
       return;
     }
     res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found"}');

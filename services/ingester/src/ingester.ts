@@ -9,6 +9,7 @@ import { Client } from 'pg';
 import type { Bus } from '@walcast/bus';
 import type { Logger } from '@walcast/logger';
 import type { IngesterConfig } from './config';
+import type { IngesterMetrics } from './metrics';
 import { errorCode, IngesterError, type IngesterErrorCode } from './errors';
 import {
   TypeRegistry,
@@ -46,6 +47,7 @@ export class Ingester {
     private readonly config: IngesterConfig,
     private readonly bus: Bus,
     private readonly log: Logger,
+    private readonly metrics: IngesterMetrics,
   ) {}
 
   get state(): IngesterState {
@@ -113,6 +115,7 @@ export class Ingester {
       if (slot.created) this.log.info({ slot: this.config.slotName }, 'replication slot created');
       const registry = new TypeRegistry();
       this.sessions++;
+      this.metrics.sessions.inc();
       const session = new StreamSession({
         source: new ChangeSource({
           pg: this.config.pg,
@@ -144,6 +147,10 @@ export class Ingester {
         },
         onConfirmed: (lsn) => {
           this.confirmedLsn = lsn;
+        },
+        onChangePublished: (bytes) => {
+          this.metrics.changesPublished.inc();
+          this.metrics.bytesPublished.inc(bytes);
         },
       });
       this.session = session;

@@ -8,6 +8,8 @@ import { createLogger } from '@walcast/logger';
 import { readConfig } from './config';
 import { startHealthServer } from './health';
 import { Ingester } from './ingester';
+import { IngesterMetrics } from './metrics';
+import { SlotMonitor } from './replication/slot-monitor';
 
 const VERSION = '0.1.0';
 
@@ -39,9 +41,24 @@ async function main(): Promise<void> {
     log: log.child({ component: 'bus' }),
     publishOnly: true,
   });
-  const ingester = new Ingester(config, bus, log.child({ component: 'replication' }));
-  const health = await startHealthServer(config.healthPort, ingester);
+  const monitor = new SlotMonitor({
+    pg: config.pg,
+    slot: config.slotName,
+    intervalMs: config.slotCheckIntervalMs,
+    warnBytes: config.slotLagWarnBytes,
+    log: log.child({ component: 'slot-monitor' }),
+  });
+  const metrics: IngesterMetrics = new IngesterMetrics({
+    state: () => ingester.state,
+    redisReady: () => bus.state === 'ready',
+    confirmedLsn: () => ingester.confirmedLsn,
+    slot: () => monitor.status,
+  });
+  bus.onError(() => metrics.redisErrors.inc());
+  const ingester = new Ingester(config, bus, log.child({ component: 'replication' }), metrics);
+  const health = await startHealthServer(config.healthPort, ingester, metrics);
   ingester.start();
+  monitor.start();
 
   let stopping = false;
   const shutdown = (signal: string): void => {
@@ -50,6 +67,7 @@ async function main(): Promise<void> {
     log.info({ signal }, 'shutting down');
     void (async () => {
       await ingester.stop();
+      await monitor.stop();
       await bus.close();
       health.close();
       log.info('stopped');

@@ -58,13 +58,10 @@ describe('publishing changes to Redis', () => {
     for (const m of msgs) {
       expect(m.channel).toBe('walcast:v1:table:public:things');
       expect(m.channel).toBe(topicForTable('public', 'things'));
-      // `pk` (the primary key columns) is an optional header field; nothing else may be there.
-      expect(
-        Object.keys(m.header)
-          .filter((k) => k !== 'pk')
-          .sort(),
-      ).toEqual(['lsn', 'seq', 'src', 'type', 'v']);
-      if (m.header.pk !== undefined) expect(m.header.pk).toEqual(['id']);
+      // Exactly these fields: the primary key columns and the publish time included.
+      expect(Object.keys(m.header).sort()).toEqual(['lsn', 'pk', 'seq', 'src', 'ts', 'type', 'v']);
+      expect(m.header.pk).toEqual(['id']);
+      expect(Math.abs(m.header.ts! - Date.now())).toBeLessThan(10_000);
       expect(m.header.v).toBe(1);
       expect(m.header.src).toBe(msgs[0]!.header.src);
       expect(m.header.lsn).toMatch(/^[0-9A-F]{1,8}\/[0-9A-F]{1,8}$/);

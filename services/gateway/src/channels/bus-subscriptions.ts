@@ -20,6 +20,8 @@ export class BusEntry {
   readonly groups = new Set<DeliveryGroup>();
   /** The same groups, indexed for dispatch. */
   readonly index = new EqualityIndex();
+  /** Per topic: the last (source, seq) received through this subscription. */
+  private readonly lastSeq = new Map<string, { src: string; seq: number }>();
 
   attach(group: DeliveryGroup): void {
     this.groups.add(group);
@@ -45,6 +47,23 @@ export class BusEntry {
     }
     this.waiters.add(cb);
     return () => this.waiters.delete(cb);
+  }
+
+  /**
+   * Records `seq` of `src` on `topic` and returns how many changes are missing before it (0 when in
+   * sequence). A new source (an ingester restart or failover) starts a new sequence; an older or
+   * repeated seq (a duplicate) is not a gap. One record per topic, so memory follows the topics.
+   */
+  checkSequence(topic: string, src: string, seq: number): number {
+    const last = this.lastSeq.get(topic);
+    if (!last || last.src !== src) {
+      this.lastSeq.set(topic, { src, seq });
+      return 0;
+    }
+    if (seq <= last.seq) return 0;
+    const missing = seq - last.seq - 1;
+    last.seq = seq;
+    return missing;
   }
 
   markLive(): void {

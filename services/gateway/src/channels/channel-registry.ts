@@ -19,6 +19,7 @@ import { busKeyId, type BusKey } from '@walcast/bus';
 import type { Logger } from '@walcast/logger';
 import { LogThrottle } from '@walcast/logger';
 import type { RowFilter } from '../filters/row-filter';
+import type { GatewayMetrics } from '../metrics';
 import type { BusEntry, BusSubscriptions } from './bus-subscriptions';
 import type { DeliveryGroup, Fanout, IncomingChange, ParsedChange } from './delivery-group';
 import { LegacyGroup } from './legacy-group';
@@ -62,14 +63,18 @@ export function busKeyForLegacy(target: LegacyTarget): BusKey {
 export class ChannelRegistry {
   private readonly groups = new Map<string, DeliveryGroup>();
   private readonly throttle = new LogThrottle({ max: 5, windowMs: 60_000 });
-  /** Counters for metrics and tests. */
-  readonly stats = { busMessages: 0, badBusMessages: 0, deliveries: 0 };
+  private readonly gapThrottle = new LogThrottle({ max: 10, windowMs: 60_000 });
 
   constructor(
     private readonly subscriptions: BusSubscriptions,
     private readonly fanout: Fanout,
+    private readonly metrics: GatewayMetrics,
     private readonly log: Logger,
   ) {}
+
+  get busSubscriptionCount(): number {
+    return this.subscriptions.size;
+  }
 
   get groupCount(): number {
     return this.groups.size;
@@ -132,7 +137,7 @@ export class ChannelRegistry {
 
   /** The bus message handler. Never throws: a bad message is counted and logged (throttled). */
   dispatch(via: BusKey, topic: string, message: string): void {
-    this.stats.busMessages++;
+    this.metrics.changesIn.inc();
     const entry = this.subscriptions.get(busKeyId(via));
     if (!entry) return; // unsubscribed meanwhile
     entry.markLive();
@@ -150,7 +155,7 @@ export class ChannelRegistry {
         parsed: () => (parsed ??= JSON.parse(eventJson) as ParsedChange),
       };
     } catch (err) {
-      this.stats.badBusMessages++;
+      this.metrics.badBusMessages.inc();
       this.throttle.warn(
         this.log,
         { err, topic: entry.id, code: 'MalformedBusMessage' },
@@ -158,11 +163,14 @@ export class ChannelRegistry {
       );
       return;
     }
+    const { header } = change;
+    const missing = entry.checkSequence(topic, header.src, header.seq);
+    if (missing > 0) this.countGap(topic, header.src, header.seq, missing);
     const deliver = (group: DeliveryGroup): void => {
       try {
         group.deliver(change, this.fanout, entry);
       } catch (err) {
-        this.stats.badBusMessages++;
+        this.metrics.badBusMessages.inc();
         this.throttle.warn(
           this.log,
           { err, topic: entry.id, code: 'MalformedBusMessage' },
@@ -183,5 +191,18 @@ export class ChannelRegistry {
       candidates = entry.groups;
     }
     for (const group of candidates) deliver(group);
+    if (header.ts !== undefined)
+      this.metrics.publishToSend.observe(Math.max(0, Date.now() - header.ts) / 1000);
+  }
+
+  /** Redis pub/sub lost changes on their way here (a Redis or network hiccup): counted and logged. */
+  private countGap(topic: string, src: string, seq: number, missing: number): void {
+    this.metrics.streamGaps.inc();
+    this.metrics.missedChanges.inc(missing);
+    this.gapThrottle.warn(
+      this.log,
+      { topic, src, seq, missing, code: 'StreamGap' },
+      'changes missing from the stream',
+    );
   }
 }

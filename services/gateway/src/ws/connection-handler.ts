@@ -39,6 +39,7 @@ import { bindingId, parseBinding, type Binding } from '../channels/postgres-chan
 import type { DeliveryGroup } from '../channels/delivery-group';
 import { RowFilter } from '../filters/row-filter';
 import type { ChannelMembership, ChannelRegistry } from '../channels/channel-registry';
+import type { GatewayMetrics } from '../metrics';
 import type { WebSocket } from '../uws';
 import { joinRefusal, legacyRefusal, pushTokenFailure, scheduleExpiry } from './channel-auth';
 import { pushLifecycle, push, reply } from './frames';
@@ -50,12 +51,11 @@ export interface ConnectionHandlerOptions {
   /** Null when SECURE_CHANNELS is off: joins need no token. */
   verifier: TokenVerifier | null;
   clockToleranceMs: number;
+  metrics: GatewayMetrics;
   log: Logger;
 }
 
 export class ConnectionHandler {
-  readonly stats = { protocolErrors: 0, joins: 0, joinErrors: 0, tokenFailures: 0 };
-
   constructor(private readonly opts: ConnectionHandlerOptions) {}
 
   onMessage(ws: WebSocket<SocketData>, message: ArrayBuffer, isBinary: boolean): void {
@@ -144,7 +144,6 @@ export class ConnectionHandler {
 
   private join(ws: WebSocket<SocketData>, msg: PhoenixMessage): Promise<void> | undefined {
     const data = ws.getUserData();
-    this.stats.joins++;
     const subtopic = subtopicOf(msg.topic);
     if (subtopic === null) {
       this.joinError(ws, msg, 'unmatched topic');
@@ -250,7 +249,7 @@ export class ConnectionHandler {
     reason: string,
     err?: AuthError,
   ): void {
-    this.stats.tokenFailures++;
+    this.opts.metrics.authRefusals.inc({ stage: err ? 'refresh' : 'expiry', reason });
     const code = err?.code ?? 'TokenExpired';
     this.opts.log.info(
       { connId: ws.getUserData().id, channel: membership.topic, code, reason },
@@ -273,7 +272,8 @@ export class ConnectionHandler {
     isModern: boolean,
     err: AuthError,
   ): void {
-    this.stats.joinErrors++;
+    this.opts.metrics.joins.inc({ result: 'unauthorized' });
+    this.opts.metrics.authRefusals.inc({ stage: 'join', reason: err.failure });
     const fields = { connId: ws.getUserData().id, channel: msg.topic, code: err.code, reason: err.failure };
     if (err.failure === 'key-unavailable') this.opts.log.warn({ ...fields, err: err.cause }, 'join refused');
     else this.opts.log.info(fields, 'join refused');
@@ -304,6 +304,7 @@ export class ConnectionHandler {
     }
     const group = this.opts.registry.legacyGroup(msg.topic, target, filter);
     this.attach(ws, msg, group, false, () => {
+      this.opts.metrics.joins.inc({ result: 'ok' });
       reply(ws, msg, 'ok', {});
       this.pushSubscribed(ws, msg, subtopic);
     });
@@ -338,6 +339,7 @@ export class ConnectionHandler {
       else bindings.push(parsed);
     }
     const group = bindings.length > 0 ? this.opts.registry.postgresChangesGroup(msg.topic, bindings) : null;
+    this.opts.metrics.joins.inc({ result: 'ok' });
     reply(ws, msg, 'ok', { postgres_changes: echo });
     const joinRef = msg.joinRef ?? msg.ref;
     for (const message of errors) {
@@ -459,13 +461,13 @@ export class ConnectionHandler {
   }
 
   private joinError(ws: WebSocket<SocketData>, msg: PhoenixMessage, reason: string): void {
-    this.stats.joinErrors++;
+    this.opts.metrics.joins.inc({ result: 'error' });
     this.opts.log.info({ connId: ws.getUserData().id, channel: msg.topic, reason }, 'join refused');
     reply(ws, msg, 'error', { reason });
   }
 
   private protocolError(ws: WebSocket<SocketData>, err: ProtocolError): void {
-    this.stats.protocolErrors++;
+    this.opts.metrics.protocolErrors.inc();
     const data = ws.getUserData();
     this.opts.log.debug({ connId: data.id, err: err.message }, 'malformed frame');
     reply(ws, { topic: err.topic ?? PHOENIX_TOPIC, ref: err.ref, joinRef: null }, 'error', {

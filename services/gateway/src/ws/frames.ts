@@ -12,7 +12,10 @@ export function sendFrame(ws: WebSocket<SocketData>, frame: string): void {
   const data = ws.getUserData();
   if (data.closed) return;
   // SendStatus.dropped: uWS closes the socket itself (closeOnBackpressureLimit); nothing else to do.
-  if (ws.send(frame, false) === SendStatus.dropped) data.closed = true;
+  if (ws.send(frame, false) === SendStatus.dropped) {
+    data.closed = true;
+    data.closeReason = 'backpressure';
+  }
 }
 
 export function sendMessage(ws: WebSocket<SocketData>, msg: PhoenixMessage): void {
@@ -72,6 +75,7 @@ export function sendFragmented(
   if (data.closed) return;
   if (ws.getBufferedAmount() > maxBackpressureBytes) {
     data.closed = true;
+    data.closeReason = 'backpressure';
     ws.end(slowConsumerCode, 'slow consumer');
     return;
   }

@@ -4,6 +4,7 @@
  */
 import type { PhoenixCodec } from '@walcast/protocol';
 import type { ChannelMembership } from '../channels/channel-registry';
+import type { CloseReason } from '../metrics';
 
 export interface SocketData {
   /** Process-unique connection id, for logs (`connId`). */
@@ -16,6 +17,8 @@ export interface SocketData {
   /** Set in the close handler: the uWS socket must not be touched afterwards. */
   closed: boolean;
   remoteAddress: string;
+  /** Why the gateway closed it, when it did (for metrics); null otherwise. */
+  closeReason: CloseReason | null;
   /** The verified connect token (SECURE_CHANNELS), the fallback token of every channel; else null. */
   connectToken: string | null;
   /**

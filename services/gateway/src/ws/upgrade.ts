@@ -7,6 +7,7 @@ import { codecFor } from '@walcast/protocol';
 import type { Logger } from '@walcast/logger';
 import { AuthError, malformed } from '../auth/auth-error';
 import { connectToken, type TokenVerifier } from '../auth/token-verifier';
+import type { GatewayMetrics } from '../metrics';
 import type { HttpRequest, HttpResponse } from '../uws';
 import type { SocketData } from './socket-data';
 
@@ -46,6 +47,7 @@ export function socketDataFor(
     lastInboundAt: Date.now(),
     closed: false,
     remoteAddress: request.remoteAddress,
+    closeReason: null,
     connectToken: token,
     inbox: null,
   };
@@ -59,6 +61,7 @@ export async function authorizeConnect(
   request: UpgradeRequest,
   verifier: TokenVerifier,
   log: Logger,
+  metrics: GatewayMetrics,
 ): Promise<{ token: string } | { status: string }> {
   const token = connectToken(request.headers.apiKey, request.query);
   try {
@@ -67,6 +70,7 @@ export async function authorizeConnect(
     return { token };
   } catch (err) {
     if (!(err instanceof AuthError)) throw err;
+    metrics.authRefusals.inc({ stage: 'connect', reason: err.failure });
     const fields = { code: err.code, reason: err.failure, remoteAddress: request.remoteAddress };
     if (err.failure === 'key-unavailable') log.warn({ ...fields, err: err.cause }, 'connect refused');
     else log.info(fields, 'connect refused');

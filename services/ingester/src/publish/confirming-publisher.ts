@@ -72,6 +72,7 @@ export class ConfirmingPublisher {
       lsn: lsnToText(commitLsn),
       type: change.type,
       pk: [...change.pk],
+      ts: Date.now(),
     };
     const message = encodeBusMessage(header, change.json);
     const id = ++this.issued;

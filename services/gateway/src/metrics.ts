@@ -1,0 +1,153 @@
+/**
+ * The gateway's Prometheus metrics (`/metrics` on PORT). One registry per server, so several
+ * servers in one process (tests) never share counters.
+ *
+ * Labels are bounded by construction: results, stages and reason codes come from fixed sets in the
+ * code; no topic, table, user or token ever becomes a label.
+ */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/** Seconds; from sub-millisecond fan-out to a stalled pipeline. */
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+export type JoinResult = 'ok' | 'error' | 'unauthorized';
+export type AuthStage = 'connect' | 'join' | 'refresh' | 'expiry';
+/** Why a socket closed: by the gateway (backpressure, idle, shutdown) or not (client, lost). */
+export type CloseReason = 'client' | 'lost' | 'backpressure' | 'idle' | 'shutdown';
+const CLOSE_REASONS: readonly CloseReason[] = ['client', 'lost', 'backpressure', 'idle', 'shutdown'];
+
+/** Live values read at scrape time. */
+export interface GatewayGauges {
+  connections(): number;
+  channels(): number;
+  deliveryGroups(): number;
+  busSubscriptions(): number;
+  redisReady(): boolean;
+  draining(): boolean;
+}
+
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  readonly joins: Counter<'result'>;
+  readonly authRefusals: Counter<'stage' | 'reason'>;
+  readonly protocolErrors: Counter;
+  readonly changesIn: Counter;
+  readonly badBusMessages: Counter;
+  readonly framesOut: Counter;
+  readonly bytesOut: Counter;
+  readonly publishToSend: Histogram;
+  readonly streamGaps: Counter;
+  readonly missedChanges: Counter;
+  readonly redisErrors: Counter;
+  readonly closes: Counter<'reason'>;
+
+  constructor(gauges: GatewayGauges) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry });
+    const gauge = (name: string, help: string, read: () => number): void => {
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          this.set(read());
+        },
+      });
+    };
+    gauge('walcast_gateway_connections', 'Open websocket connections.', gauges.connections);
+    gauge('walcast_gateway_channels', 'Joined channels, summed over connections.', gauges.channels);
+    gauge(
+      'walcast_gateway_delivery_groups',
+      'Groups of channels that receive identical frames.',
+      gauges.deliveryGroups,
+    );
+    gauge(
+      'walcast_gateway_bus_subscriptions',
+      'Redis subscriptions (topics and patterns) held.',
+      gauges.busSubscriptions,
+    );
+    gauge('walcast_gateway_redis_ready', '1 while both Redis connections are ready.', () =>
+      gauges.redisReady() ? 1 : 0,
+    );
+    gauge('walcast_gateway_draining', '1 once SIGTERM was received.', () => (gauges.draining() ? 1 : 0));
+    this.joins = new Counter({
+      name: 'walcast_gateway_joins_total',
+      help: 'Channel joins by result (unauthorized: refused for its token).',
+      labelNames: ['result'],
+      registers,
+    });
+    this.authRefusals = new Counter({
+      name: 'walcast_gateway_auth_refusals_total',
+      help: 'Tokens refused, by stage (connect, join, refresh, expiry) and reason code.',
+      labelNames: ['stage', 'reason'],
+      registers,
+    });
+    this.protocolErrors = new Counter({
+      name: 'walcast_gateway_protocol_errors_total',
+      help: 'Malformed or unexpected frames answered with ProtocolViolation.',
+      registers,
+    });
+    this.changesIn = new Counter({
+      name: 'walcast_gateway_changes_in_total',
+      help: 'Change messages received from Redis (once per subscription they arrived through).',
+      registers,
+    });
+    this.badBusMessages = new Counter({
+      name: 'walcast_gateway_bad_bus_messages_total',
+      help: 'Redis messages that could not be decoded or delivered.',
+      registers,
+    });
+    this.framesOut = new Counter({
+      name: 'walcast_gateway_frames_out_total',
+      help: 'Change frames sent to sockets.',
+      registers,
+    });
+    this.bytesOut = new Counter({
+      name: 'walcast_gateway_bytes_out_total',
+      help: 'Bytes of change frames sent to sockets (payload, before websocket framing).',
+      registers,
+    });
+    this.publishToSend = new Histogram({
+      name: 'walcast_gateway_publish_to_send_seconds',
+      help: 'From the ingester publishing a change to this gateway handing its frames to the sockets.',
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.streamGaps = new Counter({
+      name: 'walcast_gateway_stream_gaps_total',
+      help: 'Gaps in the per-ingester sequence of a subscribed topic (changes Redis did not deliver).',
+      registers,
+    });
+    this.missedChanges = new Counter({
+      name: 'walcast_gateway_missed_changes_total',
+      help: 'Changes missing in those gaps.',
+      registers,
+    });
+    this.redisErrors = new Counter({
+      name: 'walcast_gateway_redis_errors_total',
+      help: 'Redis connection errors.',
+      registers,
+    });
+    this.closes = new Counter({
+      name: 'walcast_gateway_closes_total',
+      help:
+        'Closed sockets by reason: client (close frame from the client), lost (no close frame: network ' +
+        'loss, or the backpressure limit hit during fan-out), backpressure (a direct send over the ' +
+        'limit), idle (SOCKET_TIMEOUT), shutdown (drain).',
+      labelNames: ['reason'],
+      registers,
+    });
+    // Make every labelled series visible from the start, at 0.
+    for (const result of ['ok', 'error', 'unauthorized'] as const) this.joins.inc({ result }, 0);
+    for (const reason of CLOSE_REASONS) this.closes.inc({ reason }, 0);
+  }
+
+  /** The Prometheus text exposition. */
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}
