@@ -1,0 +1,221 @@
+/**
+ * Runs one scenario on its own throwaway PostgreSQL and Redis: start walcast (one ingester, the
+ * scenario's gateways), the Redis observer and the clients; let the scenario write and inject its
+ * faults; then stop writing, read the committed ids from PostgreSQL, wait for the observers to
+ * settle, and tally every observer against the committed ids.
+ *
+ * Lifecycle: every process and server started here is stopped in `finally`, also when the scenario
+ * throws (a scenario that throws fails the bar, with the error in the report).
+ */
+import {
+  WalcastStack,
+  sql,
+  startBackends,
+  waitFor,
+  type Backends,
+  type ServiceProcess,
+} from '@walcast/test-utils';
+
+import { sumTallies, tally, type Tally } from './checker';
+import { PhoenixObserver, RedisObserver } from './observers';
+import { Writer } from './workload';
+
+export const TABLE = 'items';
+
+/** What a scenario can use and where it reports. */
+export interface ScenarioContext {
+  readonly backends: Backends;
+  readonly stack: WalcastStack;
+  readonly writer: Writer;
+  readonly redis: RedisObserver;
+  /** Clients by the gateway they started on. */
+  readonly clients: PhoenixObserver[][];
+  /** Extra processes the scenario started (stopped at the end). */
+  readonly extraProcesses: ServiceProcess[];
+  /** Lines printed under the results table. */
+  readonly notes: string[];
+  /** Further pass/fail conditions of the bar, e.g. the ingester's peak memory. */
+  readonly checks: Check[];
+  /** Progress output while the scenario runs. */
+  say(message: string): void;
+}
+
+export interface Check {
+  what: string;
+  ok: boolean;
+}
+
+/** One named fault scenario. */
+export interface Scenario {
+  name: string;
+  /** Part of `pnpm faults --fast` (and CI). */
+  fast: boolean;
+  gateways: number;
+  clientsPerGateway: number;
+  /** Whether the clients that started on gateway `index` are held to zero loss. Default: all are. */
+  clientsHeld?(index: number): boolean;
+  /** Rows committed while the Redis observer was unsubscribed are exempt at Redis (Redis restart). */
+  exemptWhileUnsubscribed?: boolean;
+  /** Longest wait for the observers to settle after the writer stopped. Default 30 s. */
+  settleTimeoutMs?: number;
+  /** Writes, injects the faults, heals them; the harness stops the writer afterwards. */
+  run(ctx: ScenarioContext): Promise<void>;
+}
+
+/** One line of the results table. */
+export interface ObserverResult {
+  observer: string;
+  tally: Tally;
+  /** Held to zero loss by the bar. */
+  held: boolean;
+}
+
+export interface ScenarioResult {
+  name: string;
+  results: ObserverResult[];
+  checks: Check[];
+  notes: string[];
+  error: string | null;
+  seconds: number;
+  passed: boolean;
+}
+
+/** How long the observers may go without a new delivery before they count as settled. */
+const QUIET_MS = 3000;
+
+/** Runs `scenario` from scratch and tallies it. Never throws: errors become a failed result. */
+export async function runScenario(scenario: Scenario, say: (line: string) => void): Promise<ScenarioResult> {
+  const started = Date.now();
+  const notes: string[] = [];
+  const checks: Check[] = [];
+  let backends: Backends | null = null;
+  let stack: WalcastStack | null = null;
+  let redis: RedisObserver | null = null;
+  let writer: Writer | null = null;
+  const clients: PhoenixObserver[][] = [];
+  const extraProcesses: ServiceProcess[] = [];
+  let results: ObserverResult[] = [];
+  let error: string | null = null;
+  try {
+    backends = await startBackends();
+    await sql(
+      backends.pg.url,
+      `create table public.${TABLE} (id int primary key, note text, at timestamptz not null default clock_timestamp())`,
+      'create publication supabase_realtime for all tables',
+    );
+    stack = await WalcastStack.start(backends, {
+      gateways: scenario.gateways,
+      gatewayEnv: { LOG_LEVEL: 'warn' },
+    });
+    redis = await RedisObserver.open(backends.redis.url);
+    const endpoints = stack.gatewayPorts.map((port) => `ws://127.0.0.1:${port}/socket/websocket`);
+    for (let g = 0; g < scenario.gateways; g++) {
+      const group: PhoenixObserver[] = [];
+      for (let c = 0; c < scenario.clientsPerGateway; c++) {
+        const client = new PhoenixObserver(`gw${g}-c${c}`, { endpoints, start: g, table: TABLE });
+        client.start();
+        group.push(client);
+      }
+      clients.push(group);
+    }
+    await waitFor(() => clients.every((group) => group.every((c) => c.isJoined)), {
+      timeoutMs: 15_000,
+      message: 'every client joined',
+    });
+    writer = new Writer({ url: backends.pg.url, table: TABLE });
+    const ctx: ScenarioContext = {
+      backends,
+      stack,
+      writer,
+      redis,
+      clients,
+      extraProcesses,
+      notes,
+      checks,
+      say: (message) => say(`  ${((Date.now() - started) / 1000).toFixed(1).padStart(5)} s  ${message}`),
+    };
+    await scenario.run(ctx);
+    await writer.stop();
+    results = await settleAndTally(scenario, ctx);
+  } catch (err) {
+    error = err instanceof Error ? err.message : String(err);
+  } finally {
+    await writer?.stop().catch(() => undefined);
+    for (const group of clients) for (const client of group) client.stop();
+    await redis?.close();
+    await Promise.all(extraProcesses.map((p) => p.stop()));
+    await stack?.stop().catch(() => undefined);
+    await backends?.stop().catch(() => undefined);
+  }
+  const passed =
+    error === null &&
+    results.length > 0 &&
+    results.every((r) => !r.held || (r.tally.lost === 0 && r.tally.phantom === 0)) &&
+    checks.every((c) => c.ok);
+  return {
+    name: scenario.name,
+    results,
+    checks,
+    notes,
+    error,
+    seconds: (Date.now() - started) / 1000,
+    passed,
+  };
+}
+
+async function settleAndTally(scenario: Scenario, ctx: ScenarioContext): Promise<ObserverResult[]> {
+  const rows = await sql(
+    ctx.backends.pg.url,
+    `select id, (extract(epoch from at) * 1000)::float8 as ms from public.${TABLE} order by id`,
+  );
+  const committed = rows.map((r) => Number(r['id']));
+  const committedAt = new Map<number, number>();
+  if (scenario.exemptWhileUnsubscribed)
+    for (const r of rows) committedAt.set(Number(r['id']), Number(r['ms']));
+  ctx.say(`${committed.length.toLocaleString('en')} rows committed; waiting for the observers to settle`);
+
+  const observers = [ctx.redis.counts, ...ctx.clients.flat().map((c) => c.counts)];
+  const deadline = Date.now() + (scenario.settleTimeoutMs ?? 30_000);
+  let lastTotal = -1;
+  let lastChange = Date.now();
+  while (Date.now() < deadline) {
+    if (observers.every((o) => o.distinct >= committed.length)) break;
+    const total = observers.reduce((sum, o) => sum + o.deliveries, 0);
+    if (total !== lastTotal) {
+      lastTotal = total;
+      lastChange = Date.now();
+    } else if (Date.now() - lastChange >= QUIET_MS) {
+      break;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+
+  const windows = ctx.redis.unsubscribed;
+  const isExempt = scenario.exemptWhileUnsubscribed
+    ? (id: number): boolean => {
+        const at = committedAt.get(id) ?? 0;
+        return windows.some((w) => at >= w.from && at <= w.to);
+      }
+    : undefined;
+  const results: ObserverResult[] = [
+    { observer: 'redis subscriber', tally: tally(committed, ctx.redis.counts, isExempt), held: true },
+  ];
+  if (ctx.redis.malformed > 0) ctx.notes.push(`redis: ${ctx.redis.malformed} malformed envelopes`);
+  ctx.clients.forEach((group, g) => {
+    if (group.length === 0) return;
+    const held = scenario.clientsHeld?.(g) ?? true;
+    results.push({
+      observer: `${group.length} client${group.length === 1 ? '' : 's'} of gateway ${g}`,
+      tally: sumTallies(group.map((c) => tally(committed, c.counts))),
+      held,
+    });
+    const disconnects = group.reduce((sum, c) => sum + c.disconnects, 0);
+    if (disconnects > 0) {
+      const moved = group.filter((c) => c.joinedOn.length > 1).map((c) => c.joinedOn.join('→'));
+      ctx.notes.push(
+        `clients of gateway ${g}: ${disconnects} socket closes (refused reconnects included); rejoined on gateways ${moved.join(', ') || '-'}`,
+      );
+    }
+  });
+  return results;
+}

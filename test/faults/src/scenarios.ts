@@ -1,0 +1,244 @@
+/**
+ * The fault scenarios. Each writes through the fault and heals it; the harness then checks every
+ * observer against what PostgreSQL committed. docs/fault-injection.md describes each one.
+ */
+import { readFileSync } from 'node:fs';
+
+import {
+  INGESTER_ENTRY,
+  freePort,
+  sql,
+  spawnService,
+  waitFor,
+  type ServiceProcess,
+} from '@walcast/test-utils';
+
+import { TABLE, type Scenario, type ScenarioContext } from './harness';
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Waits until the writer has had `n` more transactions acknowledged: the burst is under way. */
+async function writtenMore(ctx: ScenarioContext, n: number): Promise<void> {
+  const target = ctx.writer.acknowledged + n;
+  await waitFor(() => ctx.writer.acknowledged >= target, {
+    timeoutMs: 30_000,
+    message: `${n} more transactions acknowledged (have ${ctx.writer.acknowledged})`,
+  });
+}
+
+/** Resolves once `ingester` logged that it streams (it holds the slot), after `afterLogs` records. */
+function streaming(ingester: ServiceProcess, timeoutMs = 20_000, afterLogs = 0): Promise<unknown> {
+  return ingester.waitForLog(
+    (l) => l['msg'] === 'streaming' && ingester.logs.indexOf(l) >= afterLogs,
+    timeoutMs,
+  );
+}
+
+const MB = 2 ** 20;
+const RSS_LIMIT_BYTES = 300 * MB;
+
+/** VmRSS of `pid` in bytes, from /proc/<pid>/status; 0 when the process is gone. */
+function rssBytes(pid: number): number {
+  try {
+    const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Number(match[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+const ingesterSigkill: Scenario = {
+  name: 'ingester-sigkill-x5',
+  fast: true,
+  gateways: 2,
+  clientsPerGateway: 2,
+  async run(ctx) {
+    ctx.writer.start();
+    for (let round = 1; round <= 5; round++) {
+      await writtenMore(ctx, 50);
+      const exit = await ctx.stack.ingester!.kill('SIGKILL');
+      ctx.say(`round ${round}: ingester SIGKILLed (${exit.signal}) at ${ctx.writer.idsUsed} ids written`);
+      await writtenMore(ctx, 20); // commits while no ingester runs
+      const next = await ctx.stack.startIngester();
+      await streaming(next);
+      ctx.say(`round ${round}: new ingester streaming`);
+    }
+    await writtenMore(ctx, 50);
+  },
+};
+
+const redisRestart: Scenario = {
+  name: 'redis-restart',
+  fast: true,
+  gateways: 2,
+  clientsPerGateway: 2,
+  // The gateways lose Redis too: pub/sub is at most once for their clients (docs/architecture.md).
+  clientsHeld: () => false,
+  exemptWhileUnsubscribed: true,
+  async run(ctx) {
+    ctx.writer.start();
+    await writtenMore(ctx, 100);
+    await ctx.backends.redis.stop();
+    ctx.say(`redis stopped at ${ctx.writer.idsUsed} ids written`);
+    await sleep(1500);
+    await ctx.backends.redis.start();
+    ctx.say('redis started (empty)');
+    await waitFor(() => ctx.redis.isSubscribed, { timeoutMs: 10_000, message: 'observer resubscribed' });
+    await waitFor(async () => (await readyz(ctx.stack.healthPort)) === 200, {
+      timeoutMs: 20_000,
+      message: 'ingester ready again',
+    });
+    ctx.say('observer resubscribed, ingester ready');
+    await writtenMore(ctx, 150);
+    for (const w of ctx.redis.unsubscribed) {
+      ctx.notes.push(`redis subscriber unsubscribed for ${w.to - w.from} ms`);
+    }
+  },
+};
+
+function postgresRestart(mode: 'fast' | 'immediate'): Scenario {
+  return {
+    name: `postgres-restart-${mode}`,
+    fast: true,
+    gateways: 2,
+    clientsPerGateway: 2,
+    async run(ctx) {
+      ctx.writer.start();
+      await writtenMore(ctx, 100);
+      const ingester = ctx.stack.ingester!;
+      const logsBefore = ingester.logs.length;
+      await ctx.backends.pg.restart(mode);
+      ctx.say(`postgres restarted (${mode}) at ${ctx.writer.idsUsed} ids written`);
+      await streaming(ingester, 30_000, logsBefore);
+      ctx.say('ingester streaming again');
+      await writtenMore(ctx, 150);
+      if (!ingester.isRunning()) ctx.checks.push({ what: 'ingester survived the restart', ok: false });
+    },
+  };
+}
+
+const gatewayKill: Scenario = {
+  name: 'gateway-kill',
+  fast: true,
+  gateways: 2,
+  clientsPerGateway: 3,
+  // Gateway 0 is killed: its clients lose what passes while they reconnect to gateway 1.
+  clientsHeld: (index) => index !== 0,
+  async run(ctx) {
+    ctx.writer.start();
+    await writtenMore(ctx, 100);
+    await ctx.stack.gateways[0]!.kill('SIGKILL');
+    ctx.say(`gateway 0 SIGKILLed at ${ctx.writer.idsUsed} ids written`);
+    await waitFor(() => ctx.clients[0]!.every((c) => c.isJoined), {
+      timeoutMs: 15_000,
+      message: "gateway 0's clients rejoined elsewhere",
+    });
+    ctx.say("gateway 0's clients rejoined on gateway 1");
+    await writtenMore(ctx, 150);
+  },
+};
+
+const ingesterFailover: Scenario = {
+  name: 'ingester-failover',
+  fast: true,
+  gateways: 2,
+  clientsPerGateway: 2,
+  async run(ctx) {
+    const healthPort = await freePort();
+    const standby = await spawnService({
+      name: 'ingester-standby',
+      entry: INGESTER_ENTRY,
+      env: {
+        DATABASE_URL: ctx.backends.pg.url,
+        REDIS_URL: ctx.backends.redis.url,
+        SLOT_NAME: 'walcast',
+        PUBLICATION: 'supabase_realtime',
+        HEALTH_PORT: String(healthPort),
+        RECONNECT_MAX_DELAY: '1s',
+      },
+      readyUrl: `http://127.0.0.1:${healthPort}/readyz`,
+    });
+    ctx.extraProcesses.push(standby);
+    await standby.waitForReady();
+    await standby.waitForLog((l) => String(l['msg']).startsWith('standby'), 10_000);
+    ctx.say('standby ingester waiting');
+    ctx.writer.start();
+    await writtenMore(ctx, 100);
+    await ctx.stack.ingester!.kill('SIGKILL');
+    const killedAt = Date.now();
+    ctx.say(`leader SIGKILLed at ${ctx.writer.idsUsed} ids written`);
+    await streaming(standby);
+    ctx.notes.push(`standby took over ${Date.now() - killedAt} ms after the leader was killed`);
+    ctx.say('standby streaming');
+    await writtenMore(ctx, 150);
+  },
+};
+
+const ROWS_1M = 1_000_000;
+
+const millionRowTransaction: Scenario = {
+  name: 'transaction-1m-rows',
+  fast: false,
+  gateways: 2,
+  clientsPerGateway: 1,
+  settleTimeoutMs: 120_000,
+  async run(ctx) {
+    const pid = ctx.stack.ingester!.pid;
+    const baseline = rssBytes(pid);
+    let peak = baseline;
+    const sampler = setInterval(() => (peak = Math.max(peak, rssBytes(pid))), 20);
+    const started = Date.now();
+    try {
+      await sql(
+        ctx.backends.pg.url,
+        `insert into ${TABLE} (id, note) select g, md5(g::text) from generate_series(1, ${ROWS_1M}) g`,
+      );
+      ctx.say(`committed ${ROWS_1M.toLocaleString('en')} rows in one transaction`);
+      let last = -1;
+      await waitFor(
+        () => {
+          const have = ctx.redis.counts.distinct;
+          if (have !== last) {
+            last = have;
+            return have >= ROWS_1M;
+          }
+          throw new Error(`no progress at ${have} rows`);
+        },
+        { timeoutMs: 180_000, intervalMs: 2000, message: `all ${ROWS_1M} rows at Redis` },
+      );
+    } finally {
+      clearInterval(sampler);
+    }
+    const seconds = (Date.now() - started) / 1000;
+    ctx.say(`all rows at Redis after ${seconds.toFixed(1)} s`);
+    ctx.notes.push(
+      `ingester RSS: baseline ${(baseline / MB).toFixed(0)} MB, peak ${(peak / MB).toFixed(0)} MB ` +
+        `(sampled every 20 ms; bar < 300 MB); all rows at Redis ${seconds.toFixed(1)} s after the insert began`,
+    );
+    ctx.checks.push({
+      what: `ingester peak RSS ${(peak / MB).toFixed(0)} MB < 300 MB`,
+      ok: peak < RSS_LIMIT_BYTES,
+    });
+  },
+};
+
+async function readyz(port: number): Promise<number> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(1000) });
+    await res.body?.cancel();
+    return res.status;
+  } catch {
+    return 0;
+  }
+}
+
+/** Every scenario, in the order they run. */
+export const SCENARIOS: readonly Scenario[] = [
+  ingesterSigkill,
+  redisRestart,
+  postgresRestart('fast'),
+  postgresRestart('immediate'),
+  gatewayKill,
+  ingesterFailover,
+  millionRowTransaction,
+];
