@@ -1,16 +1,23 @@
 /**
- * Load generator for the fan-out benchmark (run as a forked child). Opens SOCKETS raw `ws` clients
- * to URL, joins TOPIC with the legacy Phoenix join (vsn 1.0.0, empty payload), then counts frames.
- * Talks to the parent over IPC: {cmd:'expect', perSocket} → later {type:'done', at, received, cpuS}.
+ * Load generator for the fan-out, latency and connection benchmarks (run as a forked child).
+ * Opens SOCKETS raw `ws` clients, round-robin over the comma-separated URLS, from LOCAL_ADDRESS
+ * (a 127.0.0.x address, so many processes do not share one address's ephemeral ports), optionally
+ * joins TOPIC with the legacy Phoenix join (vsn 1.0.0, empty payload), then counts frames or
+ * records each frame's latency (receipt time minus the row's `t_ms` column, epoch ms).
+ *
+ * IPC in: {cmd:'connect', join} · {cmd:'join'} · {cmd:'expect', perSocket} · {cmd:'latency'} ·
+ * {cmd:'report'} · {cmd:'exit'}. IPC out: {type:'ready', sockets} · {type:'joined'} ·
+ * {type:'done', at, received, cpuS} · {type:'report', received, cpuS, sampleBytes, histogram?}.
  */
 import WebSocket from 'ws';
-import { epochMs } from './util';
+import { LatencyHistogram, epochMs } from './util';
 
-const url = process.env['URL'] ?? '';
+const urls = (process.env['URLS'] ?? '').split(',');
 const sockets = Number(process.env['SOCKETS'] ?? '500');
 const topic = process.env['TOPIC'] ?? 'realtime:public:t';
-const CONNECT_BATCH = 50;
-const JOIN_TIMEOUT_MS = 20_000;
+const localAddress = process.env['LOCAL_ADDRESS'] || undefined;
+const CONNECT_BATCH = 100;
+const JOIN_TIMEOUT_MS = 30_000;
 
 const clients: WebSocket[] = [];
 let received = 0;
@@ -18,6 +25,7 @@ let target = Infinity;
 let doneSent = true;
 let cpuAtStart = process.cpuUsage();
 let sampleFrame = '';
+let histogram: LatencyHistogram | null = null;
 
 function send(msg: Record<string, unknown>): void {
   process.send?.(msg);
@@ -25,6 +33,13 @@ function send(msg: Record<string, unknown>): void {
 
 function onFrame(data: WebSocket.RawData): void {
   received++;
+  if (histogram) {
+    const now = epochMs();
+    const text = data.toString();
+    const at = text.indexOf('"t_ms":');
+    if (at >= 0) histogram.add(now - parseFloat(text.slice(at + 7, at + 40)));
+    return;
+  }
   if (sampleFrame === '') sampleFrame = data.toString();
   if (!doneSent && received >= target) {
     doneSent = true;
@@ -33,14 +48,10 @@ function onFrame(data: WebSocket.RawData): void {
   }
 }
 
-function openOne(i: number): Promise<void> {
+/** Sends the legacy join and resolves on its `ok` reply; then counts frames. */
+function join(ws: WebSocket, i: number): Promise<void> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { perMessageDeflate: false });
     const timer = setTimeout(() => reject(new Error(`socket ${i}: no join reply`)), JOIN_TIMEOUT_MS);
-    ws.once('error', reject);
-    ws.once('open', () => {
-      ws.send(JSON.stringify({ topic, event: 'phx_join', payload: {}, ref: '1', join_ref: '1' }));
-    });
     ws.once('message', (data) => {
       clearTimeout(timer);
       const text = data.toString();
@@ -49,43 +60,85 @@ function openOne(i: number): Promise<void> {
         return;
       }
       ws.on('message', onFrame);
-      clients.push(ws);
       resolve();
+    });
+    ws.send(JSON.stringify({ topic, event: 'phx_join', payload: {}, ref: '1', join_ref: '1' }));
+  });
+}
+
+function openOne(i: number, andJoin: boolean): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(urls[i % urls.length]!, { perMessageDeflate: false, localAddress });
+    const timer = setTimeout(() => reject(new Error(`socket ${i}: not open`)), JOIN_TIMEOUT_MS);
+    ws.once('error', reject);
+    ws.once('open', () => {
+      clearTimeout(timer);
+      clients.push(ws);
+      if (andJoin) join(ws, i).then(resolve, reject);
+      else resolve();
     });
   });
 }
 
-async function connectAll(): Promise<void> {
-  for (let i = 0; i < sockets; i += CONNECT_BATCH) {
+async function inBatches(count: number, one: (i: number) => Promise<void>): Promise<void> {
+  for (let i = 0; i < count; i += CONNECT_BATCH) {
     const batch: Array<Promise<void>> = [];
-    for (let j = i; j < Math.min(sockets, i + CONNECT_BATCH); j++) batch.push(openOne(j));
+    for (let j = i; j < Math.min(count, i + CONNECT_BATCH); j++) batch.push(one(j));
     await Promise.all(batch);
   }
 }
 
-process.on('message', (msg: { cmd: string; perSocket?: number }) => {
-  if (msg.cmd === 'connect') {
-    connectAll().then(
-      () => send({ type: 'ready', sockets: clients.length }),
-      (err: unknown) => send({ type: 'error', message: String(err) }),
-    );
-  } else if (msg.cmd === 'expect') {
-    received = 0;
-    sampleFrame = '';
-    target = (msg.perSocket ?? 0) * clients.length;
-    doneSent = false;
-    cpuAtStart = process.cpuUsage();
-  } else if (msg.cmd === 'report') {
-    const cpu = process.cpuUsage(cpuAtStart);
-    send({
-      type: 'report',
-      received,
-      cpuS: (cpu.user + cpu.system) / 1e6,
-      sampleBytes: Buffer.byteLength(sampleFrame),
-    });
-  } else if (msg.cmd === 'exit') {
-    for (const ws of clients) ws.terminate();
-    process.exit(0);
+function cpuSeconds(): number {
+  const cpu = process.cpuUsage(cpuAtStart);
+  return (cpu.user + cpu.system) / 1e6;
+}
+
+function reply(work: Promise<void>, ok: () => Record<string, unknown>): void {
+  work.then(
+    () => send(ok()),
+    (err: unknown) => send({ type: 'error', message: String(err) }),
+  );
+}
+
+process.on('message', (msg: { cmd: string; perSocket?: number; join?: boolean }) => {
+  switch (msg.cmd) {
+    case 'connect':
+      reply(
+        inBatches(sockets, (i) => openOne(i, msg.join !== false)),
+        () => ({ type: 'ready', sockets: clients.length }),
+      );
+      break;
+    case 'join':
+      reply(
+        inBatches(clients.length, (i) => join(clients[i]!, i)),
+        () => ({ type: 'joined' }),
+      );
+      break;
+    case 'expect':
+      received = 0;
+      sampleFrame = '';
+      histogram = null;
+      target = (msg.perSocket ?? 0) * clients.length;
+      doneSent = false;
+      cpuAtStart = process.cpuUsage();
+      break;
+    case 'latency':
+      received = 0;
+      histogram = new LatencyHistogram();
+      cpuAtStart = process.cpuUsage();
+      break;
+    case 'report':
+      send({
+        type: 'report',
+        received,
+        cpuS: cpuSeconds(),
+        sampleBytes: Buffer.byteLength(sampleFrame),
+        histogram: histogram?.toJSON() ?? null,
+      });
+      break;
+    case 'exit':
+      for (const ws of clients) ws.terminate();
+      process.exit(0);
   }
 });
 process.on('disconnect', () => process.exit(0));

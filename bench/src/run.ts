@@ -1,15 +1,27 @@
 /**
  * `pnpm bench`: every figure beside a baseline measured in the same run, median of 3.
- * Select with BENCH=ingest or BENCH=fanout (default: both).
+ * Select parts with BENCH=ingest,fanout,latency,connections,filters (default: all).
+ * Prints each part's wall time and the machine's load average before and after it, since the
+ * machine is shared.
  */
 import { execFileSync } from 'node:child_process';
-import { benchIngest } from './ingest';
+import { benchConnections } from './connections';
 import { benchFanout } from './fanout';
 import { benchFilters } from './filters';
-import { machineDescription, printTable, type ResultRow } from './util';
+import { benchIngest } from './ingest';
+import { benchLatency } from './latency';
+import { load1, machineDescription, nowMs, printTable, type ResultRow } from './util';
+
+const PARTS: Record<string, () => Promise<ResultRow[]> | ResultRow[]> = {
+  ingest: benchIngest,
+  fanout: benchFanout,
+  latency: benchLatency,
+  connections: benchConnections,
+  filters: benchFilters,
+};
 
 async function main(): Promise<void> {
-  const which = process.env['BENCH'] ?? 'all';
+  const selected = (process.env['BENCH'] ?? 'all').split(',');
   let nproc = '?';
   try {
     nproc = execFileSync('nproc', { encoding: 'utf8' }).trim();
@@ -18,19 +30,15 @@ async function main(): Promise<void> {
   }
   console.log(`machine: ${machineDescription()} (nproc ${nproc})`);
   const rows: ResultRow[] = [];
-  if (which === 'all' || which === 'ingest') {
-    console.log('ingest…');
-    rows.push(...(await benchIngest()));
+  const t0 = nowMs();
+  for (const [name, run] of Object.entries(PARTS)) {
+    if (!selected.includes('all') && !selected.includes(name)) continue;
+    const started = nowMs();
+    console.log(`${name}… (load average ${load1()})`);
+    rows.push(...(await run()));
+    console.log(`${name}: ${((nowMs() - started) / 1000).toFixed(0)} s (load average ${load1()})`);
   }
-  if (which === 'all' || which === 'fanout') {
-    console.log('fan-out…');
-    rows.push(...(await benchFanout()));
-  }
-  if (which === 'all' || which === 'filters') {
-    console.log('filters…');
-    rows.push(...benchFilters());
-  }
-  console.log('');
+  console.log(`\ntotal ${((nowMs() - t0) / 1000).toFixed(0)} s\n`);
   printTable(rows);
 }
 

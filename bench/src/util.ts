@@ -1,6 +1,6 @@
 /** Small helpers shared by the benchmarks: timing, medians, table rows, CPU time of a pid. */
 import { readFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 
 /** Milliseconds on a monotonic clock. */
 export function nowMs(): number {
@@ -48,6 +48,11 @@ export function procCpuSeconds(pid: number): number {
 export function machineDescription(): string {
   const list = cpus();
   return `nproc=${list.length}, CPU=${list[0]?.model ?? 'unknown'}, Node ${process.version}, ${process.platform}/${process.arch}`;
+}
+
+/** The 1-minute load average, to show how busy the shared machine was. */
+export function load1(): string {
+  return loadavg()[0]!.toFixed(1);
 }
 
 export interface ResultRow {
@@ -120,4 +125,56 @@ export function encodeEnvelope(
 /** As `topicForTable` in packages/protocol/src/topics.ts, for plain identifiers. */
 export function topicForTable(schema: string, table: string): string {
   return `walcast:v1:table:${encodeURIComponent(schema)}:${encodeURIComponent(table)}`;
+}
+
+/** Latencies in 0.1 ms buckets up to 5 s (beyond: one overflow bucket); mergeable across processes. */
+export class LatencyHistogram {
+  static readonly BUCKET_MS = 0.1;
+  static readonly BUCKETS = 50_000;
+  private readonly counts = new Uint32Array(LatencyHistogram.BUCKETS + 1);
+  count = 0;
+
+  add(ms: number): void {
+    const i = Math.min(LatencyHistogram.BUCKETS, Math.max(0, Math.floor(ms / LatencyHistogram.BUCKET_MS)));
+    this.counts[i]!++;
+    this.count++;
+  }
+
+  /** Sparse [bucket, count] pairs. */
+  toJSON(): Array<[number, number]> {
+    const out: Array<[number, number]> = [];
+    this.counts.forEach((c, i) => {
+      if (c > 0) out.push([i, c]);
+    });
+    return out;
+  }
+
+  merge(pairs: Array<[number, number]>): void {
+    for (const [i, c] of pairs) {
+      this.counts[i]! += c;
+      this.count += c;
+    }
+  }
+
+  /** The upper edge of the bucket holding the p-th percentile (0 < p ≤ 100), in ms; NaN if empty. */
+  percentile(p: number): number {
+    if (this.count === 0) return NaN;
+    const rank = Math.ceil((p / 100) * this.count);
+    let seen = 0;
+    for (let i = 0; i < this.counts.length; i++) {
+      seen += this.counts[i]!;
+      if (seen >= rank) return (i + 1) * LatencyHistogram.BUCKET_MS;
+    }
+    return Infinity;
+  }
+}
+
+/** Resident set size of a process in bytes (Linux /proc), or NaN if it is gone. */
+export function procRssBytes(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : NaN;
+  } catch {
+    return NaN;
+  }
 }

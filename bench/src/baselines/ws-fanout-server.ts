@@ -2,7 +2,7 @@
  * Baseline for the fan-out benchmark: the least a `ws` server must do. Answers Phoenix joins and
  * heartbeats, subscribes to the table's Redis topic, and for each bus envelope builds one legacy
  * change frame (one Buffer) and calls `send` on every joined socket. No filters, auth or backpressure.
- * Env: PORT, REDIS_URL, TOPIC (Redis channel). Prints "ready" on stdout once listening and subscribed.
+ * Env: PORT, REDIS_URL, TOPIC (Redis channel), FRAME_TOPIC (the channel topic in frames). Prints "ready" on stdout once listening and subscribed.
  */
 import { Redis } from 'ioredis';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -10,6 +10,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 const port = Number(process.env['PORT'] ?? '0');
 const redisUrl = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 const busTopic = process.env['TOPIC'] ?? 'walcast:v1:table:public:t';
+const frameTopic = process.env['FRAME_TOPIC'] ?? 'realtime:public:t';
 const joined = new Set<WebSocket>();
 
 const wss = new WebSocketServer({ host: '127.0.0.1', port, perMessageDeflate: false });
@@ -42,7 +43,7 @@ sub.on('messageBuffer', (_channel: Buffer, message: Buffer) => {
   if (newline < 0) return;
   const event = message.subarray(newline + 1);
   const frame = Buffer.concat([
-    Buffer.from('{"topic":"realtime:public:t","event":"INSERT","payload":'),
+    Buffer.from(`{"topic":${JSON.stringify(frameTopic)},"event":"INSERT","payload":`),
     event,
     Buffer.from(',"ref":null}'),
   ]);

@@ -1,0 +1,79 @@
+/** The websocket servers under test: the walcast gateway and the minimal `ws` baseline, as child processes. */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { freePort } from '@walcast/local-services';
+import { GATEWAY_ENTRY, spawnService } from '@walcast/test-utils';
+
+export interface Server {
+  name: string;
+  url: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+export async function startGateway(redisUrl: string, nodeArgs: string[] = []): Promise<Server> {
+  const port = await freePort();
+  const gw = await spawnService({
+    name: 'gateway',
+    entry: GATEWAY_ENTRY,
+    env: {
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      REDIS_URL: redisUrl,
+      LOG_LEVEL: 'warn',
+      SOCKET_TIMEOUT: 'infinity',
+    },
+    nodeArgs,
+    readyUrl: `http://127.0.0.1:${port}/readyz`,
+  });
+  await gw.waitForReady();
+  return {
+    name: 'walcast gateway (uWS.js)',
+    url: `ws://127.0.0.1:${port}/socket/websocket?vsn=1.0.0`,
+    pid: gw.pid,
+    stop: async () => {
+      await gw.stop();
+    },
+  };
+}
+
+/** The baseline subscribes to the one Redis channel `busTopic` and sends every change as `frameTopic`. */
+export async function startWsBaseline(
+  redisUrl: string,
+  busTopic: string,
+  frameTopic: string,
+): Promise<Server> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [join(__dirname, 'baselines', 'ws-fanout-server.js')], {
+    env: {
+      PATH: process.env['PATH'] ?? '',
+      PORT: String(port),
+      REDIS_URL: redisUrl,
+      TOPIC: busTopic,
+      FRAME_TOPIC: frameTopic,
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('ws baseline did not start')), 20_000);
+    child.stdout!.on('data', (d: Buffer) => {
+      if (d.toString().includes('ready')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`ws baseline exited ${code}`)));
+  });
+  return {
+    name: 'ws baseline',
+    url: `ws://127.0.0.1:${port}/socket/websocket`,
+    pid: child.pid!,
+    stop: async () => {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+}
