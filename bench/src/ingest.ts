@@ -72,7 +72,7 @@ function ingesterEnv(pgUrl: string, redisUrl: string, healthPort: number): Recor
   };
 }
 
-async function startIngester(pgUrl: string, redisUrl: string): Promise<ServiceProcess> {
+export async function startIngester(pgUrl: string, redisUrl: string): Promise<ServiceProcess> {
   const healthPort = await freePort();
   return spawnService({
     name: 'ingester',
