@@ -7,6 +7,7 @@ import {
   spawnService,
   sql,
   startBackends,
+  waitFor,
   type Backends,
   type PhoenixFrame,
 } from '@walcast/test-utils';
@@ -75,9 +76,15 @@ describe('access_token', () => {
       });
       await new Promise((r) => setTimeout(r, 50));
     }
+    // Refreshes and inserts interleave: keep writing until a few rows went in after the last push
+    // (on a loaded machine each insert may take longer than the 50 ms between pushes).
+    const afterRefreshes = ids.length;
+    await waitFor(() => ids.length >= Math.max(6, afterRefreshes + 3), {
+      timeoutMs: 10_000,
+      message: 'rows inserted around the refreshes',
+    });
     inserting = false;
     await writer;
-    expect(ids.length).toBeGreaterThan(5);
     for (const id of ids) await client.next(isChangeFor(USERS, 'INSERT', id));
     expect(client.frames.slice(before).filter(isLifecycle)).toEqual([]);
   });

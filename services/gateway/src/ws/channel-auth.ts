@@ -4,12 +4,115 @@
  * `phx_error` for a legacy channel (the client rejoins), `system` error then `phx_close` for a
  * modern one.
  */
-import { PhoenixEvents, subtopicOf } from '@walcast/protocol';
-import type { AuthError } from '../auth/auth-error';
+import { PhoenixEvents, subtopicOf, type PhoenixMessage } from '@walcast/protocol';
+import type { Logger } from '@walcast/logger';
+import { AuthError, expired } from '../auth/auth-error';
+import { cleanToken, isOpaqueKey, type TokenVerifier, type VerifiedToken } from '../auth/token-verifier';
 import type { ChannelMembership } from '../channels/channel-registry';
+import type { GatewayMetrics } from '../metrics';
 import type { WebSocket } from '../uws';
-import { push, pushLifecycle } from './frames';
+import { push, pushLifecycle, reply } from './frames';
 import type { SocketData } from './socket-data';
+
+export interface ChannelAuthOptions {
+  verifier: TokenVerifier;
+  clockToleranceMs: number;
+  metrics: GatewayMetrics;
+  log: Logger;
+  /** Releases a membership and forgets it on its socket (the client is told separately). */
+  endChannel(ws: WebSocket<SocketData>, membership: ChannelMembership): void;
+}
+
+/** The token side of channels when SECURE_CHANNELS is on: join checks, refresh, expiry. */
+export class ChannelAuth {
+  constructor(private readonly opts: ChannelAuthOptions) {}
+
+  /** The verified token, or the AuthError that refuses it (a missing token is malformed). */
+  async check(token: string | null): Promise<VerifiedToken | AuthError> {
+    try {
+      return await this.opts.verifier.verify(token ?? '');
+    } catch (err) {
+      if (err instanceof AuthError) return err;
+      throw err;
+    }
+  }
+
+  /** Records the channel's token and claims and (re)arms its expiry timer. */
+  authorize(
+    ws: WebSocket<SocketData>,
+    membership: ChannelMembership,
+    token: string,
+    verified: VerifiedToken,
+  ): void {
+    const data = ws.getUserData();
+    membership.token = token;
+    membership.claims = verified.claims;
+    scheduleExpiry(membership, verified.expiresAtMs, this.opts.clockToleranceMs, () => {
+      membership.expiryTimer = null;
+      if (data.closed || data.channels.get(membership.topic) !== membership) return;
+      const exp = verified.expiresAtMs / 1000;
+      ws.cork(() => this.endForToken(ws, membership, expired(exp).message, 'expired'));
+    });
+  }
+
+  /**
+   * `access_token` push: a new token is verified and replaces the channel's, with no reply; a bad
+   * one ends the channel. `sb_…` keys, the same token and non-strings are ignored (§2.1, §3.7).
+   */
+  refresh(
+    ws: WebSocket<SocketData>,
+    membership: ChannelMembership,
+    payload: unknown,
+  ): Promise<void> | undefined {
+    const raw =
+      typeof payload === 'object' && payload !== null
+        ? (payload as Record<string, unknown>).access_token
+        : undefined;
+    if (typeof raw !== 'string' || isOpaqueKey(raw)) return;
+    const token = cleanToken(raw);
+    if (token === membership.token) return;
+    const data = ws.getUserData();
+    return this.check(token).then((result) => {
+      if (data.closed || data.channels.get(membership.topic) !== membership) return;
+      ws.cork(() => {
+        if (result instanceof AuthError)
+          this.endForToken(ws, membership, result.message, result.failure, result);
+        else this.authorize(ws, membership, token, result);
+      });
+    });
+  }
+
+  /** Answers a join whose token was refused. */
+  refuseJoin(ws: WebSocket<SocketData>, msg: PhoenixMessage, isModern: boolean, err: AuthError): void {
+    const { metrics, log } = this.opts;
+    metrics.joins.inc({ result: 'unauthorized' });
+    metrics.authRefusals.inc({ stage: 'join', reason: err.failure });
+    const fields = { connId: ws.getUserData().id, channel: msg.topic, code: err.code, reason: err.failure };
+    if (err.failure === 'key-unavailable') log.warn({ ...fields, err: err.cause }, 'join refused');
+    else log.info(fields, 'join refused');
+    reply(ws, msg, 'error', { reason: joinRefusal(msg.topic, isModern, err) });
+  }
+
+  /** Ends a joined channel whose token failed or expired (legacy: phx_error; modern: system + phx_close). */
+  private endForToken(
+    ws: WebSocket<SocketData>,
+    membership: ChannelMembership,
+    message: string,
+    reason: string,
+    err?: AuthError,
+  ): void {
+    this.opts.metrics.authRefusals.inc({ stage: err ? 'refresh' : 'expiry', reason });
+    const code = err?.code ?? 'TokenExpired';
+    this.opts.log.info(
+      { connId: ws.getUserData().id, channel: membership.topic, code, reason },
+      'channel token refused',
+    );
+    const stillJoining = membership.state === 'joining' && !membership.modern;
+    this.opts.endChannel(ws, membership);
+    if (stillJoining) reply(ws, membership.request, 'error', { reason: legacyRefusal(membership.topic) });
+    else pushTokenFailure(ws, membership, message);
+  }
+}
 
 /** setTimeout fires at once past 2^31-1 ms; longer waits are re-armed in steps. */
 const MAX_TIMER_MS = 2 ** 31 - 1;

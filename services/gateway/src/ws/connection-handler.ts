@@ -9,10 +9,8 @@
  *   committed after the reply is delivered (protocol decision 7).
  * - Every membership a socket holds is released when it leaves, rejoins or closes.
  * - With SECURE_CHANNELS, a join and an `access_token` push wait for their token check; frames that
- *   arrive meanwhile are queued on the socket and handled afterwards, in order.
- *
- * Size: over the 400-line mark because the token paths (join check, refresh, expiry) still live
- * here; they are the next thing to move out, next to the helpers in channel-auth.ts.
+ *   arrive meanwhile are queued on the socket and handled afterwards, in order. The token rules themselves
+ *   (verification, refresh, expiry) live in ChannelAuth.
  */
 import {
   PHOENIX_TOPIC,
@@ -26,14 +24,8 @@ import {
   type PhoenixMessage,
 } from '@walcast/protocol';
 import type { Logger } from '@walcast/logger';
-import { AuthError, expired } from '../auth/auth-error';
-import {
-  channelToken,
-  cleanToken,
-  isOpaqueKey,
-  type TokenVerifier,
-  type VerifiedToken,
-} from '../auth/token-verifier';
+import { AuthError } from '../auth/auth-error';
+import { channelToken, type TokenVerifier, type VerifiedToken } from '../auth/token-verifier';
 import { FilterError, parseFilter } from '../filters/filter-parser';
 import { bindingId, parseBinding, type Binding } from '../channels/postgres-changes-binding';
 import type { DeliveryGroup } from '../channels/delivery-group';
@@ -41,7 +33,7 @@ import { RowFilter } from '../filters/row-filter';
 import type { ChannelMembership, ChannelRegistry } from '../channels/channel-registry';
 import type { GatewayMetrics } from '../metrics';
 import type { WebSocket } from '../uws';
-import { joinRefusal, legacyRefusal, pushTokenFailure, scheduleExpiry } from './channel-auth';
+import { ChannelAuth } from './channel-auth';
 import { pushLifecycle, push, reply } from './frames';
 import type { SocketData } from './socket-data';
 
@@ -56,7 +48,23 @@ export interface ConnectionHandlerOptions {
 }
 
 export class ConnectionHandler {
-  constructor(private readonly opts: ConnectionHandlerOptions) {}
+  /** Token checks of joins and channels; null when SECURE_CHANNELS is off. */
+  private readonly auth: ChannelAuth | null;
+
+  constructor(private readonly opts: ConnectionHandlerOptions) {
+    this.auth = opts.verifier
+      ? new ChannelAuth({
+          verifier: opts.verifier,
+          clockToleranceMs: opts.clockToleranceMs,
+          metrics: opts.metrics,
+          log: opts.log,
+          endChannel: (ws, membership) => {
+            this.release(ws, membership);
+            ws.getUserData().channels.delete(membership.topic);
+          },
+        })
+      : null;
+  }
 
   onMessage(ws: WebSocket<SocketData>, message: ArrayBuffer, isBinary: boolean): void {
     const data = ws.getUserData();
@@ -136,7 +144,7 @@ export class ConnectionHandler {
       reply(ws, msg, 'error', { reason: 'unmatched topic' });
       return;
     }
-    if (msg.event === PhoenixEvents.accessToken) return this.refreshToken(ws, membership, msg);
+    if (msg.event === PhoenixEvents.accessToken) return this.auth?.refresh(ws, membership, msg.payload);
     // Every other event on a joined channel is ignored (legacy servers crashed the channel here,
     // which made clients rejoin in a loop).
     return;
@@ -150,32 +158,22 @@ export class ConnectionHandler {
       return;
     }
     const payload = isObject(msg.payload) ? msg.payload : {};
-    const { verifier } = this.opts;
-    if (!verifier) {
+    const { auth } = this;
+    if (!auth) {
       this.joinVerified(ws, msg, subtopic, payload, null);
       return;
     }
     const token = channelToken(payload, data.connectToken);
-    return this.check(verifier, token).then((result) => {
+    return auth.check(token).then((result) => {
       if (data.closed) return;
       ws.cork(() => {
         if (result instanceof AuthError) {
-          this.refuseToken(ws, msg, 'config' in payload, result);
+          auth.refuseJoin(ws, msg, 'config' in payload, result);
           return;
         }
         this.joinVerified(ws, msg, subtopic, payload, { token: token!, verified: result });
       });
     });
-  }
-
-  /** The verified token, or the AuthError that refuses it (a missing token is malformed). */
-  private async check(verifier: TokenVerifier, token: string | null): Promise<VerifiedToken | AuthError> {
-    try {
-      return await verifier.verify(token ?? '');
-    } catch (err) {
-      if (err instanceof AuthError) return err;
-      throw err;
-    }
   }
 
   private joinVerified(
@@ -195,89 +193,7 @@ export class ConnectionHandler {
     if ('config' in payload) this.joinModern(ws, msg, subtopic, payload.config);
     else this.joinLegacy(ws, msg, subtopic);
     const membership = data.channels.get(msg.topic);
-    if (auth && membership) this.authorize(ws, membership, auth.token, auth.verified);
-  }
-
-  /** Records the channel's token and claims and (re)arms its expiry timer. */
-  private authorize(
-    ws: WebSocket<SocketData>,
-    membership: ChannelMembership,
-    token: string,
-    verified: VerifiedToken,
-  ): void {
-    const data = ws.getUserData();
-    membership.token = token;
-    membership.claims = verified.claims;
-    scheduleExpiry(membership, verified.expiresAtMs, this.opts.clockToleranceMs, () => {
-      membership.expiryTimer = null;
-      if (data.closed || data.channels.get(membership.topic) !== membership) return;
-      const exp = verified.expiresAtMs / 1000;
-      ws.cork(() => this.endForToken(ws, membership, expired(exp).message, 'expired'));
-    });
-  }
-
-  /**
-   * `access_token` push: a new token is verified and replaces the channel's, with no reply; a bad
-   * one ends the channel. `sb_…` keys, the same token and non-strings are ignored (§2.1, §3.7).
-   */
-  private refreshToken(
-    ws: WebSocket<SocketData>,
-    membership: ChannelMembership,
-    msg: PhoenixMessage,
-  ): Promise<void> | undefined {
-    const { verifier } = this.opts;
-    const raw = isObject(msg.payload) ? msg.payload.access_token : undefined;
-    if (!verifier || typeof raw !== 'string' || isOpaqueKey(raw)) return;
-    const token = cleanToken(raw);
-    if (token === membership.token) return;
-    const data = ws.getUserData();
-    return this.check(verifier, token).then((result) => {
-      if (data.closed || data.channels.get(membership.topic) !== membership) return;
-      ws.cork(() => {
-        if (result instanceof AuthError)
-          this.endForToken(ws, membership, result.message, result.failure, result);
-        else this.authorize(ws, membership, token, result);
-      });
-    });
-  }
-
-  /** Ends a joined channel whose token failed or expired (legacy: phx_error; modern: system + phx_close). */
-  private endForToken(
-    ws: WebSocket<SocketData>,
-    membership: ChannelMembership,
-    message: string,
-    reason: string,
-    err?: AuthError,
-  ): void {
-    this.opts.metrics.authRefusals.inc({ stage: err ? 'refresh' : 'expiry', reason });
-    const code = err?.code ?? 'TokenExpired';
-    this.opts.log.info(
-      { connId: ws.getUserData().id, channel: membership.topic, code, reason },
-      'channel token refused',
-    );
-    if (membership.state === 'joining' && !membership.modern) {
-      reply(ws, membership.request, 'error', { reason: legacyRefusal(membership.topic) });
-      this.release(ws, membership);
-      ws.getUserData().channels.delete(membership.topic);
-      return;
-    }
-    this.release(ws, membership);
-    ws.getUserData().channels.delete(membership.topic);
-    pushTokenFailure(ws, membership, message);
-  }
-
-  private refuseToken(
-    ws: WebSocket<SocketData>,
-    msg: PhoenixMessage,
-    isModern: boolean,
-    err: AuthError,
-  ): void {
-    this.opts.metrics.joins.inc({ result: 'unauthorized' });
-    this.opts.metrics.authRefusals.inc({ stage: 'join', reason: err.failure });
-    const fields = { connId: ws.getUserData().id, channel: msg.topic, code: err.code, reason: err.failure };
-    if (err.failure === 'key-unavailable') this.opts.log.warn({ ...fields, err: err.cause }, 'join refused');
-    else this.opts.log.info(fields, 'join refused');
-    reply(ws, msg, 'error', { reason: joinRefusal(msg.topic, isModern, err) });
+    if (auth && membership) this.auth?.authorize(ws, membership, auth.token, auth.verified);
   }
 
   /** Without `config`: the topic names what to deliver; answered `ok` once the subscription is live. */
