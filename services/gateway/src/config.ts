@@ -80,7 +80,7 @@ export const gatewaySchema = {
     default: {},
   }),
   JWT_CLOCK_TOLERANCE: durationMs({
-    doc: 'Clock skew allowed when checking `exp` and `nbf`; a joined channel closes this long after `exp`.',
+    doc: 'Clock skew allowed when verifying `exp` and `nbf`; a joined channel still closes at its token’s `exp`.',
     default: 5_000,
   }),
 } as const;

@@ -91,7 +91,6 @@ export class GatewayServer {
       registry: this.registry,
       joinTimeoutMs: config.joinTimeoutMs,
       verifier: this.verifier,
-      clockToleranceMs: config.auth.clockToleranceMs,
       metrics,
       log: log.child({ component: 'channels' }),
     });

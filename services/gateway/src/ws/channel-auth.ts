@@ -16,7 +16,6 @@ import type { SocketData } from './socket-data';
 
 export interface ChannelAuthOptions {
   verifier: TokenVerifier;
-  clockToleranceMs: number;
   metrics: GatewayMetrics;
   log: Logger;
   /** Releases a membership and forgets it on its socket (the client is told separately). */
@@ -47,7 +46,7 @@ export class ChannelAuth {
     const data = ws.getUserData();
     membership.token = token;
     membership.claims = verified.claims;
-    scheduleExpiry(membership, verified.expiresAtMs, this.opts.clockToleranceMs, () => {
+    scheduleExpiry(membership, verified.expiresAtMs, () => {
       membership.expiryTimer = null;
       if (data.closed || data.channels.get(membership.topic) !== membership) return;
       const exp = verified.expiresAtMs / 1000;
@@ -126,16 +125,19 @@ export function joinRefusal(topic: string, isModern: boolean, err: AuthError): s
 export const legacyRefusal = (topic: string): string =>
   `error occurred when joining ${topic} with user token`;
 
-/** Runs `onExpire` once `expiresAtMs + toleranceMs` has passed (one timer, re-armed for long waits). */
+/**
+ * Runs `onExpire` once `expiresAtMs` has passed (one timer, re-armed for long waits). The clock
+ * tolerance applies to verification only (skew between the issuer and us); a joined channel ends
+ * at the `exp` its token states.
+ */
 export function scheduleExpiry(
   membership: ChannelMembership,
   expiresAtMs: number,
-  toleranceMs: number,
   onExpire: () => void,
 ): void {
   if (membership.expiryTimer) clearTimeout(membership.expiryTimer);
   const arm = (): void => {
-    const wait = expiresAtMs + toleranceMs - Date.now();
+    const wait = expiresAtMs - Date.now();
     membership.expiryTimer =
       wait > MAX_TIMER_MS ? setTimeout(arm, MAX_TIMER_MS) : setTimeout(onExpire, Math.max(0, wait));
   };

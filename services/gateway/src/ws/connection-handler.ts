@@ -42,7 +42,6 @@ export interface ConnectionHandlerOptions {
   joinTimeoutMs: number;
   /** Null when SECURE_CHANNELS is off: joins need no token. */
   verifier: TokenVerifier | null;
-  clockToleranceMs: number;
   metrics: GatewayMetrics;
   log: Logger;
 }
@@ -55,7 +54,6 @@ export class ConnectionHandler {
     this.auth = opts.verifier
       ? new ChannelAuth({
           verifier: opts.verifier,
-          clockToleranceMs: opts.clockToleranceMs,
           metrics: opts.metrics,
           log: opts.log,
           endChannel: (ws, membership) => {
