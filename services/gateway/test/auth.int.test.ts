@@ -1,7 +1,14 @@
 // SECURE_CHANNELS: the connect token (403 before the upgrade), the token of each channel (join
 // errors per generation), every supported algorithm, and that refusals touch nobody else.
 import type { Server } from 'node:http';
-import { WalcastStack, WebSocketUpgradeError, sql, startBackends, type Backends } from '@walcast/test-utils';
+import {
+  WalcastStack,
+  WebSocketUpgradeError,
+  freePort,
+  sql,
+  startBackends,
+  type Backends,
+} from '@walcast/test-utils';
 import type { PhoenixTestClient } from '@walcast/test-utils';
 
 import {
@@ -17,7 +24,7 @@ import {
   signingKeys,
   type SigningKey,
 } from './auth-support';
-import { ClientPool, insertUser, isChangeFor } from './support';
+import { ClientPool, addGateway, insertUser, isChangeFor } from './support';
 
 jest.setTimeout(60_000);
 
@@ -229,6 +236,34 @@ describe('join', () => {
       access_token: 'sb_publishable_abc',
     });
     expect(reply.payload.status).toBe('ok');
+  });
+});
+
+describe('an unreachable JWKS URL', () => {
+  it('refuses tokens it cannot check with 403 and a warning, and keeps accepting HS tokens', async () => {
+    const deadPort = await freePort(); // nothing listens there
+    const index = await addGateway(stack, {
+      SECURE_CHANNELS: 'true',
+      JWT_SECRET: SECRET,
+      JWT_JWKS_URL: `http://127.0.0.1:${deadPort}/jwks.json`,
+      JWT_CLAIM_VALIDATORS: JSON.stringify({ iss: ISSUER }),
+    });
+    const gateway = stack.gateways[index]!;
+    try {
+      const rsToken = await signWith(remoteKeys[0]!);
+      await expect(
+        pool.open({ gateway: index, path: `/socket/websocket?apikey=${rsToken}` }),
+      ).rejects.toThrow(WebSocketUpgradeError);
+      const warning = await gateway.waitForLog((l) => l['reason'] === 'key-unavailable');
+      expect(warning['level']).toBe('warn');
+      expect(JSON.stringify(gateway.logs)).not.toContain(rsToken);
+      const client = await pool.open({ gateway: index, headers: { 'x-api-key': valid } });
+      expect((await client.join(USERS)).payload.status).toBe('ok');
+      const id = await insertUser(backends.pg.url);
+      await client.next(isChangeFor(USERS, 'INSERT', id));
+    } finally {
+      await gateway.stop();
+    }
   });
 });
 
