@@ -11,7 +11,13 @@ export interface Server {
   stop(): Promise<void>;
 }
 
-export async function startGateway(redisUrl: string, nodeArgs: string[] = []): Promise<Server> {
+/** `--cpu-prof` into BENCH_PROF_DIR for the services under test, when set. */
+export function profileArgs(): string[] {
+  const dir = process.env['BENCH_PROF_DIR'];
+  return dir ? ['--cpu-prof', '--cpu-prof-dir', dir] : [];
+}
+
+export async function startGateway(redisUrl: string, nodeArgs: string[] = profileArgs()): Promise<Server> {
   const port = await freePort();
   const gw = await spawnService({
     name: 'gateway',
