@@ -17,7 +17,8 @@ import { encodeEnvelope, median, nowMs, topicForTable, type ResultRow } from './
 
 const SIZES = [10, 1_000, 10_000];
 const REPEATS = 3;
-const SAMPLE_MS = 300;
+const SAMPLE_MS = 60;
+const SAMPLES = 5;
 const TOPIC = topicForTable('public', 't');
 
 type Bus = ConstructorParameters<typeof BusSubscriptions>[0];
@@ -96,7 +97,10 @@ function setUp(bindings: number): Setup {
   return { registry, entry, published };
 }
 
-/** Nanoseconds per dispatched change, measured over about SAMPLE_MS after a warm-up. */
+/**
+ * Nanoseconds per dispatched change: the fastest of SAMPLES runs of about SAMPLE_MS each (the run
+ * least disturbed by other work on the shared machine), after a warm-up.
+ */
 function timeDispatch(setup: Setup, message: string): number {
   const via = { topic: TOPIC };
   const run = (iterations: number): number => {
@@ -108,12 +112,15 @@ function timeDispatch(setup: Setup, message: string): number {
   while (run(iterations) < 20) iterations *= 2;
   const perIteration = run(iterations) / iterations;
   const count = Math.max(1, Math.round(SAMPLE_MS / perIteration));
-  setup.published.count = 0;
-  const ms = run(count);
-  if (setup.published.count !== count) {
-    throw new Error(`expected ${count} frames (one per change), got ${setup.published.count}`);
+  let best = Infinity;
+  for (let sample = 0; sample < SAMPLES; sample++) {
+    setup.published.count = 0;
+    best = Math.min(best, run(count));
+    if (setup.published.count !== count) {
+      throw new Error(`expected ${count} frames (one per change), got ${setup.published.count}`);
+    }
   }
-  return (ms * 1e6) / count;
+  return (best * 1e6) / count;
 }
 
 /** Replaces the bus entry's index by "every group": the dispatch then evaluates each group's filter. */

@@ -37,6 +37,7 @@ const SCENARIOS = [
   { name: '(b) 100 changes/s × 1,000 clients', rate: 100, clients: 1000 },
 ];
 const CLIENT_PROCS = 2;
+const WARMUP_S = 3;
 
 const SCHEMA = `
   create table lat (id bigserial primary key,
@@ -161,7 +162,7 @@ export async function benchLatency(): Promise<ResultRow[]> {
       );
       try {
         await fleet.connect();
-        await db.query(`call paced(${scenario.rate}, ${scenario.rate})`); // warm-up, 1 s, not measured
+        await db.query(`call paced(${scenario.rate * WARMUP_S}, ${scenario.rate})`); // not measured
         await sleep(300);
         const reps: Rep[] = [];
         for (let rep = 0; rep < REPEATS; rep++) {
