@@ -16,6 +16,8 @@ import {
   type ServiceProcess,
 } from '@walcast/test-utils';
 
+import { readFileSync } from 'node:fs';
+
 import { sumTallies, tally, type Tally } from './checker';
 import { PhoenixObserver, RedisObserver } from './observers';
 import { Writer } from './workload';
@@ -139,8 +141,10 @@ export async function runScenario(scenario: Scenario, say: (line: string) => voi
     results = await settleAndTally(scenario, ctx);
   } catch (err) {
     error = err instanceof Error ? err.message : String(err);
+    notes.push(...describeState(redis, clients, stack));
   } finally {
     await writer?.stop().catch(() => undefined);
+    if (backends !== null) notes.push(...outputBufferDisconnections(backends.redis));
     for (const group of clients) for (const client of group) client.stop();
     await redis?.close();
     await Promise.all(extraProcesses.map((p) => p.stop()));
@@ -218,4 +222,53 @@ async function settleAndTally(scenario: Scenario, ctx: ScenarioContext): Promise
     }
   });
   return results;
+}
+
+/** What the observers and the ingester had when a scenario failed, for the notes. */
+function describeState(
+  redis: RedisObserver | null,
+  clients: readonly PhoenixObserver[][],
+  stack: WalcastStack | null,
+): string[] {
+  const lines: string[] = [];
+  if (redis !== null) {
+    const gaps = redis.unsubscribed.map((w) => `${w.to - w.from} ms`).join(', ');
+    lines.push(
+      `redis subscriber had ${redis.counts.distinct} distinct rows; unsubscribed: ${gaps || 'never'}`,
+    );
+  }
+  for (const client of clients.flat()) {
+    lines.push(
+      `${client.name}: ${client.counts.distinct} distinct rows, ${client.disconnects} socket closes`,
+    );
+  }
+  const ingester = stack?.ingester;
+  if (ingester) {
+    lines.push(`ingester ${ingester.isRunning() ? 'running' : 'exited'}; last output:`);
+    lines.push(...ingester.lines.slice(-5).map((line) => `    ${line.slice(0, 300)}`));
+  }
+  return lines;
+}
+
+/**
+ * Redis closes a subscriber whose unread output exceeds `client-output-buffer-limit pubsub`
+ * (32 MB, or 8 MB for 60 s, by default), and that subscriber loses what is published until it has
+ * subscribed again. Read from the server's log (local Redis only), since it explains loss at a
+ * gateway whose process and Redis both stayed up, or at the observer itself.
+ */
+function outputBufferDisconnections(redis: object): string[] {
+  const logFile = (redis as { logFile?: unknown }).logFile;
+  if (typeof logFile !== 'string') return [];
+  let log: string;
+  try {
+    log = readFileSync(logFile, 'utf8');
+  } catch {
+    return [];
+  }
+  const closed = log.split('\n').filter((line) => line.includes('overcoming of output buffer limits'));
+  if (closed.length === 0) return [];
+  const names = closed.map((line) => /name=(\S*)/.exec(line)?.[1] || '(observer)');
+  return [
+    `redis closed ${closed.length} subscriber connection(s) over client-output-buffer-limit pubsub: ${names.join(', ')}`,
+  ];
 }

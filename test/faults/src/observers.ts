@@ -28,6 +28,18 @@ function recordId(event: unknown): number | null {
   return typeof id === 'number' ? id : null;
 }
 
+/**
+ * The row id of a change, read without parsing the whole text when the record starts with `id`
+ * (the ingester writes columns in table order, and `id` is the first column of the workload's
+ * table): a million-row scenario is otherwise dominated by the observers' own JSON parsing.
+ */
+const FAST_ID = /"record":\{"id":(\d+)[,}]/;
+
+function fastRecordId(text: string): number | null | undefined {
+  const match = FAST_ID.exec(text);
+  return match ? Number(match[1]) : undefined;
+}
+
 /** A Redis subscriber on `walcast:v1:table:*` that counts deliveries per row id. */
 export class RedisObserver {
   readonly name = 'redis';
@@ -36,6 +48,8 @@ export class RedisObserver {
   readonly unsubscribed: Array<{ from: number; to: number }> = [];
   /** Messages that did not decode as bus envelopes. */
   malformed = 0;
+  /** When the last message arrived (epoch ms), or when the observer opened. */
+  lastDeliveryAt = Date.now();
   private downSince: number | null = null;
   private readonly client: Redis;
 
@@ -46,6 +60,7 @@ export class RedisObserver {
       retryStrategy: () => 20,
       autoResubscribe: false,
       lazyConnect: true,
+      connectionName: 'walcast-faults-observer',
     });
     this.client.on('error', () => undefined);
     this.client.on('close', () => {
@@ -58,12 +73,14 @@ export class RedisObserver {
     this.client.on('pmessage', (_pattern: string, _channel: string, text: string) => {
       let id: number | null;
       try {
-        id = recordId(JSON.parse(decodeBusMessage(text).eventJson));
+        const { eventJson } = decodeBusMessage(text);
+        id = fastRecordId(eventJson) ?? recordId(JSON.parse(eventJson));
       } catch {
         this.malformed++;
         return;
       }
       if (id !== null) this.counts.add(id);
+      this.lastDeliveryAt = Date.now();
     });
   }
 
@@ -179,7 +196,13 @@ export class PhoenixObserver {
 
   private receive(data: RawData): void {
     this.frames++;
-    const frame = decodePhoenixFrame(String(data));
+    const text = String(data);
+    const fastId = this.joined ? fastRecordId(text) : undefined;
+    if (fastId != null) {
+      this.counts.add(fastId);
+      return;
+    }
+    const frame = decodePhoenixFrame(text);
     if (frame.topic !== this.topic) return;
     if (frame.event === 'phx_reply') {
       const status = (frame.payload as { status?: unknown } | null)?.status;
