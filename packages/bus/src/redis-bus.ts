@@ -1,9 +1,10 @@
 /**
  * The Redis pub/sub bus. Imports ioredis; logging is injected.
  *
- * Two connections, as pub/sub requires: `pub` publishes with automatic pipelining (every PUBLISH
- * issued in one event-loop turn goes out in one write; never one awaited round trip per message),
- * `sub` holds the subscriptions and re-subscribes them by itself after a reconnect.
+ * Two connections, as pub/sub requires: `pub` publishes (a {@link RespPublisher}: every PUBLISH
+ * issued in one event-loop turn goes out in one write, without ioredis's per-command cost; never
+ * one awaited round trip per message), `sub` (ioredis) holds the subscriptions and re-subscribes
+ * them by itself after a reconnect.
  *
  * Invariants:
  * - `publish` retries across reconnects and never rejects because Redis is down; it resolves when
@@ -11,9 +12,11 @@
  *   WAL), so memory stays bounded while Redis is away.
  * - `subscribe` resolves only after Redis confirmed the SUBSCRIBE/PSUBSCRIBE.
  */
-import { Redis, type RedisOptions } from 'ioredis';
+import type * as IORedis from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
 import type { Logger } from '@walcast/logger';
 import type { Bus, BusHandler, BusKey, BusState } from './bus';
+import { RespPublisher } from './resp-publisher';
 
 export interface RedisBusOptions {
   url: string;
@@ -24,13 +27,22 @@ export interface RedisBusOptions {
   publishOnly?: boolean;
 }
 
+/**
+ * ioredis is loaded only when a subscriber connection is made: a publish-only bus (the ingester)
+ * starts without it (loading it took as long as pg and pg-logical-replication together).
+ */
+function loadIoredis(): typeof IORedis {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('ioredis') as typeof IORedis;
+}
+
 const retryStrategy = (attempt: number): number => {
   const base = Math.min(5000, 100 * 2 ** Math.min(attempt, 6));
   return Math.round(base / 2 + Math.random() * (base / 2));
 };
 
 export class RedisBus implements Bus {
-  private readonly pub: Redis;
+  private readonly pub: RespPublisher;
   private readonly sub: Redis | null;
   private handler: BusHandler = () => undefined;
   private readonly listeners: Array<(s: BusState) => void> = [];
@@ -46,26 +58,25 @@ export class RedisBus implements Bus {
       retryStrategy,
       lazyConnect: false,
     };
-    this.pub = new Redis(opts.url, {
-      ...common,
-      enableAutoPipelining: true,
-      connectionName: `${opts.name}:pub`,
+    this.pub = new RespPublisher({
+      url: opts.url,
+      name: `${opts.name}:pub`,
+      retryDelayMs: retryStrategy,
+      onStatus: () => this.recomputeState(),
+      onError: (err) => this.onConnectionError(err, 'pub'),
     });
     this.sub = opts.publishOnly
       ? null
-      : new Redis(opts.url, { ...common, autoResubscribe: true, connectionName: `${opts.name}:sub` });
-    for (const [role, conn] of [
-      ['pub', this.pub],
-      ['sub', this.sub],
-    ] as const) {
-      if (!conn) continue;
-      conn.on('ready', () => this.recomputeState());
-      conn.on('close', () => this.recomputeState());
-      conn.on('reconnecting', () => this.recomputeState());
-      conn.on('error', (err: Error) => {
-        this.log.debug({ err, role }, 'redis connection error');
-        for (const l of this.errorListeners) l(err);
-      });
+      : new (loadIoredis().Redis)(opts.url, {
+          ...common,
+          autoResubscribe: true,
+          connectionName: `${opts.name}:sub`,
+        });
+    if (this.sub) {
+      this.sub.on('ready', () => this.recomputeState());
+      this.sub.on('close', () => this.recomputeState());
+      this.sub.on('reconnecting', () => this.recomputeState());
+      this.sub.on('error', (err: Error) => this.onConnectionError(err, 'sub'));
     }
     this.sub?.on('message', (topic: string, message: string) => this.handler({ topic }, topic, message));
     this.sub?.on('pmessage', (pattern: string, topic: string, message: string) =>
@@ -77,10 +88,14 @@ export class RedisBus implements Bus {
     return this.currentState;
   }
 
+  private onConnectionError(err: Error, role: 'pub' | 'sub'): void {
+    this.log.debug({ err, role }, 'redis connection error');
+    for (const l of this.errorListeners) l(err);
+  }
+
   private recomputeState(): void {
     if (this.currentState === 'closed') return;
-    const conns = this.sub ? [this.pub, this.sub] : [this.pub];
-    const ready = conns.every((c) => c.status === 'ready');
+    const ready = this.pub.status === 'ready' && (this.sub === null || this.sub.status === 'ready');
     const next: BusState = ready
       ? 'ready'
       : this.currentState === 'connecting'
@@ -93,8 +108,8 @@ export class RedisBus implements Bus {
     for (const l of this.listeners) l(next);
   }
 
-  async publish(topic: string, message: string): Promise<void> {
-    await this.pub.publish(topic, message);
+  publish(topic: string, message: string): Promise<void> {
+    return this.pub.publish(topic, message);
   }
 
   async subscribe(key: BusKey): Promise<void> {
@@ -130,10 +145,17 @@ export class RedisBus implements Bus {
   async close(): Promise<void> {
     this.currentState = 'closed';
     for (const l of this.listeners) l('closed');
-    // QUIT waits behind pending commands, which never finish while Redis is away: bound it.
-    const quit = Promise.allSettled([this.pub.quit(), this.sub?.quit()]);
-    await Promise.race([quit, new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
-    this.pub.disconnect();
+    // Pending publishes never finish while Redis is away: wait for them, but boundedly.
+    const deadline = Date.now() + 1000;
+    while (this.pub.pendingCount > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 5).unref());
+    }
+    const quit = this.sub ? this.sub.quit().catch(() => undefined) : undefined;
+    await Promise.race([
+      quit,
+      new Promise((resolve) => setTimeout(resolve, Math.max(0, deadline - Date.now())).unref()),
+    ]);
+    this.pub.close();
     this.sub?.disconnect();
   }
 

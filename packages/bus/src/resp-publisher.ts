@@ -1,0 +1,307 @@
+/**
+ * A publish-only Redis connection that writes RESP itself: the hot path of the ingester. ioredis
+ * spends several microseconds of CPU per command (a Command object, a promise, argument
+ * conversion, a string built per pipeline); here a PUBLISH is a few bytes copied into the current
+ * output chunk, and every PUBLISH issued in one event-loop turn goes out in one socket write.
+ * Imports only node:net and node:tls.
+ *
+ * Invariants:
+ * - Replies arrive in command order (RESP2, no pub/sub on this connection), so the n-th reply line
+ *   settles the n-th pending publish. Every command sent here has a one-line reply (`:n`, `+OK`,
+ *   `-ERR …`).
+ * - A publish resolves only when Redis answered it; it rejects only when Redis answered with an
+ *   error or the publisher was closed. While the connection is down, publishes queue and the
+ *   connection is retried; commands that were written but not answered are written again after the
+ *   reconnect (at least once, as ioredis's `autoResendUnfulfilledCommands`). The caller bounds what
+ *   it has in flight, so the queue is bounded by the caller.
+ */
+import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+
+export type RespPublisherStatus = 'connecting' | 'ready' | 'reconnecting' | 'closed';
+
+export interface RespPublisherOptions {
+  /** `redis://[user:password@]host[:port][/db]` or `rediss://…` (TLS). */
+  url: string;
+  /** Sent as CLIENT SETNAME (shown in CLIENT LIST). */
+  name?: string;
+  /** Milliseconds to wait before reconnect attempt `attempt` (0-based). */
+  retryDelayMs(attempt: number): number;
+  onStatus(status: RespPublisherStatus): void;
+  onError(err: Error): void;
+}
+
+/** A contiguous run of encoded commands and the offsets where each ends. */
+interface Chunk {
+  buf: Buffer;
+  /** Bytes used in `buf`. */
+  used: number;
+  /** `ends[i]`: the offset just after command i. */
+  ends: number[];
+  /** Commands of this chunk already answered (only the first chunk in flight has any). */
+  answered: number;
+  /** Connection set-up commands only (never resent: the next connection sends its own). */
+  setup: boolean;
+}
+
+/** Settles one command; `null` for connection set-up commands, whose errors close the connection. */
+type Pending = { resolve(): void; reject(err: Error): void } | null;
+
+const CHUNK_SIZE = 256 * 1024;
+/** A buffer's unused rest is reused for the next chunk when at least this large. */
+const MIN_TAIL = 16 * 1024;
+const CRLF = 0x0a;
+const MINUS = 0x2d;
+
+export class RespPublisher {
+  private socket: Socket | null = null;
+  private currentStatus: RespPublisherStatus = 'connecting';
+  private attempt = 0;
+  private reconnectTimer: NodeJS.Timeout | null = null;
+  /** Chunks written to the socket, oldest first, with unanswered commands. */
+  private readonly written: Chunk[] = [];
+  /** Chunks waiting to be written (the last one is still being filled). */
+  private readonly unsent: Chunk[] = [];
+  private flushScheduled = false;
+  /** Pending replies in command order, from `head`; set-up commands included. */
+  private pending: Pending[] = [];
+  private head = 0;
+  /** Reply parsing state: at the start of a line, and the error text of the current line. */
+  private atLineStart = true;
+  private errorLine: number[] | null = null;
+  private readonly topicHeaders = new Map<string, Buffer>();
+  private readonly target: { host: string; port: number; tls: boolean; auth: string[] | null };
+
+  constructor(private readonly opts: RespPublisherOptions) {
+    const url = new URL(opts.url);
+    const password = decodeURIComponent(url.password);
+    const username = decodeURIComponent(url.username);
+    this.target = {
+      host: url.hostname.replace(/^\[(.*)\]$/, '$1') || '127.0.0.1',
+      port: Number(url.port || 6379),
+      tls: url.protocol === 'rediss:',
+      auth: password ? (username ? [username, password] : [password]) : null,
+    };
+    this.connect();
+  }
+
+  get status(): RespPublisherStatus {
+    return this.currentStatus;
+  }
+
+  /** Commands issued and not answered yet. */
+  get pendingCount(): number {
+    return this.pending.length - this.head;
+  }
+
+  /** Resolves when Redis answered this PUBLISH. */
+  publish(topic: string, message: string): Promise<void> {
+    if (this.currentStatus === 'closed') return Promise.reject(new Error('publisher is closed'));
+    return new Promise((resolve, reject) => {
+      this.pending.push({ resolve, reject });
+      this.appendPublish(topic, message);
+    });
+  }
+
+  /** Resolves when Redis answered a PING on this connection. */
+  ping(): Promise<void> {
+    if (this.currentStatus === 'closed') return Promise.reject(new Error('publisher is closed'));
+    return new Promise((resolve, reject) => {
+      this.pending.push({ resolve, reject });
+      this.appendCommand(['PING']);
+    });
+  }
+
+  /** Stops at once: pending publishes reject, the socket is destroyed. */
+  close(): void {
+    if (this.currentStatus === 'closed') return;
+    this.setStatus('closed');
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.socket?.destroy();
+    this.socket = null;
+    const err = new Error('publisher is closed');
+    for (let i = this.head; i < this.pending.length; i++) this.pending[i]?.reject(err);
+    this.pending = [];
+    this.head = 0;
+    this.written.length = 0;
+    this.unsent.length = 0;
+  }
+
+  private appendPublish(topic: string, message: string): void {
+    let header = this.topicHeaders.get(topic);
+    if (header === undefined) {
+      const t = Buffer.from(topic);
+      header = Buffer.from(`*3\r\n$7\r\nPUBLISH\r\n$${t.length}\r\n${topic}\r\n`);
+      this.topicHeaders.set(topic, header);
+    }
+    const length = Buffer.byteLength(message);
+    const chunk = this.chunkWithRoom(header.length + length + 16);
+    let at = chunk.used;
+    at += header.copy(chunk.buf, at);
+    at += chunk.buf.write(`$${length}\r\n`, at, 'latin1');
+    at += chunk.buf.write(message, at);
+    chunk.buf[at++] = 0x0d;
+    chunk.buf[at++] = CRLF;
+    chunk.used = at;
+    chunk.ends.push(at);
+    this.scheduleFlush();
+  }
+
+  private appendCommand(args: string[]): void {
+    let text = `*${args.length}\r\n`;
+    for (const a of args) text += `$${Buffer.byteLength(a)}\r\n${a}\r\n`;
+    const length = Buffer.byteLength(text);
+    const chunk = this.chunkWithRoom(length);
+    chunk.used += chunk.buf.write(text, chunk.used);
+    chunk.ends.push(chunk.used);
+    this.scheduleFlush();
+  }
+
+  private chunkWithRoom(bytes: number): Chunk {
+    const last = this.unsent[this.unsent.length - 1];
+    if (last && last.buf.length - last.used >= bytes) return last;
+    const chunk: Chunk = {
+      buf: Buffer.allocUnsafe(Math.max(CHUNK_SIZE, bytes)),
+      used: 0,
+      ends: [],
+      answered: 0,
+      setup: false,
+    };
+    this.unsent.push(chunk);
+    return chunk;
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    // After the I/O callbacks of this loop iteration: what several socket reads produced goes out in
+    // one write (one syscall per chunk, not one per read of the replication stream).
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.flush();
+    });
+  }
+
+  /** Writes every unsent chunk (when connected); a written chunk waits in `written` for its replies. */
+  private flush(): void {
+    if (this.currentStatus !== 'ready' || !this.socket) return;
+    const socket = this.socket;
+    let last: Chunk | undefined;
+    for (const chunk of this.unsent) {
+      if (chunk.used === 0) continue;
+      socket.write(chunk.buf.subarray(chunk.answered === 0 ? 0 : chunk.ends[chunk.answered - 1], chunk.used));
+      this.written.push(chunk);
+      last = chunk;
+    }
+    this.unsent.length = 0;
+    // The rest of the last buffer is filled next (the written part is never touched again).
+    if (last && !last.setup && last.buf.length - last.used >= MIN_TAIL) {
+      this.unsent.push({ buf: last.buf.subarray(last.used), used: 0, ends: [], answered: 0, setup: false });
+    }
+  }
+
+  private connect(): void {
+    const { host, port, tls } = this.target;
+    const socket = tls ? tlsConnect({ host, port, servername: host }) : netConnect({ host, port });
+    this.socket = socket;
+    socket.setNoDelay(true);
+    socket.once(tls ? 'secureConnect' : 'connect', () => this.onConnected(socket));
+    socket.on('data', (data: Buffer) => {
+      if (this.socket === socket) this.onData(data);
+    });
+    socket.on('error', (err: Error) => this.opts.onError(err));
+    socket.once('close', () => this.onClose(socket));
+  }
+
+  private onConnected(socket: Socket): void {
+    if (this.socket !== socket) return;
+    // Set-up commands go first; unanswered publishes from the previous connection follow.
+    const setup: string[][] = [];
+    if (this.target.auth) setup.push(['AUTH', ...this.target.auth]);
+    if (this.opts.name) setup.push(['CLIENT', 'SETNAME', this.opts.name.replace(/\s/g, '_')]);
+    const resend = [...this.unsent];
+    this.unsent.length = 0;
+    const setupPending: Pending[] = setup.map(() => null);
+    this.pending = [...setupPending, ...this.pending.slice(this.head)];
+    this.head = 0;
+    for (const args of setup) this.appendCommand(args);
+    for (const chunk of this.unsent) chunk.setup = true;
+    this.unsent.push(...resend);
+    this.atLineStart = true;
+    this.errorLine = null;
+    this.attempt = 0;
+    this.setStatus('ready');
+    this.flush();
+  }
+
+  private onData(data: Buffer): void {
+    for (let i = 0; i < data.length; i++) {
+      const c = data[i]!;
+      if (this.atLineStart) {
+        this.atLineStart = false;
+        if (c === MINUS) this.errorLine = [];
+      } else if (c === CRLF) {
+        this.atLineStart = true;
+        this.settleNext();
+      } else if (this.errorLine && c !== 0x0d && this.errorLine.length < 512) {
+        this.errorLine.push(c);
+      }
+    }
+  }
+
+  private settleNext(): void {
+    const error = this.errorLine ? Buffer.from(this.errorLine).toString() : null;
+    this.errorLine = null;
+    const p = this.pending[this.head];
+    this.pending[this.head++] = null;
+    if (this.head > 4096 && this.head * 2 > this.pending.length) {
+      this.pending = this.pending.slice(this.head);
+      this.head = 0;
+    }
+    this.markAnswered();
+    if (p === null || p === undefined) {
+      if (error !== null) {
+        this.opts.onError(new Error(`redis: ${error}`));
+        this.socket?.destroy();
+      }
+    } else if (error !== null) {
+      p.reject(new Error(`redis: ${error}`));
+    } else {
+      p.resolve();
+    }
+  }
+
+  private markAnswered(): void {
+    const chunk = this.written[0];
+    if (!chunk) return;
+    chunk.answered++;
+    if (chunk.answered === chunk.ends.length) this.written.shift();
+  }
+
+  private onClose(socket: Socket): void {
+    if (this.socket !== socket) return;
+    this.socket = null;
+    if (this.currentStatus === 'closed') return;
+    this.setStatus('reconnecting');
+    // Set-up commands of the lost connection are not resent; drop them and their pending entries.
+    this.pending = this.pending.slice(this.head).filter((p) => p !== null);
+    this.head = 0;
+    const unanswered = this.written.filter((c) => !c.setup);
+    this.written.length = 0;
+    this.unsent.unshift(...unanswered);
+    for (let i = 0; i < this.unsent.length; i++) {
+      if (this.unsent[i]!.setup) this.unsent.splice(i--, 1);
+    }
+    const delay = this.opts.retryDelayMs(this.attempt++);
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      if (this.currentStatus !== 'closed') this.connect();
+    }, delay);
+  }
+
+  private setStatus(status: RespPublisherStatus): void {
+    if (status === this.currentStatus) return;
+    this.currentStatus = status;
+    this.opts.onStatus(status);
+  }
+}
