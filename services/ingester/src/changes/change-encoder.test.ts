@@ -1,35 +1,39 @@
-import type { Pgoutput } from 'pg-logical-replication';
 import { parseTopic, topicForTable, type ChangeEvent } from '@walcast/protocol';
 import { ChangeEncoder, commitTimestamp } from './change-encoder';
+import type {
+  BeginMessage,
+  DeleteMessage,
+  InsertMessage,
+  RelationMessage,
+  ReplicaIdentity,
+  TupleData,
+  UpdateMessage,
+} from './pgoutput-decoder';
 import type { PgTypeInfo } from './pg-types';
 import { TypeRegistry } from './type-registry';
 
 const OID = { bool: 16, int8: 20, int4: 23, text: 25, json: 114, timestamptz: 1184, jsonb: 3802 } as const;
 
-type Identity = Pgoutput.MessageRelation['replicaIdentity'];
-
-/** A relation message as pg-logical-replication builds it; `key` marks replica identity columns (flag 1). */
+/** A relation message as the pgoutput decoder builds it; `key` marks replica identity columns (flag 1). */
 function relation(
   columns: Array<{ name: string; typeOid: number; key?: boolean }>,
-  opts: { schema?: string; name?: string; identity?: Identity; oid?: number } = {},
-): Pgoutput.MessageRelation {
+  opts: { schema?: string; name?: string; identity?: ReplicaIdentity; oid?: number } = {},
+): RelationMessage {
   return {
     tag: 'relation',
     relationOid: opts.oid ?? 16384,
     schema: opts.schema ?? 'public',
     name: opts.name ?? 'users',
     replicaIdentity: opts.identity ?? 'default',
-    columns: columns.map((c) => ({
-      name: c.name,
-      flags: c.key ? 1 : 0,
-      typeOid: c.typeOid,
-      typeMod: -1,
-      typeSchema: null,
-      typeName: null,
-      parser: (raw: unknown) => raw,
-    })),
-    keyColumns: columns.filter((c) => c.key).map((c) => c.name),
+    columns: columns.map((c) => ({ name: c.name, flags: c.key ? 1 : 0, typeOid: c.typeOid, typeMod: -1 })),
   };
+}
+
+type Row = Record<string, string | null | undefined>;
+
+/** A tuple in column order from values by name (a missing name: an unchanged TOAST value). */
+function tuple(rel: RelationMessage, row: Row): TupleData {
+  return rel.columns.map((c) => row[c.name]);
 }
 
 const usersColumns = [
@@ -42,8 +46,8 @@ const usersColumns = [
 // 2021-06-22T17:48:20.518844Z
 const COMMIT_MICROS = 1_624_384_100_518_844n;
 
-function begin(commitTime: bigint = COMMIT_MICROS): Pgoutput.MessageBegin {
-  return { tag: 'begin', commitLsn: '0/16B3748', commitTime, xid: 1 };
+function begin(commitTime: bigint = COMMIT_MICROS): BeginMessage {
+  return { tag: 'begin', finalLsn: 0x16b3748n, commitTime, xid: 1 };
 }
 
 function encoderAt(commitTime: bigint = COMMIT_MICROS): ChangeEncoder {
@@ -52,28 +56,27 @@ function encoderAt(commitTime: bigint = COMMIT_MICROS): ChangeEncoder {
   return encoder;
 }
 
-function insert(
-  rel: Pgoutput.MessageRelation,
-  row: Record<string, string | null | undefined>,
-): Pgoutput.MessageInsert {
-  return { tag: 'insert', relation: rel, new: row };
+function insert(rel: RelationMessage, row: Row): InsertMessage {
+  return { tag: 'insert', relation: rel, newTuple: tuple(rel, row) };
 }
 
 function update(
-  rel: Pgoutput.MessageRelation,
-  row: Record<string, string | null | undefined>,
-  old: Record<string, string | null | undefined> | null = null,
-  key: Record<string, string | null | undefined> | null = null,
-): Pgoutput.MessageUpdate {
-  return { tag: 'update', relation: rel, new: row, old, key };
+  rel: RelationMessage,
+  row: Row,
+  old: Row | null = null,
+  key: Row | null = null,
+): UpdateMessage {
+  return {
+    tag: 'update',
+    relation: rel,
+    newTuple: tuple(rel, row),
+    oldTuple: old && tuple(rel, old),
+    keyTuple: key && tuple(rel, key),
+  };
 }
 
-function del(
-  rel: Pgoutput.MessageRelation,
-  old: Record<string, string | null | undefined> | null,
-  key: Record<string, string | null | undefined> | null = null,
-): Pgoutput.MessageDelete {
-  return { tag: 'delete', relation: rel, old, key };
+function del(rel: RelationMessage, old: Row | null, key: Row | null = null): DeleteMessage {
+  return { tag: 'delete', relation: rel, oldTuple: old && tuple(rel, old), keyTuple: key && tuple(rel, key) };
 }
 
 /** Parses the encoded JSON (failing the test if it is not valid) as a change event. */
@@ -346,13 +349,13 @@ describe('ChangeEncoder: TRUNCATE', () => {
     });
   });
 
-  it('skips relations the library could not resolve', () => {
+  it('skips relations that could not be resolved', () => {
     const a = relation(usersColumns);
     const changes = encoderAt().encodeTruncate({
       tag: 'truncate',
       cascade: true,
       restartIdentity: false,
-      relations: [undefined as unknown as Pgoutput.MessageRelation, a],
+      relations: [undefined as unknown as RelationMessage, a],
     });
     expect(changes).toHaveLength(1);
   });

@@ -11,8 +11,15 @@
  * A value whose conversion throws is sent as a JSON string of its text and the change carries an
  * `errors` entry naming the column: nothing is dropped for bad data.
  */
-import type { Pgoutput } from 'pg-logical-replication';
 import { topicForTable, type ChangeType } from '@walcast/protocol';
+import type {
+  BeginMessage,
+  RelationMessage,
+  ReplicaIdentity,
+  RowMessage,
+  TruncateMessage,
+  TupleData,
+} from './pgoutput-decoder';
 import { decodeValue, typeName } from './value-decoder';
 import type { TypeRegistry } from './type-registry';
 
@@ -28,6 +35,8 @@ export interface EncodedChange {
 
 interface ColumnInfo {
   name: string;
+  /** Position in the relation (and in every tuple). */
+  index: number;
   /** `JSON.stringify(name)` + `:`, precomputed. */
   keyPrefix: string;
   typeOid: number;
@@ -42,23 +51,42 @@ interface RelationInfo {
   columnsJson: string;
   columns: ColumnInfo[];
   keyColumns: ColumnInfo[];
-  identity: Pgoutput.MessageRelation['replicaIdentity'];
+  identity: ReplicaIdentity;
   pk: readonly string[];
 }
 
-type Tuple = Record<string, string | null | undefined>;
+let cachedSecond = NaN;
+let cachedSecondIso = '';
 
 /** Microseconds since the Unix epoch → `2026-11-28T04:30:08.123456Z`. */
 export function commitTimestamp(micros: bigint): string {
-  const seconds = micros / 1_000_000n;
-  const fraction = Number(micros - seconds * 1_000_000n);
-  const iso = new Date(Number(seconds) * 1000).toISOString();
-  return `${iso.slice(0, 19)}.${String(fraction).padStart(6, '0')}Z`;
+  // Exact in a double up to 2^53 µs (year 2255); the bigint path covers the rest.
+  const asNumber = Number(micros);
+  let second: number;
+  let fraction: number;
+  if (Number.isSafeInteger(asNumber)) {
+    second = Math.floor(asNumber / 1_000_000);
+    fraction = asNumber - second * 1_000_000;
+  } else {
+    const s = micros / 1_000_000n;
+    second = Number(s);
+    fraction = Number(micros - s * 1_000_000n);
+    if (fraction < 0) {
+      second -= 1;
+      fraction += 1_000_000;
+    }
+  }
+  // Consecutive transactions mostly commit within the same second: format it once.
+  if (second !== cachedSecond) {
+    cachedSecondIso = new Date(second * 1000).toISOString().slice(0, 19);
+    cachedSecond = second;
+  }
+  return `${cachedSecondIso}.${String(fraction).padStart(6, '0')}Z`;
 }
 
 export class ChangeEncoder {
   /** Keyed by the library's relation object: a new Relation message (e.g. after ALTER TABLE) is a new key. */
-  private readonly relations = new WeakMap<Pgoutput.MessageRelation, RelationInfo>();
+  private readonly relations = new WeakMap<RelationMessage, RelationInfo>();
   /** Primary key columns by relation OID, as last read from the catalog. */
   private readonly primaryKeys = new Map<number, readonly string[]>();
   private timestampJson = '""';
@@ -66,7 +94,7 @@ export class ChangeEncoder {
   constructor(private readonly registry: TypeRegistry) {}
 
   /** The type OIDs of a relation's columns that the registry cannot convert yet. */
-  unknownTypeOids(relation: Pgoutput.MessageRelation): number[] {
+  unknownTypeOids(relation: RelationMessage): number[] {
     return this.registry.unknownOids(relation.columns.map((c) => c.typeOid));
   }
 
@@ -76,31 +104,25 @@ export class ChangeEncoder {
   }
 
   /** Starts a transaction: every following change carries its commit time. */
-  begin(msg: Pgoutput.MessageBegin): void {
-    this.timestampJson = `"${commitTimestamp(msg.commitTime as bigint)}"`;
+  begin(msg: BeginMessage): void {
+    this.timestampJson = `"${commitTimestamp(msg.commitTime)}"`;
   }
 
-  encode(msg: Pgoutput.MessageInsert | Pgoutput.MessageUpdate | Pgoutput.MessageDelete): EncodedChange {
+  encode(msg: RowMessage): EncodedChange {
     const rel = this.relationInfo(msg.relation);
     const errors: string[] = [];
     let body: string;
     let type: ChangeType;
     if (msg.tag === 'insert') {
       type = 'INSERT';
-      body = `"record":${this.row(rel.columns, msg.new as Tuple, errors)}`;
+      body = `"record":${this.row(rel.columns, msg.newTuple, errors)}`;
     } else if (msg.tag === 'update') {
       type = 'UPDATE';
-      const oldRow = this.oldRecord(
-        rel,
-        msg.old as Tuple | null,
-        msg.key as Tuple | null,
-        msg.new as Tuple,
-        errors,
-      );
-      body = `"record":${this.row(rel.columns, msg.new as Tuple, errors)},"old_record":${oldRow}`;
+      const oldRow = this.oldRecord(rel, msg.oldTuple, msg.keyTuple, msg.newTuple, errors);
+      body = `"record":${this.row(rel.columns, msg.newTuple, errors)},"old_record":${oldRow}`;
     } else {
       type = 'DELETE';
-      body = `"old_record":${this.oldRecord(rel, msg.old as Tuple | null, msg.key as Tuple | null, null, errors)}`;
+      body = `"old_record":${this.oldRecord(rel, msg.oldTuple, msg.keyTuple, null, errors)}`;
     }
     const errorsJson = errors.length === 0 ? 'null' : JSON.stringify(errors);
     return {
@@ -112,9 +134,10 @@ export class ChangeEncoder {
   }
 
   /** One TRUNCATE change per truncated relation. */
-  encodeTruncate(msg: Pgoutput.MessageTruncate): EncodedChange[] {
+  encodeTruncate(msg: TruncateMessage): EncodedChange[] {
+    // `undefined` never comes from the decoder (it throws for an unknown relation); kept defensive.
     return msg.relations
-      .filter((r): r is Pgoutput.MessageRelation => r !== undefined)
+      .filter((r): r is RelationMessage => r !== undefined)
       .map((relation) => {
         const rel = this.relationInfo(relation);
         return {
@@ -128,9 +151,9 @@ export class ChangeEncoder {
 
   private oldRecord(
     rel: RelationInfo,
-    old: Tuple | null,
-    key: Tuple | null,
-    newRow: Tuple | null,
+    old: TupleData | null,
+    key: TupleData | null,
+    newRow: TupleData | null,
     errors: string[],
   ): string {
     if (old) return this.row(rel.identity === 'full' ? rel.columns : rel.keyColumns, old, errors);
@@ -139,11 +162,11 @@ export class ChangeEncoder {
     return source ? this.row(rel.keyColumns, source, errors) : '{}';
   }
 
-  private row(columns: readonly ColumnInfo[], tuple: Tuple, errors: string[]): string {
+  private row(columns: readonly ColumnInfo[], tuple: TupleData, errors: string[]): string {
     let out = '{';
     let first = true;
     for (const col of columns) {
-      const text = tuple[col.name];
+      const text = tuple[col.index];
       if (text === undefined) continue; // unchanged TOAST and no old value: left out
       out += first ? col.keyPrefix : `,${col.keyPrefix}`;
       first = false;
@@ -163,11 +186,12 @@ export class ChangeEncoder {
     return `${out}}`;
   }
 
-  private relationInfo(relation: Pgoutput.MessageRelation): RelationInfo {
+  private relationInfo(relation: RelationMessage): RelationInfo {
     let info = this.relations.get(relation);
     if (info) return info;
-    const columns: ColumnInfo[] = relation.columns.map((c) => ({
+    const columns: ColumnInfo[] = relation.columns.map((c, index) => ({
       name: c.name,
+      index,
       keyPrefix: `${JSON.stringify(c.name)}:`,
       typeOid: c.typeOid,
       isKey: (c.flags & 1) === 1,

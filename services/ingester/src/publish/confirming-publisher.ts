@@ -44,6 +44,9 @@ export class ConfirmingPublisher {
   private confirmedLsn: Lsn = 0n;
   /** Per-topic sequence numbers (gap detection at the gateways). */
   private readonly seqByTopic = new Map<string, number>();
+  /** The text of the last commit LSN published (one transaction's changes share it). */
+  private lsn: Lsn = -1n;
+  private lsnText = '';
 
   constructor(private readonly opts: PublisherOptions) {
     this.confirmedLsn = opts.startLsn;
@@ -65,13 +68,18 @@ export class ConfirmingPublisher {
   publish(change: EncodedChange, commitLsn: Lsn): void {
     const seq = (this.seqByTopic.get(change.topic) ?? 0) + 1;
     this.seqByTopic.set(change.topic, seq);
+    if (commitLsn !== this.lsn) {
+      this.lsn = commitLsn;
+      this.lsnText = lsnToText(commitLsn);
+    }
     const header: BusHeader = {
       v: 1,
       src: this.opts.source,
       seq,
-      lsn: lsnToText(commitLsn),
+      lsn: this.lsnText,
       type: change.type,
-      pk: [...change.pk],
+      // only read by encodeBusMessage, never kept or changed: no copy
+      pk: change.pk as string[],
       ts: Date.now(),
     };
     const message = encodeBusMessage(header, change.json);

@@ -14,14 +14,14 @@
  * - I2: a standby status update with the confirmed position goes out every `statusIntervalMs` and
  *   whenever the server asks, even while publishing is blocked (reading paused).
  */
-import type { Pgoutput } from 'pg-logical-replication';
 import type { Bus } from '@walcast/bus';
 import type { Logger } from '@walcast/logger';
 import { ChangeEncoder } from '../changes/change-encoder';
+import type { RelationMessage } from '../changes/pgoutput-decoder';
 import type { TypeRegistry } from '../changes/type-registry';
 import { ConfirmingPublisher } from '../publish/confirming-publisher';
 import type { ChangeSource, WalMessage } from './change-source';
-import { lsnFromText, lsnToText, type Lsn } from './lsn';
+import { lsnToText, type Lsn } from './lsn';
 
 export interface SessionOptions {
   source: ChangeSource;
@@ -118,7 +118,7 @@ export class StreamSession {
     switch (msg.tag) {
       case 'begin':
         this.inTransaction = true;
-        this.commitLsn = msg.commitLsn ? lsnFromText(msg.commitLsn) : 0n;
+        this.commitLsn = msg.finalLsn;
         this.encoder.begin(msg);
         return;
       case 'relation':
@@ -134,7 +134,7 @@ export class StreamSession {
         return;
       case 'commit':
         this.inTransaction = false;
-        if (msg.commitEndLsn) this.publisher.commit(lsnFromText(msg.commitEndLsn));
+        if (msg.endLsn > 0n) this.publisher.commit(msg.endLsn);
         return;
       default:
         return; // type, origin and logical messages carry nothing to publish
@@ -146,7 +146,7 @@ export class StreamSession {
    * not know, are read from the catalog (once per Relation message: at the first change of a table
    * in a session and after each ALTER TABLE).
    */
-  private learnRelation(relation: Pgoutput.MessageRelation): void {
+  private learnRelation(relation: RelationMessage): void {
     const unknown = this.encoder.unknownTypeOids(relation);
     this.blocked = true;
     this.opts.source.pause();
