@@ -24,6 +24,7 @@ import {
   median,
   nowMs,
   procCpuSeconds,
+  procRunDelaySeconds,
   sleep,
   topicForTable,
   type ResultRow,
@@ -81,11 +82,16 @@ async function runScenario(
   redisHist.current = new LatencyHistogram();
   await sleep(100);
   const changes = rate * SECONDS;
+  const clientPids = fleet.procs.map((p) => p.pid);
   const cpu0 = pids.map(procCpuSeconds);
+  const wait0 = [...pids, ...clientPids].map(procRunDelaySeconds);
   const t0 = nowMs();
   await db.query(`call paced(${changes}, ${rate})`);
   const wallS = (nowMs() - t0) / 1000;
   const busy = pids.map((pid, i) => `${(((procCpuSeconds(pid) - cpu0[i]!) / wallS) * 100).toFixed(0)}%`);
+  const waited = [...pids, ...clientPids].map(
+    (pid, i) => `${(((procRunDelaySeconds(pid) - wait0[i]!) / wallS) * 100).toFixed(0)}%`,
+  );
   await sleep(500); // the last changes arrive
   const reports = await fleet.ask({ cmd: 'report' }, 'report', 10_000);
   const hist = new LatencyHistogram();
@@ -106,7 +112,7 @@ async function runScenario(
     `  latency ${rate}/s × ${clients}: ${changes} changes in ${wallS.toFixed(2)} s; clients p50 ${rep.p50.toFixed(1)} ms, ` +
       `p99 ${rep.p99.toFixed(1)} ms, max bucket ${hist.percentile(100).toFixed(1)} ms; Redis p50 ${rep.redisP50.toFixed(1)} ms, ` +
       `p99 ${rep.redisP99.toFixed(1)} ms; client processes busy ${cpu.map((c) => `${(c * 100).toFixed(0)}%`).join(' + ')}; ` +
-      `ingester, gateways busy ${busy.join(', ')}`,
+      `ingester, gateways busy ${busy.join(', ')}; waiting for a CPU (ingester, gateways, clients) ${waited.join(', ')}`,
   );
   return rep;
 }

@@ -178,3 +178,15 @@ export function procRssBytes(pid: number): number {
     return NaN;
   }
 }
+
+/**
+ * Seconds the process's main thread has spent runnable but waiting for a CPU (Linux
+ * /proc/<pid>/schedstat, second field), or NaN. Tells "starved" apart from "idle".
+ */
+export function procRunDelaySeconds(pid: number): number {
+  try {
+    return Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[1]) / 1e9;
+  } catch {
+    return NaN;
+  }
+}
