@@ -48,7 +48,7 @@ export function formatNotes(results: readonly ScenarioResult[]): string {
     const notes = [...result.notes];
     if (exempt) {
       notes.unshift(
-        `${n(exempt.tally.exempt)} rows committed while the Redis subscriber was not subscribed are not ` +
+        `${n(exempt.tally.exempt)} rows committed while the Redis subscriber was not subscribed (or just before) are not ` +
           `counted at Redis; ${n(exempt.tally.exemptReceived)} of them arrived anyway`,
       );
     }
