@@ -12,6 +12,9 @@ import { runScenario, type ScenarioResult } from './harness';
 import { formatNotes, formatResults } from './report';
 import { SCENARIOS } from './scenarios';
 
+/** A bad command line: reported without a stack trace. */
+class UsageError extends Error {}
+
 function parseArgs(argv: readonly string[]): { fast: boolean; only: string[] } {
   let fast = process.env['FAULTS'] === 'fast';
   const only: string[] = [];
@@ -21,11 +24,11 @@ function parseArgs(argv: readonly string[]): { fast: boolean; only: string[] } {
     else if (arg === '--only' && argv[i + 1] !== undefined) only.push(argv[++i]!);
     else if (arg.startsWith('--only=')) only.push(arg.slice('--only='.length));
     else if (arg === '--') continue;
-    else throw new Error(`unknown argument ${arg}; use --fast or --only <scenario>`);
+    else throw new UsageError(`unknown argument ${arg}; use --fast or --only <scenario>`);
   }
   const known = new Set(SCENARIOS.map((s) => s.name));
   for (const name of only) {
-    if (!known.has(name)) throw new Error(`no scenario ${name}; scenarios: ${[...known].join(', ')}`);
+    if (!known.has(name)) throw new UsageError(`no scenario ${name}; scenarios: ${[...known].join(', ')}`);
   }
   return { fast, only };
 }
@@ -52,7 +55,7 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (err: unknown) => {
-    console.error(err);
+    console.error(err instanceof UsageError ? err.message : err);
     process.exit(2);
   },
 );
