@@ -23,6 +23,8 @@ interface Sample {
   connected10k: number;
   joined10k: number;
   joined19k: number;
+  /** (RSS at 19k joined − RSS at 10k joined) ÷ 9k: insensitive to start-up garbage collected meanwhile. */
+  joinedMarginal: number;
 }
 
 /**
@@ -45,17 +47,21 @@ async function measureOnce(server: Server): Promise<Sample> {
     const connected10k = ((await rss()) - rss0) / FIRST;
     await first.ask({ cmd: 'join' }, 'joined', 120_000);
     const t2 = nowMs();
-    const joined10k = ((await rss()) - rss0) / FIRST;
+    const rss10k = await rss();
+    const joined10k = (rss10k - rss0) / FIRST;
     const more = await second.connect(true);
     if (more !== TOTAL - FIRST) throw new Error(`${server.name}: ${more}/${TOTAL - FIRST} more sockets`);
     const t3 = nowMs();
-    const joined19k = ((await rss()) - rss0) / TOTAL;
+    const rss19k = await rss();
+    const joined19k = (rss19k - rss0) / TOTAL;
+    const joinedMarginal = (rss19k - rss10k) / (TOTAL - FIRST);
     console.log(
       `  connections ${server.name}: connect 10k ${(t1 - t0).toFixed(0)} ms, join 10k ${(t2 - t1).toFixed(0)} ms, ` +
         `connect+join 9k ${(t3 - t2).toFixed(0)} ms; per socket ${connected10k.toFixed(0)} B (10k connected), ` +
-        `${joined10k.toFixed(0)} B (10k joined), ${joined19k.toFixed(0)} B (19k joined)`,
+        `${joined10k.toFixed(0)} B (10k joined), ${joined19k.toFixed(0)} B (19k joined), ` +
+        `${joinedMarginal.toFixed(0)} B (each of the 9k after 10k)`,
     );
-    return { connected10k, joined10k, joined19k };
+    return { connected10k, joined10k, joined19k, joinedMarginal };
   } finally {
     first.stop();
     second.stop();
@@ -67,6 +73,7 @@ const ROWS: Array<{ key: keyof Sample; label: string }> = [
   { key: 'connected10k', label: '10,000 sockets connected, not joined' },
   { key: 'joined10k', label: '10,000 sockets joined to one channel' },
   { key: 'joined19k', label: '19,000 sockets joined to one channel' },
+  { key: 'joinedMarginal', label: 'joined, marginal from 10,000 to 19,000' },
 ];
 
 export async function benchConnections(): Promise<ResultRow[]> {

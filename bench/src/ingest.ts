@@ -1,6 +1,7 @@
 /**
  * Ingest: rows/s from commit to Redis, replaying a backlog. The ingester's slot (`walcast`) and the
- * baselines' slots exist before the workload is written; the workload is written while nothing reads;
+ * baselines' slots exist before the workload is written; the workload is written while nothing reads
+ * (postgres.js, which can only stream from its own new temporary slot, is subscribed and paused);
  * then each consumer drains its own slot and is timed. Same WAL for all consumers.
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
