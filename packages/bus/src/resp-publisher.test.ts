@@ -164,6 +164,33 @@ describe('RespPublisher', () => {
     expect(reads.length).toBeLessThan(10);
   });
 
+  it('holds small publishes back while a write is unanswered and sends them with its reply', async () => {
+    const p = open();
+    await p.ping();
+    redis.hold = true;
+    const first = p.publish('t', 'first');
+    await until(() => redis.published().length === 1);
+    const later = [p.publish('t', 'a'), p.publish('t', 'b')];
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(redis.published()).toHaveLength(1); // held back: 'first' is unanswered
+    redis.release();
+    await Promise.all([first, ...later]);
+    expect(redis.published().map((c) => c[1])).toEqual(['first', 'a', 'b']);
+  });
+
+  it('does not hold back more than a bounded amount', async () => {
+    const p = open();
+    await p.ping();
+    redis.hold = true;
+    const all = [p.publish('t', 'first')];
+    await until(() => redis.published().length === 1);
+    const big = 'x'.repeat(10_000);
+    for (let i = 0; i < 20; i++) all.push(p.publish('t', big));
+    await until(() => redis.published().length === 21);
+    redis.release();
+    await Promise.all(all);
+  });
+
   it('queues publishes until connected', async () => {
     const port = redis.port;
     await redis.stop();
