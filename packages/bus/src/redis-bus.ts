@@ -17,6 +17,7 @@ import type { Redis, RedisOptions } from 'ioredis';
 import type { Logger } from '@walcast/logger';
 import type { Bus, BusHandler, BusKey, BusState } from './bus';
 import { RespPublisher } from './resp-publisher';
+import { parseClientList, type SubscriberBacklog } from './subscriber-backlog';
 
 export interface RedisBusOptions {
   url: string;
@@ -44,6 +45,10 @@ const retryStrategy = (attempt: number): number => {
 export class RedisBus implements Bus {
   private readonly pub: RespPublisher;
   private readonly sub: Redis | null;
+  /** For CLIENT LIST; opened on first use. */
+  private admin: Redis | null = null;
+  private readonly url: string;
+  private readonly name: string;
   private handler: BusHandler = () => undefined;
   private readonly listeners: Array<(s: BusState) => void> = [];
   private readonly errorListeners: Array<(err: Error) => void> = [];
@@ -52,6 +57,8 @@ export class RedisBus implements Bus {
 
   constructor(opts: RedisBusOptions) {
     this.log = opts.log;
+    this.url = opts.url;
+    this.name = opts.name;
     const common: RedisOptions = {
       maxRetriesPerRequest: null,
       enableOfflineQueue: true,
@@ -137,6 +144,24 @@ export class RedisBus implements Bus {
     this.errorListeners.push(listener);
   }
 
+  /**
+   * The output backlog Redis holds for every pub/sub subscriber (`CLIENT LIST TYPE pubsub`), on a
+   * connection of its own. Rejects when Redis cannot answer within a second.
+   */
+  async subscriberBacklog(): Promise<SubscriberBacklog[]> {
+    if (!this.admin) {
+      this.admin = new (loadIoredis().Redis)(this.url, {
+        maxRetriesPerRequest: 1,
+        retryStrategy,
+        commandTimeout: 1000,
+        connectionName: `${this.name}:admin`,
+      });
+      this.admin.on('error', () => undefined); // Redis errors are counted on the other connections
+    }
+    const text = (await this.admin.call('CLIENT', 'LIST', 'TYPE', 'pubsub')) as string;
+    return parseClientList(text);
+  }
+
   /** Round trip to Redis on the publishing connection; for readiness checks. */
   async ping(): Promise<void> {
     await this.pub.ping();
@@ -157,6 +182,7 @@ export class RedisBus implements Bus {
     ]);
     this.pub.close();
     this.sub?.disconnect();
+    this.admin?.disconnect();
   }
 
   private requireSub(): Redis {

@@ -56,6 +56,21 @@ export const ingesterSchema = {
     doc: 'Names this ingester in bus envelopes and logs (default: host name, pid and a random suffix).',
   }),
   RECONNECT_MAX_DELAY: durationMs({ doc: 'Upper bound of the jittered reconnect backoff.', default: 10_000 }),
+  SUBSCRIBER_BACKLOG_PAUSE: bytes({
+    doc:
+      'WAL reading is held while a Redis subscriber (a gateway) has more than this unread in Redis, ' +
+      'until all are under half of it, so Redis never drops a slow one (client-output-buffer-limit ' +
+      'pubsub). 0 turns this off.',
+    default: 4 * 1024 * 1024,
+  }),
+  SUBSCRIBER_BACKLOG_MAX_WAIT: durationMs({
+    doc: 'How long one subscriber stuck above SUBSCRIBER_BACKLOG_PAUSE is waited for before it is ignored.',
+    default: 10_000,
+  }),
+  SUBSCRIBER_CHECK_INTERVAL: durationMs({
+    doc: 'How often subscriber backlogs are read (CLIENT LIST TYPE pubsub).',
+    default: 50,
+  }),
   SLOT_LAG_WARN: bytes({
     doc: 'WAL retained by the slot above which a warning is logged (and `walcast_slot_retained_wal_bytes` alerts).',
     default: 1024 * 1024 * 1024,
@@ -80,6 +95,9 @@ export type IngesterConfig = Readonly<{
   maxInFlightBytes: number;
   instanceId: string;
   reconnectMaxDelayMs: number;
+  subscriberPauseBytes: number;
+  subscriberMaxWaitMs: number;
+  subscriberCheckIntervalMs: number;
   slotLagWarnBytes: number;
   slotCheckIntervalMs: number;
 }>;
@@ -123,6 +141,9 @@ export function readConfig(env: Readonly<Record<string, string | undefined>> = p
     maxInFlightBytes: e.MAX_IN_FLIGHT_BYTES,
     instanceId: e.INSTANCE_ID ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
     reconnectMaxDelayMs: e.RECONNECT_MAX_DELAY,
+    subscriberPauseBytes: e.SUBSCRIBER_BACKLOG_PAUSE,
+    subscriberMaxWaitMs: e.SUBSCRIBER_BACKLOG_MAX_WAIT,
+    subscriberCheckIntervalMs: e.SUBSCRIBER_CHECK_INTERVAL,
     slotLagWarnBytes: e.SLOT_LAG_WARN,
     slotCheckIntervalMs: e.SLOT_CHECK_INTERVAL,
   });

@@ -40,6 +40,8 @@ export class Ingester {
   private wake: (() => void) | null = null;
   private loop: Promise<void> | null = null;
   private sessions = 0;
+  /** Flow control from Redis subscribers: WAL reading is held while true. */
+  private held = false;
   /** Last confirmed position, for logs and health. */
   confirmedLsn: Lsn = 0n;
 
@@ -48,6 +50,8 @@ export class Ingester {
     private readonly bus: Bus,
     private readonly log: Logger,
     private readonly metrics: IngesterMetrics,
+    /** Told the size of every message before it is published (flow control spends a budget). */
+    private readonly onPublishing: ((bytes: number) => void) | null = null,
   ) {}
 
   get state(): IngesterState {
@@ -64,6 +68,12 @@ export class Ingester {
     }
     if (this.bus.state !== 'ready') return `redis ${this.bus.state}`;
     return null;
+  }
+
+  /** Holds (true) or releases WAL reading, in this session and the next ones. */
+  hold(held: boolean): void {
+    this.held = held;
+    this.session?.hold(held);
   }
 
   start(): void {
@@ -122,7 +132,7 @@ export class Ingester {
           slot: this.config.slotName,
           publication: this.config.publication,
         }),
-        bus: this.bus,
+        bus: this.onPublishing ? tapPublishes(this.bus, this.onPublishing) : this.bus,
         registry,
         loadTypes: async (oids) => {
           const { rows } = await catalog.query<TypeCatalogRow>(TYPE_CATALOG_SQL, [oids]);
@@ -154,6 +164,7 @@ export class Ingester {
         },
       });
       this.session = session;
+      if (this.held) session.hold(true);
       await session.run();
     } finally {
       this.session = null;
@@ -193,4 +204,22 @@ export class Ingester {
       };
     });
   }
+}
+
+/** `bus` with every publish reported to `onPublishing` first (message length in UTF-16 units). */
+function tapPublishes(bus: Bus, onPublishing: (bytes: number) => void): Bus {
+  return {
+    publish: (topic, message) => {
+      onPublishing(message.length);
+      return bus.publish(topic, message);
+    },
+    subscribe: (key) => bus.subscribe(key),
+    unsubscribe: (key) => bus.unsubscribe(key),
+    onMessage: (handler) => bus.onMessage(handler),
+    onStateChange: (listener) => bus.onStateChange(listener),
+    get state() {
+      return bus.state;
+    },
+    close: () => bus.close(),
+  };
 }

@@ -10,6 +10,7 @@ import { startHealthServer } from './health';
 import { Ingester } from './ingester';
 import { IngesterMetrics } from './metrics';
 import { SlotMonitor } from './replication/slot-monitor';
+import { SubscriberFlow } from './publish/subscriber-flow';
 
 const VERSION = '0.1.0';
 
@@ -55,10 +56,31 @@ async function main(): Promise<void> {
     slot: () => monitor.status,
   });
   bus.onError(() => metrics.redisErrors.inc());
-  const ingester = new Ingester(config, bus, log.child({ component: 'replication' }), metrics);
+  const flow =
+    config.subscriberPauseBytes > 0
+      ? new SubscriberFlow({
+          read: () => bus.subscriberBacklog(),
+          intervalMs: config.subscriberCheckIntervalMs,
+          pauseBytes: config.subscriberPauseBytes,
+          maxWaitMs: config.subscriberMaxWaitMs,
+          log: log.child({ component: 'subscriber-flow' }),
+          onHold: (held) => {
+            ingester.hold(held);
+            if (held) metrics.subscriberHolds.inc();
+          },
+        })
+      : null;
+  const ingester = new Ingester(
+    config,
+    bus,
+    log.child({ component: 'replication' }),
+    metrics,
+    flow ? (bytes) => flow.consume(bytes) : null,
+  );
   const health = await startHealthServer(config.healthPort, ingester, metrics);
   ingester.start();
   monitor.start();
+  flow?.start();
 
   let stopping = false;
   const shutdown = (signal: string): void => {
@@ -66,6 +88,7 @@ async function main(): Promise<void> {
     stopping = true;
     log.info({ signal }, 'shutting down');
     void (async () => {
+      flow?.stop();
       await ingester.stop();
       await monitor.stop();
       await bus.close();

@@ -27,6 +27,7 @@ export class IngesterMetrics {
   readonly commitToPublish: Histogram;
   readonly redisErrors: Counter;
   readonly sessions: Counter;
+  readonly subscriberHolds: Counter;
 
   constructor(gauges: IngesterGauges) {
     const registers = [this.registry];
@@ -107,6 +108,11 @@ export class IngesterMetrics {
     this.sessions = new Counter({
       name: 'walcast_ingester_stream_sessions_total',
       help: 'Replication sessions started (more than one means reconnects or failovers).',
+      registers,
+    });
+    this.subscriberHolds = new Counter({
+      name: 'walcast_ingester_subscriber_holds_total',
+      help: 'Times WAL reading was held because a Redis subscriber (a gateway) fell behind.',
       registers,
     });
   }

@@ -57,6 +57,8 @@ export class StreamSession {
   private ackTimer: NodeJS.Timeout | null = null;
   private statusTimer: NodeJS.Timeout | null = null;
   private pressured = false;
+  /** Held by flow control from outside (subscribers behind in Redis). */
+  private held = false;
 
   constructor(private readonly opts: SessionOptions) {
     this.encoder = new ChangeEncoder(opts.registry);
@@ -167,7 +169,7 @@ export class StreamSession {
   private unblock(): void {
     this.blocked = false;
     while (this.queue.length > 0 && !this.blocked) this.process(this.queue.shift()!);
-    if (!this.blocked && !this.pressured) this.opts.source.resume();
+    if (!this.blocked && !this.pressured && !this.held) this.opts.source.resume();
   }
 
   private onKeepalive(walEnd: Lsn, shouldRespond: boolean): void {
@@ -180,9 +182,20 @@ export class StreamSession {
     if (paused) {
       this.opts.log.debug({ inFlight: this.publisher.inFlight }, 'publishing backlog; pausing WAL reads');
       this.opts.source.pause();
-    } else if (!this.blocked) {
+    } else if (!this.blocked && !this.held) {
       this.opts.source.resume();
     }
+  }
+
+  /**
+   * Holds (or releases) WAL reading for a reason outside the session: Redis subscribers that fall
+   * behind. Keepalives are still answered while held (I2).
+   */
+  hold(held: boolean): void {
+    if (held === this.held) return;
+    this.held = held;
+    if (held) this.opts.source.pause();
+    else if (!this.blocked && !this.pressured) this.opts.source.resume();
   }
 
   private scheduleAck(): void {
