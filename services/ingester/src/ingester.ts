@@ -162,6 +162,9 @@ export class Ingester {
           this.metrics.changesPublished.inc();
           this.metrics.bytesPublished.inc(bytes);
         },
+        onTransactionPublished: (commitTimeMs) => {
+          this.metrics.commitToPublish.observe(Math.max(0, Date.now() - commitTimeMs) / 1000);
+        },
       });
       this.session = session;
       if (this.held) session.hold(true);

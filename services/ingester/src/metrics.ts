@@ -96,7 +96,7 @@ export class IngesterMetrics {
     });
     this.commitToPublish = new Histogram({
       name: 'walcast_ingester_commit_to_publish_seconds',
-      help: 'From the transaction’s commit (PostgreSQL’s clock) to Redis accepting the change.',
+      help: 'Per transaction: from its commit (PostgreSQL’s clock) to Redis having accepted all its changes.',
       buckets: LATENCY_BUCKETS,
       registers,
     });

@@ -57,6 +57,11 @@ describe('/metrics', () => {
       expect(value(text, 'walcast_ingester_state{state="retrying"}')).toBe(0);
       expect(value(text, 'walcast_ingester_redis_ready')).toBe(1);
       expect(value(text, 'walcast_ingester_stream_sessions_total')).toBe(1);
+      // One transaction, confirmed: one observation of commit-to-publish, well under a minute.
+      expect(value(text, 'walcast_ingester_commit_to_publish_seconds_count')).toBeGreaterThanOrEqual(1);
+      expect(value(text, 'walcast_ingester_commit_to_publish_seconds_bucket{le="30"}')).toBe(
+        value(text, 'walcast_ingester_commit_to_publish_seconds_count'),
+      );
       await waitFor(async () => (value(await scrape(), 'walcast_ingester_confirmed_lsn') ?? 0) > 0, {
         timeoutMs: 5000,
         message: 'a confirmed LSN',

@@ -41,6 +41,8 @@ export interface SessionOptions {
   onStreaming(): void;
   onConfirmed(lsn: Lsn): void;
   onChangePublished?(bytes: number): void;
+  /** A transaction is confirmed (Redis accepted all of it); its commit time in ms since the epoch. */
+  onTransactionPublished?(commitTimeMs: number): void;
 }
 
 /** How long acknowledgements are coalesced: at most one status update per this many ms under load. */
@@ -59,6 +61,8 @@ export class StreamSession {
   private pressured = false;
   /** Held by flow control from outside (subscribers behind in Redis). */
   private held = false;
+  /** Commit LSN and time of transactions not yet confirmed, oldest first (for latency metrics). */
+  private readonly commitTimes: Array<{ lsn: Lsn; micros: bigint }> = [];
 
   constructor(private readonly opts: SessionOptions) {
     this.encoder = new ChangeEncoder(opts.registry);
@@ -67,7 +71,10 @@ export class StreamSession {
       source: opts.instanceId,
       maxInFlight: opts.maxInFlight,
       maxInFlightBytes: opts.maxInFlightBytes,
-      onConfirm: () => this.scheduleAck(),
+      onConfirm: (lsn) => {
+        this.reportPublished(lsn);
+        this.scheduleAck();
+      },
       onPressure: (paused) => this.setPressure(paused),
       onFailure: (err) => this.fail(err),
       startLsn: opts.startLsn,
@@ -136,7 +143,11 @@ export class StreamSession {
         return;
       case 'commit':
         this.inTransaction = false;
-        if (msg.endLsn > 0n) this.publisher.commit(msg.endLsn);
+        if (msg.endLsn > 0n) {
+          if (this.opts.onTransactionPublished)
+            this.commitTimes.push({ lsn: msg.endLsn, micros: msg.commitTime });
+          this.publisher.commit(msg.endLsn);
+        }
         return;
       default:
         return; // type, origin and logical messages carry nothing to publish
@@ -175,6 +186,12 @@ export class StreamSession {
   private onKeepalive(walEnd: Lsn, shouldRespond: boolean): void {
     if (!this.inTransaction && !this.blocked && this.queue.length === 0) this.publisher.advanceIdle(walEnd);
     if (shouldRespond) this.sendStatus();
+  }
+
+  private reportPublished(lsn: Lsn): void {
+    while (this.commitTimes.length > 0 && this.commitTimes[0]!.lsn <= lsn) {
+      this.opts.onTransactionPublished?.(Number(this.commitTimes.shift()!.micros / 1000n));
+    }
   }
 
   private setPressure(paused: boolean): void {
