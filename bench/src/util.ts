@@ -134,10 +134,10 @@ export class LatencyHistogram {
   private readonly counts = new Uint32Array(LatencyHistogram.BUCKETS + 1);
   count = 0;
 
-  add(ms: number): void {
+  add(ms: number, times = 1): void {
     const i = Math.min(LatencyHistogram.BUCKETS, Math.max(0, Math.floor(ms / LatencyHistogram.BUCKET_MS)));
-    this.counts[i]!++;
-    this.count++;
+    this.counts[i]! += times;
+    this.count += times;
   }
 
   /** Sparse [bucket, count] pairs. */
