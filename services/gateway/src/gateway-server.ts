@@ -7,7 +7,7 @@
  */
 import { ErrorCodes } from '@walcast/protocol';
 import type { Bus } from '@walcast/bus';
-import type { Logger } from '@walcast/logger';
+import { LogThrottle, type Logger } from '@walcast/logger';
 import type { GatewayConfig } from './config';
 import { BusSubscriptions } from './channels/bus-subscriptions';
 import { ChannelRegistry } from './channels/channel-registry';
@@ -95,6 +95,22 @@ export class GatewayServer {
       log: log.child({ component: 'channels' }),
     });
     bus.onMessage((via, topic, message) => this.registry.dispatch(via, topic, message));
+    const lostThrottle = new LogThrottle({ max: 10, windowMs: 60_000 });
+    this.registry.onChangesLost((groups, reason) => {
+      const ended = this.handler.failChannels(groups);
+      if (ended === 0) return;
+      metrics.channelsFailed.inc({ reason }, ended);
+      lostThrottle.warn(
+        log,
+        { channels: ended, reason, code: 'ChangesMissed' },
+        'channels that may have missed changes were ended; clients rejoin',
+      );
+    });
+    let wasReady = false;
+    bus.onStateChange((state) => {
+      if (state === 'ready' && wasReady) this.registry.busReconnected();
+      if (state === 'ready') wasReady = true;
+    });
     this.routes();
   }
 

@@ -40,6 +40,7 @@ export class GatewayMetrics {
   readonly missedChanges: Counter;
   readonly redisErrors: Counter;
   readonly closes: Counter<'reason'>;
+  readonly channelsFailed: Counter<'reason'>;
 
   constructor(gauges: GatewayGauges) {
     const registers = [this.registry];
@@ -137,7 +138,16 @@ export class GatewayMetrics {
       labelNames: ['reason'],
       registers,
     });
+    this.channelsFailed = new Counter({
+      name: 'walcast_gateway_channels_failed_total',
+      help:
+        'Channels ended with phx_error because they may have missed changes (gap: a sequence gap; ' +
+        'redis: Redis came back after an outage); clients rejoin by themselves.',
+      labelNames: ['reason'],
+      registers,
+    });
     // Make every labelled series visible from the start, at 0.
+    for (const reason of ['gap', 'redis'] as const) this.channelsFailed.inc({ reason }, 0);
     for (const result of ['ok', 'error', 'unauthorized'] as const) this.joins.inc({ result }, 0);
     for (const reason of CLOSE_REASONS) this.closes.inc({ reason }, 0);
   }

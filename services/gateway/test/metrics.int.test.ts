@@ -128,22 +128,30 @@ describe('/metrics', () => {
 });
 
 describe('sequence gaps on the bus', () => {
-  it('counts the changes missing between two seqs of one source, not duplicates or a new source', async () => {
+  it('counts the changes missing between two seqs of one source and ends the channels concerned', async () => {
     const client = await pool.open();
     expect((await client.join(USERS)).payload.status).toBe('ok');
     const gapsBefore = (await metric(0, 'walcast_gateway_stream_gaps_total')) ?? NaN;
     const missedBefore = (await metric(0, 'walcast_gateway_missed_changes_total')) ?? NaN;
     const publish = (header: Partial<BusHeader>, id: number): Promise<unknown> =>
       redis.call('PUBLISH', USERS_BUS, envelope(header, id));
+    const failedBefore = (await metric(0, 'walcast_gateway_channels_failed_total{reason="gap"}')) ?? NaN;
     await publish({ src: 'gap-a', seq: 1 }, 9001);
     await publish({ src: 'gap-a', seq: 2 }, 9002);
+    await client.next(isChangeFor(USERS, 'INSERT', 9002));
     await publish({ src: 'gap-a', seq: 5 }, 9005); // 3 and 4 never came
-    await publish({ src: 'gap-a', seq: 5 }, 9005); // a duplicate is not a gap
+    // The channel may have missed changes: it is ended with phx_error, so the client rejoins.
+    await client.next((f) => f.topic === USERS && f.event === 'phx_error');
+    expect(client.frames.some(isChangeFor(USERS, 'INSERT', 9005))).toBe(false);
+    expect((await client.join(USERS)).payload.status).toBe('ok');
+    await publish({ src: 'gap-a', seq: 6 }, 9006);
+    await publish({ src: 'gap-a', seq: 6 }, 9006); // a duplicate is not a gap
     await publish({ src: 'gap-b', seq: 7 }, 9007); // a new source (restart) starts its own sequence
     await publish({ src: 'gap-b', seq: 8 }, 9008);
     await client.next(isChangeFor(USERS, 'INSERT', 9008));
     expect(await metric(0, 'walcast_gateway_stream_gaps_total')).toBe(gapsBefore + 1);
     expect(await metric(0, 'walcast_gateway_missed_changes_total')).toBe(missedBefore + 2);
+    expect(await metric(0, 'walcast_gateway_channels_failed_total{reason="gap"}')).toBe(failedBefore + 1);
   });
 });
 

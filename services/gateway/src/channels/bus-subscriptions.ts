@@ -66,6 +66,11 @@ export class BusEntry {
     return missing;
   }
 
+  /** Forgets the sequences seen (after a reconnect, what came before says nothing about gaps). */
+  resetSequences(): void {
+    this.lastSeq.clear();
+  }
+
   markLive(): void {
     if (this.live) return;
     this.live = true;
@@ -89,6 +94,11 @@ export class BusSubscriptions {
 
   get(id: string): BusEntry | undefined {
     return this.entries.get(id);
+  }
+
+  /** Every live subscription entry. */
+  all(): IterableIterator<BusEntry> {
+    return this.entries.values();
   }
 
   acquire(key: BusKey): BusEntry {

@@ -64,6 +64,7 @@ export class ChannelRegistry {
   private readonly groups = new Map<string, DeliveryGroup>();
   private readonly throttle = new LogThrottle({ max: 5, windowMs: 60_000 });
   private readonly gapThrottle = new LogThrottle({ max: 10, windowMs: 60_000 });
+  private lostListener: (groups: DeliveryGroup[], reason: 'gap' | 'redis') => void = () => undefined;
 
   constructor(
     private readonly subscriptions: BusSubscriptions,
@@ -74,6 +75,20 @@ export class ChannelRegistry {
 
   get busSubscriptionCount(): number {
     return this.subscriptions.size;
+  }
+
+  /**
+   * Who to tell when groups may have missed changes: a gap in a topic's sequence, or Redis coming
+   * back after an outage (pub/sub keeps nothing for a disconnected subscriber).
+   */
+  onChangesLost(listener: (groups: DeliveryGroup[], reason: 'gap' | 'redis') => void): void {
+    this.lostListener = listener;
+  }
+
+  /** Redis is back after an outage: every group may have missed changes meanwhile. */
+  busReconnected(): void {
+    for (const entry of this.subscriptions.all()) entry.resetSequences();
+    this.lostListener([...this.groups.values()], 'redis');
   }
 
   get groupCount(): number {
@@ -165,7 +180,10 @@ export class ChannelRegistry {
     }
     const { header } = change;
     const missing = entry.checkSequence(topic, header.src, header.seq);
-    if (missing > 0) this.countGap(topic, header.src, header.seq, missing);
+    if (missing > 0) {
+      this.countGap(topic, header.src, header.seq, missing);
+      this.lostListener([...entry.groups], 'gap');
+    }
     const deliver = (group: DeliveryGroup): void => {
       try {
         group.deliver(change, this.fanout, entry);

@@ -79,6 +79,11 @@ export abstract class DeliveryGroup {
     return `${vsn}|${this.key}`;
   }
 
+  /** Every member socket, of both protocol versions (a copy: callers may remove members). */
+  memberSockets(): Array<WebSocket<SocketData>> {
+    return [...this.members['1.0.0'], ...this.members['2.0.0']];
+  }
+
   add(ws: WebSocket<SocketData>): void {
     this.members[ws.getUserData().codec.vsn].add(ws);
   }

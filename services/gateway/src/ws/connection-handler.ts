@@ -116,6 +116,29 @@ export class ConnectionHandler {
       });
   }
 
+  /**
+   * Ends every joined membership of `groups` with `phx_error`, as Phoenix does when a channel
+   * process dies: clients rejoin by themselves (and applications refetch on SUBSCRIBED), so changes
+   * the gateway could not deliver are never missed silently. Memberships still waiting for their
+   * subscription have missed nothing and are left alone. Returns how many channels were ended.
+   */
+  failChannels(groups: readonly DeliveryGroup[]): number {
+    let ended = 0;
+    for (const group of groups) {
+      for (const ws of group.memberSockets()) {
+        const data = ws.getUserData();
+        if (data.closed) continue;
+        for (const membership of [...data.channels.values()]) {
+          if (membership.group !== group || membership.state !== 'joined') continue;
+          this.end(ws, membership);
+          ws.cork(() => pushLifecycle(ws, membership.topic, membership.joinRef, PhoenixEvents.error));
+          ended++;
+        }
+      }
+    }
+    return ended;
+  }
+
   onClose(ws: WebSocket<SocketData>): void {
     const data = ws.getUserData();
     data.closed = true;
