@@ -3,17 +3,22 @@
 // the settings that stop the gateway at start (exit code 2 with the reason).
 import {
   GATEWAY_ENTRY,
-  WalcastStack,
+  type WalcastStack,
   spawnService,
-  sql,
-  startBackends,
   waitFor,
   type Backends,
   type PhoenixFrame,
 } from '@walcast/test-utils';
 
 import { ISSUER, SECRET, claims, hsToken, nowSeconds } from './auth-support';
-import { ClientPool, expectNoFrame, insertUser, isChangeFor } from './support';
+import {
+  ClientPool,
+  expectNoFrame,
+  insertUser,
+  isChangeFor,
+  startUsersStack,
+  stopUsersStack,
+} from './support';
 
 jest.setTimeout(60_000);
 
@@ -26,13 +31,7 @@ let valid: string;
 const pool = new ClientPool(() => stack);
 
 beforeAll(async () => {
-  backends = await startBackends();
-  await sql(
-    backends.pg.url,
-    'create table public.users (id int primary key, name text)',
-    'create publication supabase_realtime for all tables',
-  );
-  stack = await WalcastStack.start(backends, {
+  ({ backends, stack } = await startUsersStack({
     gateways: 1,
     gatewayEnv: {
       SECURE_CHANNELS: 'true',
@@ -40,17 +39,13 @@ beforeAll(async () => {
       JWT_CLAIM_VALIDATORS: JSON.stringify({ iss: ISSUER }),
       // The default clock tolerance (5 s) is kept: expiry must still close channels at `exp`.
     },
-  });
+  }));
   valid = await hsToken();
 });
 
 afterEach(() => pool.closeAll());
 
-afterAll(async () => {
-  await pool.closeAll();
-  await stack?.stop();
-  await backends?.stop();
-}, 30_000);
+afterAll(() => stopUsersStack(pool, stack, backends), 30_000);
 
 /** Channel frames other than changes and the ok `system` notices. */
 const isLifecycle = (f: PhoenixFrame): boolean =>

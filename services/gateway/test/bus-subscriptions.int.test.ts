@@ -2,7 +2,7 @@
 // subscribed once however many channels need it, kept while any does, and dropped when the last
 // one leaves or disconnects; `realtime:*` and schema topics use patterns the same way. Checked on
 // the real Redis with PUBSUB NUMSUB / NUMPAT.
-import { WalcastStack, sql, startBackends, waitFor, type Backends } from '@walcast/test-utils';
+import { type WalcastStack, sql, waitFor, type Backends } from '@walcast/test-utils';
 
 import {
   ClientPool,
@@ -14,6 +14,7 @@ import {
   sleep,
   QUIET_MS,
   type RedisClient,
+  startUsersStack,
 } from './support';
 
 jest.setTimeout(60_000);
@@ -27,13 +28,7 @@ let redis: RedisClient;
 const pool = new ClientPool(() => stack);
 
 beforeAll(async () => {
-  backends = await startBackends();
-  await sql(
-    backends.pg.url,
-    'create table public.users (id int primary key, name text)',
-    'create publication supabase_realtime for all tables',
-  );
-  stack = await WalcastStack.start(backends, { gateways: 1 });
+  ({ backends, stack } = await startUsersStack({ gateways: 1 }));
   redis = redisClient(backends.redis.url);
 });
 

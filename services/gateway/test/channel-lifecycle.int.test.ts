@@ -3,9 +3,7 @@
 // the join ref, unrouted topics, topic and filter errors, duplicate joins, `access_token` and unknown
 // events, and that a join's ok reply means changes committed after it are delivered.
 import {
-  WalcastStack,
-  sql,
-  startBackends,
+  type WalcastStack,
   waitFor,
   type Backends,
   type PhoenixFrame,
@@ -22,6 +20,8 @@ import {
   isChangeFor,
   isErrorReply,
   sleep,
+  startUsersStack,
+  stopUsersStack,
 } from './support';
 
 jest.setTimeout(60_000);
@@ -33,22 +33,12 @@ let stack: WalcastStack;
 const pool = new ClientPool(() => stack);
 
 beforeAll(async () => {
-  backends = await startBackends();
-  await sql(
-    backends.pg.url,
-    'create table public.users (id int primary key, name text)',
-    'create publication supabase_realtime for all tables',
-  );
-  stack = await WalcastStack.start(backends, { gateways: 1 });
+  ({ backends, stack } = await startUsersStack({ gateways: 1 }));
 });
 
 afterEach(() => pool.closeAll());
 
-afterAll(async () => {
-  await pool.closeAll();
-  await stack?.stop();
-  await backends?.stop();
-}, 30_000);
+afterAll(() => stopUsersStack(pool, stack, backends), 30_000);
 
 /** The frame's text parsed, to compare it whole (including keys that must be absent). */
 function wire(frame: PhoenixFrame): unknown {

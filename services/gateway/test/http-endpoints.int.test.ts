@@ -4,17 +4,25 @@
 import {
   GATEWAY_ENTRY,
   PhoenixTestClient,
-  WalcastStack,
+  type WalcastStack,
   WebSocketUpgradeError,
   freePort,
   spawnService,
-  sql,
-  startBackends,
   waitFor,
   type Backends,
 } from '@walcast/test-utils';
 
-import { ClientPool, RawWebSocket, httpGet, insertUser, isChangeFor, numsub, redisClient } from './support';
+import {
+  ClientPool,
+  RawWebSocket,
+  httpGet,
+  insertUser,
+  isChangeFor,
+  numsub,
+  redisClient,
+  startUsersStack,
+  stopUsersStack,
+} from './support';
 
 jest.setTimeout(60_000);
 
@@ -28,22 +36,12 @@ let stack: WalcastStack;
 const pool = new ClientPool(() => stack);
 
 beforeAll(async () => {
-  backends = await startBackends();
-  await sql(
-    backends.pg.url,
-    'create table public.users (id int primary key, name text)',
-    'create publication supabase_realtime for all tables',
-  );
-  stack = await WalcastStack.start(backends, { gateways: 1, gatewayEnv: { JOIN_TIMEOUT: '1s' } });
+  ({ backends, stack } = await startUsersStack({ gateways: 1, gatewayEnv: { JOIN_TIMEOUT: '1s' } }));
 });
 
 afterEach(() => pool.closeAll());
 
-afterAll(async () => {
-  await pool.closeAll();
-  await stack?.stop();
-  await backends?.stop();
-}, 30_000);
+afterAll(() => stopUsersStack(pool, stack, backends), 30_000);
 
 function port(): number {
   return stack.gatewayPorts[0]!;

@@ -2,16 +2,22 @@
 // error whose reason starts `ProtocolViolation:`, the socket stays open, and other clients of the
 // same gateway are unaffected. Only a frame over MAX_FRAME_SIZE ends a socket, and only that one.
 import {
-  WalcastStack,
-  sql,
-  startBackends,
+  type WalcastStack,
   type Backends,
   type PhoenixFrame,
   type PhoenixTestClient,
   type PhoenixVsn,
 } from '@walcast/test-utils';
 
-import { ClientPool, addGateway, insertUser, isChangeFor, isErrorReply } from './support';
+import {
+  ClientPool,
+  addGateway,
+  insertUser,
+  isChangeFor,
+  isErrorReply,
+  startUsersStack,
+  stopUsersStack,
+} from './support';
 
 jest.setTimeout(60_000);
 
@@ -25,23 +31,13 @@ let smallFrames: number;
 const pool = new ClientPool(() => stack);
 
 beforeAll(async () => {
-  backends = await startBackends();
-  await sql(
-    backends.pg.url,
-    'create table public.users (id int primary key, name text)',
-    'create publication supabase_realtime for all tables',
-  );
-  stack = await WalcastStack.start(backends, { gateways: 1 });
+  ({ backends, stack } = await startUsersStack({ gateways: 1 }));
   smallFrames = await addGateway(stack, { MAX_FRAME_SIZE: String(MAX_FRAME) });
 });
 
 afterEach(() => pool.closeAll());
 
-afterAll(async () => {
-  await pool.closeAll();
-  await stack?.stop();
-  await backends?.stop();
-}, 30_000);
+afterAll(() => stopUsersStack(pool, stack, backends), 30_000);
 
 /** A client of `gateway` joined to the users table, to show that others keep being served. */
 async function watcher(gateway = 0, vsn: PhoenixVsn = '2.0.0'): Promise<PhoenixTestClient> {

@@ -1,7 +1,7 @@
 // The gateway's /metrics (Prometheus text), sequence-gap counting on the bus, and the per-socket
 // backpressure limit: a socket that stops reading is closed while the others receive everything.
 import { encodeBusMessage, type BusHeader } from '@walcast/protocol';
-import { WalcastStack, sql, startBackends, waitFor, type Backends } from '@walcast/test-utils';
+import { type WalcastStack, waitFor, type Backends } from '@walcast/test-utils';
 
 import {
   ClientPool,
@@ -12,6 +12,7 @@ import {
   isChangeFor,
   redisClient,
   type RedisClient,
+  startUsersStack,
 } from './support';
 
 jest.setTimeout(60_000);
@@ -25,13 +26,7 @@ let redis: RedisClient;
 const pool = new ClientPool(() => stack);
 
 beforeAll(async () => {
-  backends = await startBackends();
-  await sql(
-    backends.pg.url,
-    'create table public.users (id int primary key, name text)',
-    'create publication supabase_realtime for all tables',
-  );
-  stack = await WalcastStack.start(backends, { gateways: 1 });
+  ({ backends, stack } = await startUsersStack({ gateways: 1 }));
   redis = redisClient(backends.redis.url);
 });
 

@@ -3,15 +3,22 @@
 import {
   GATEWAY_ENTRY,
   PhoenixTestClient,
-  WalcastStack,
+  type WalcastStack,
   freePort,
   spawnService,
-  sql,
-  startBackends,
   type Backends,
 } from '@walcast/test-utils';
 
-import { ClientPool, RawTcpWebSocket, addGateway, insertUser, isChangeFor, sleep } from './support';
+import {
+  ClientPool,
+  RawTcpWebSocket,
+  addGateway,
+  insertUser,
+  isChangeFor,
+  sleep,
+  startUsersStack,
+  stopUsersStack,
+} from './support';
 
 jest.setTimeout(60_000);
 
@@ -23,25 +30,15 @@ let stack: WalcastStack;
 const pool = new ClientPool(() => stack);
 
 beforeAll(async () => {
-  backends = await startBackends();
-  await sql(
-    backends.pg.url,
-    'create table public.users (id int primary key, name text)',
-    'create publication supabase_realtime for all tables',
-  );
-  stack = await WalcastStack.start(backends, {
+  ({ backends, stack } = await startUsersStack({
     gateways: 1,
     gatewayEnv: { SOCKET_TIMEOUT: String(SOCKET_TIMEOUT_MS), SHUTDOWN_GRACE: '2s' },
-  });
+  }));
 });
 
 afterEach(() => pool.closeAll());
 
-afterAll(async () => {
-  await pool.closeAll();
-  await stack?.stop();
-  await backends?.stop();
-}, 30_000);
+afterAll(() => stopUsersStack(pool, stack, backends), 30_000);
 
 describe(`SOCKET_TIMEOUT=${SOCKET_TIMEOUT_MS}`, () => {
   it('closes a silent socket with 4003 after 1.5–3 s while a heartbeating one stays open past 3 s', async () => {

@@ -9,11 +9,13 @@ import { resolve } from 'node:path';
 
 import {
   PhoenixTestClient,
+  WalcastStack,
   freePort,
   sql,
+  startBackends,
+  type Backends,
   type PhoenixConnectOptions,
   type PhoenixFrame,
-  type WalcastStack,
 } from '@walcast/test-utils';
 
 const requireFromTestUtils = createRequire(resolve(__dirname, '../../../packages/test-utils/package.json'));
@@ -72,6 +74,34 @@ export const QUIET_MS = 300;
 export async function httpGet(port: number, path: string): Promise<{ status: number; body: string }> {
   const res = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(2000) });
   return { status: res.status, body: await res.text() };
+}
+
+/**
+ * What every gateway test file starts from: PostgreSQL and Redis, a `public.users (id, name)` table
+ * in a `supabase_realtime` publication for all tables, and the built services (`opts` as for
+ * WalcastStack.start).
+ */
+export async function startUsersStack(
+  opts: Parameters<typeof WalcastStack.start>[1],
+): Promise<{ backends: Backends; stack: WalcastStack }> {
+  const backends = await startBackends();
+  await sql(
+    backends.pg.url,
+    'create table public.users (id int primary key, name text)',
+    'create publication supabase_realtime for all tables',
+  );
+  return { backends, stack: await WalcastStack.start(backends, opts) };
+}
+
+/** Closes the clients, stops the services, then the backends (any may be undefined after a failed start). */
+export async function stopUsersStack(
+  pool: ClientPool,
+  stack: WalcastStack | undefined,
+  backends: Backends | undefined,
+): Promise<void> {
+  await pool.closeAll();
+  await stack?.stop();
+  await backends?.stop();
 }
 
 /** Adds a gateway on a fresh port to `stack` (with extra env) and returns its index. */
