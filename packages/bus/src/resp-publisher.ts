@@ -40,8 +40,6 @@ interface Chunk {
   ends: number[];
   /** Commands of this chunk already answered (only the first chunk in flight has any). */
   answered: number;
-  /** Connection set-up commands only (never resent: the next connection sends its own). */
-  setup: boolean;
 }
 
 /** Settles one command; `null` for connection set-up commands, whose errors close the connection. */
@@ -71,6 +69,8 @@ export class RespPublisher {
   /** Reply parsing state: at the start of a line, and the error text of the current line. */
   private atLineStart = true;
   private errorLine: number[] | null = null;
+  /** Set-up replies (AUTH, CLIENT SETNAME) still awaited on the current connection. */
+  private handshake = 0;
   private readonly topicHeaders = new Map<string, Buffer>();
   private readonly target: { host: string; port: number; tls: boolean; auth: string[] | null };
 
@@ -150,8 +150,7 @@ export class RespPublisher {
   }
 
   private appendCommand(args: string[]): void {
-    let text = `*${args.length}\r\n`;
-    for (const a of args) text += `$${Buffer.byteLength(a)}\r\n${a}\r\n`;
+    const text = encodeCommand(args);
     const length = Buffer.byteLength(text);
     const chunk = this.chunkWithRoom(length);
     chunk.used += chunk.buf.write(text, chunk.used);
@@ -167,7 +166,6 @@ export class RespPublisher {
       used: 0,
       ends: [],
       answered: 0,
-      setup: false,
     };
     this.unsent.push(chunk);
     return chunk;
@@ -203,8 +201,8 @@ export class RespPublisher {
     }
     this.unsent.length = 0;
     // The rest of the last buffer is filled next (the written part is never touched again).
-    if (last && !last.setup && last.buf.length - last.used >= MIN_TAIL) {
-      this.unsent.push({ buf: last.buf.subarray(last.used), used: 0, ends: [], answered: 0, setup: false });
+    if (last && last.buf.length - last.used >= MIN_TAIL) {
+      this.unsent.push({ buf: last.buf.subarray(last.used), used: 0, ends: [], answered: 0 });
     }
   }
 
@@ -230,20 +228,25 @@ export class RespPublisher {
 
   private onConnected(socket: Socket): void {
     if (this.socket !== socket) return;
-    // Set-up commands go first; unanswered publishes from the previous connection follow.
+    // Set-up commands go alone; publishes (queued, or unanswered on the previous connection) wait
+    // until every one of them succeeded, so none runs unauthenticated or as another user.
     const setup: string[][] = [];
     if (this.target.auth) setup.push(['AUTH', ...this.target.auth]);
     if (this.opts.name) setup.push(['CLIENT', 'SETNAME', this.opts.name.replace(/\s/g, '_')]);
-    const resend = [...this.unsent];
-    this.unsent.length = 0;
-    const setupPending: Pending[] = setup.map(() => null);
-    this.pending = [...setupPending, ...this.pending.slice(this.head)];
+    this.pending = [...setup.map((): Pending => null), ...this.pending.slice(this.head)];
     this.head = 0;
-    for (const args of setup) this.appendCommand(args);
-    for (const chunk of this.unsent) chunk.setup = true;
-    this.unsent.push(...resend);
     this.atLineStart = true;
     this.errorLine = null;
+    this.handshake = setup.length;
+    if (setup.length === 0) {
+      this.becomeReady();
+      return;
+    }
+    socket.write(setup.map(encodeCommand).join(''));
+  }
+
+  /** The connection is usable: publishes flow. */
+  private becomeReady(): void {
     this.attempt = 0;
     this.setStatus('ready');
     this.flush();
@@ -280,6 +283,8 @@ export class RespPublisher {
       if (error !== null) {
         this.opts.onError(new Error(`redis: ${error}`));
         this.socket?.destroy();
+      } else if (this.handshake > 0 && --this.handshake === 0) {
+        this.becomeReady();
       }
     } else if (error !== null) {
       p.reject(new Error(`redis: ${error}`));
@@ -300,15 +305,13 @@ export class RespPublisher {
     this.socket = null;
     if (this.currentStatus === 'closed') return;
     this.setStatus('reconnecting');
-    // Set-up commands of the lost connection are not resent; drop them and their pending entries.
+    // Set-up commands of the lost connection are not resent (the next connection sends its own):
+    // drop their pending entries; what was written and not answered is written again.
     this.pending = this.pending.slice(this.head).filter((p) => p !== null);
     this.head = 0;
-    const unanswered = this.written.filter((c) => !c.setup);
+    this.handshake = 0;
+    this.unsent.unshift(...this.written);
     this.written.length = 0;
-    this.unsent.unshift(...unanswered);
-    for (let i = 0; i < this.unsent.length; i++) {
-      if (this.unsent[i]!.setup) this.unsent.splice(i--, 1);
-    }
     const delay = this.opts.retryDelayMs(this.attempt++);
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = null;
@@ -321,4 +324,11 @@ export class RespPublisher {
     this.currentStatus = status;
     this.opts.onStatus(status);
   }
+}
+
+/** One command as a RESP array of bulk strings. */
+function encodeCommand(args: string[]): string {
+  let text = `*${args.length}\r\n`;
+  for (const a of args) text += `$${Buffer.byteLength(a)}\r\n${a}\r\n`;
+  return text;
 }

@@ -175,11 +175,9 @@ describe('RespPublisher on a real Redis', () => {
     expect(p.status).toBe('ready');
   });
 
-  // Known defect: AUTH and CLIENT SETNAME are pipelined with the queued publishes, and the replies
-  // read after a refused AUTH still settle them. With the default user protected, the queued
-  // publishes are rejected with NOAUTH instead of being retried on the next connection (and with
-  // the default user open, they run as the default user). Switch to `it` once fixed.
-  it.failing('retries publishes queued while the password is refused', async () => {
+  // Publishes wait for AUTH and CLIENT SETNAME to succeed: never rejected with NOAUTH while the
+  // password is refused, never run as the default user; retried on the next connection.
+  it('retries publishes queued while the password is refused, and reports ready only after AUTH', async () => {
     await admin.call('CONFIG', 'SET', 'requirepass', 'admin-only');
     const { p, errors } = open({ url: redisUrl('walcast', 'secret'), name: 'pub-queued' });
     const outcome = p.publish('auth:queued', 'm').then(
@@ -187,8 +185,10 @@ describe('RespPublisher on a real Redis', () => {
       (err: Error) => `rejected: ${err.message}`,
     );
     await until(() => errors.some((e) => e.message.includes('WRONGPASS')));
+    expect(p.status).not.toBe('ready');
     await admin.call('ACL', 'SETUSER', 'walcast', 'on', '>secret', '~*', '&*', '+@all');
     expect(await outcome).toBe('resolved');
+    expect(p.status).toBe('ready');
   });
 
   it('rejects only the publishes Redis answered with an error', async () => {
