@@ -2,7 +2,8 @@
  * Load generator for the fan-out, latency and connection benchmarks (run as a forked child).
  * Opens SOCKETS raw `ws` clients, round-robin over the comma-separated URLS, from LOCAL_ADDRESS
  * (a 127.0.0.x address, so many processes do not share one address's ephemeral ports), optionally
- * joins TOPIC with the legacy Phoenix join (vsn 1.0.0, empty payload), then counts frames or
+ * joins TOPIC with the legacy Phoenix join (vsn 1.0.0, empty payload; or, with JOIN_PAYLOAD holding a
+ * `config`, a vsn 2.0.0 postgres_changes join), then counts frames or
  * records each frame's latency (receipt time minus the row's `t_ms` column, epoch ms).
  *
  * IPC in: {cmd:'connect', join} · {cmd:'join'} · {cmd:'expect', perSocket} · {cmd:'latency'} ·
@@ -15,6 +16,9 @@ import { LatencyHistogram, epochMs } from './util';
 const urls = (process.env['URLS'] ?? '').split(',');
 const sockets = Number(process.env['SOCKETS'] ?? '500');
 const topic = process.env['TOPIC'] ?? 'realtime:public:t';
+/** A join payload (JSON); with `config`, the join is a vsn 2.0.0 array frame (postgres_changes). */
+const joinPayload = JSON.parse(process.env['JOIN_PAYLOAD'] ?? '{}') as Record<string, unknown>;
+const modern = 'config' in joinPayload;
 const localAddress = process.env['LOCAL_ADDRESS'] || undefined;
 const CONNECT_BATCH = 100;
 const JOIN_TIMEOUT_MS = 30_000;
@@ -59,10 +63,22 @@ function join(ws: WebSocket, i: number): Promise<void> {
         reject(new Error(`socket ${i}: join refused: ${text.slice(0, 300)}`));
         return;
       }
-      ws.on('message', onFrame);
-      resolve();
+      if (!modern) {
+        ws.on('message', onFrame);
+        resolve();
+        return;
+      }
+      // postgres_changes: "Subscribed to PostgreSQL" (system) comes next, before any change.
+      ws.once('message', () => {
+        ws.on('message', onFrame);
+        resolve();
+      });
     });
-    ws.send(JSON.stringify({ topic, event: 'phx_join', payload: {}, ref: '1', join_ref: '1' }));
+    ws.send(
+      modern
+        ? JSON.stringify(['1', '1', topic, 'phx_join', joinPayload])
+        : JSON.stringify({ topic, event: 'phx_join', payload: joinPayload, ref: '1', join_ref: '1' }),
+    );
   });
 }
 

@@ -128,8 +128,31 @@ interface Rates {
   perCpuS: number[];
 }
 
-async function benchServer(server: Server, pub: Redis, size: Size, messages: number): Promise<Rates> {
-  const fleet = ClientFleet.start([server.url], size.sockets, size.procs, CHANNEL);
+/** A vsn 2.0.0 postgres_changes channel on the same table, with a filter every change passes. */
+const MODERN = {
+  channel: 'realtime:bench',
+  payload: JSON.stringify({
+    config: { postgres_changes: [{ event: '*', schema: 'public', table: 't', filter: 'n=gte.0' }] },
+  }),
+};
+
+async function benchServer(
+  server: Server,
+  pub: Redis,
+  size: Size,
+  messages: number,
+  modern = false,
+): Promise<Rates> {
+  const fleet = modern
+    ? ClientFleet.start(
+        [server.url.replace('vsn=1.0.0', 'vsn=2.0.0')],
+        size.sockets,
+        size.procs,
+        MODERN.channel,
+        0,
+        MODERN.payload,
+      )
+    : ClientFleet.start([server.url], size.sockets, size.procs, CHANNEL);
   try {
     const joined = await fleet.connect();
     const rates: Rates = { perS: [], perCpuS: [] };
@@ -138,7 +161,7 @@ async function benchServer(server: Server, pub: Redis, size: Size, messages: num
       rates.perS.push(r.deliveriesPerS);
       rates.perCpuS.push(r.received / r.serverCpuS);
       console.log(
-        `  fan-out ${server.name} #${rep + 1}: ${joined} sockets, ${messages} msgs at ${RATE}/s → ${r.received} deliveries in ` +
+        `  fan-out ${server.name}${modern ? ' (vsn 2.0.0 postgres_changes)' : ''} #${rep + 1}: ${joined} sockets, ${messages} msgs at ${RATE}/s → ${r.received} deliveries in ` +
           `${r.elapsedMs.toFixed(0)} ms = ${Math.round(r.deliveriesPerS)}/s; frame ${r.frameBytes} B; server CPU ${r.serverCpuS.toFixed(2)} s; ` +
           `client CPU ${r.clientCpuS.map((x) => x.toFixed(2)).join(' + ')} s`,
       );
@@ -183,6 +206,19 @@ export async function benchFanout(): Promise<ResultRow[]> {
         samples: gw.perCpuS,
         baselineSamples: base.perCpuS,
         note: 'less sensitive to other load on the box',
+      });
+      if (size !== SIZES[0]) continue;
+      // The same fan-out to modern clients: vsn 2.0.0 frames, a postgres_changes binding with a filter.
+      const modern = await benchServer(await startGateway(redis.url), pub, size, size.messages.gateway, true);
+      rows.push({
+        benchmark: `${label}, vsn 2.0.0 postgres_changes, filter n=gte.0`,
+        unit: 'deliveries/s',
+        figure: median(modern.perS),
+        baselineName: 'minimal `ws` server (as above)',
+        baseline: median(base.perS),
+        samples: modern.perS,
+        baselineSamples: base.perS,
+        note: 'target ≥ 10×',
       });
     }
   } finally {

@@ -15,13 +15,20 @@ export class ClientProc {
     });
   }
 
-  static start(urls: readonly string[], sockets: number, localAddress: string, topic: string): ClientProc {
+  static start(
+    urls: readonly string[],
+    sockets: number,
+    localAddress: string,
+    topic: string,
+    joinPayload = '{}',
+  ): ClientProc {
     const child = fork(join(__dirname, 'fanout-client.js'), [], {
       env: {
         PATH: process.env['PATH'] ?? '',
         URLS: urls.join(','),
         SOCKETS: String(sockets),
         TOPIC: topic,
+        JOIN_PAYLOAD: joinPayload,
         LOCAL_ADDRESS: localAddress,
       },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -84,12 +91,14 @@ export class ClientFleet {
     procCount: number,
     topic: string,
     firstAddress = 0,
+    joinPayload = '{}',
   ): ClientFleet {
     const per = Math.ceil(total / procCount);
     const procs: ClientProc[] = [];
     for (let i = 0; i < procCount; i++) {
       const count = Math.min(per, total - i * per);
-      if (count > 0) procs.push(ClientProc.start(urls, count, `127.0.0.${2 + firstAddress + i}`, topic));
+      if (count > 0)
+        procs.push(ClientProc.start(urls, count, `127.0.0.${2 + firstAddress + i}`, topic, joinPayload));
     }
     return new ClientFleet(procs);
   }
