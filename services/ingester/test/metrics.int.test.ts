@@ -66,9 +66,10 @@ describe('/metrics', () => {
         timeoutMs: 5000,
         message: 'a confirmed LSN',
       });
-      await waitFor(async () => value(await scrape(), 'walcast_slot_retained_wal_bytes') !== undefined, {
+      // Read every 200 ms: soon a reading shows the slot streaming.
+      await waitFor(async () => value(await scrape(), 'walcast_slot_active') === 1, {
         timeoutMs: 5000,
-        message: 'a slot reading',
+        message: 'a slot reading with the slot active',
       });
       const slot = await scrape();
       // 0 is possible: restart_lsn may have caught up with the server's position.
