@@ -132,7 +132,7 @@ export class Ingester {
           slot: this.config.slotName,
           publication: this.config.publication,
         }),
-        bus: this.onPublishing ? tapPublishes(this.bus, this.onPublishing) : this.bus,
+        bus: this.bus,
         registry,
         loadTypes: async (oids) => {
           const { rows } = await catalog.query<TypeCatalogRow>(TYPE_CATALOG_SQL, [oids]);
@@ -158,6 +158,7 @@ export class Ingester {
         onConfirmed: (lsn) => {
           this.confirmedLsn = lsn;
         },
+        ...(this.onPublishing ? { onPublishing: this.onPublishing } : {}),
         onChangePublished: (bytes) => {
           this.metrics.changesPublished.inc();
           this.metrics.bytesPublished.inc(bytes);
@@ -207,22 +208,4 @@ export class Ingester {
       };
     });
   }
-}
-
-/** `bus` with every publish reported to `onPublishing` first (message length in UTF-16 units). */
-function tapPublishes(bus: Bus, onPublishing: (bytes: number) => void): Bus {
-  return {
-    publish: (topic, message) => {
-      onPublishing(message.length);
-      return bus.publish(topic, message);
-    },
-    subscribe: (key) => bus.subscribe(key),
-    unsubscribe: (key) => bus.unsubscribe(key),
-    onMessage: (handler) => bus.onMessage(handler),
-    onStateChange: (listener) => bus.onStateChange(listener),
-    get state() {
-      return bus.state;
-    },
-    close: () => bus.close(),
-  };
 }

@@ -27,7 +27,9 @@ export interface PublisherOptions {
   onConfirm(lsn: Lsn): void;
   onPressure(paused: boolean): void;
   onFailure(err: Error): void;
-  /** Observes each published change (metrics). */
+  /** Told the size of each message as it is handed to the bus (flow control spends a budget). */
+  onIssued?(bytes: number): void;
+  /** Observes each published change once Redis accepted it (metrics). */
   onPublished?(bytes: number): void;
   /** The slot's confirmed position when the session started: reported until something newer is. */
   startLsn: Lsn;
@@ -86,6 +88,7 @@ export class ConfirmingPublisher {
     const id = ++this.issued;
     const bytes = message.length;
     this.inFlightBytes += bytes;
+    this.opts.onIssued?.(bytes);
     this.opts.bus.publish(change.topic, message).then(
       () => this.settle(id, bytes),
       (err: unknown) => this.fail(err instanceof Error ? err : new Error(String(err))),

@@ -31,7 +31,7 @@ describe('SubscriberFlow', () => {
     expect(holds).toEqual([true]);
     flow.decide([sub('a', 1 * MB), sub('b', 0)]);
     expect(holds).toEqual([true, false]);
-    expect(flow.holds).toBe(1);
+    expect(holds.filter((held) => held)).toHaveLength(1); // holding started once
   });
 
   it('does not start holding for a backlog between half and the threshold', () => {

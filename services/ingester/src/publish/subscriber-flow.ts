@@ -18,6 +18,7 @@
  */
 import type { Logger } from '@walcast/logger';
 import type { SubscriberBacklog } from '@walcast/bus';
+import { repeatEvery } from '../repeat-every';
 
 export interface SubscriberFlowOptions {
   /** Reads the backlog of every subscriber. */
@@ -32,14 +33,12 @@ export interface SubscriberFlowOptions {
 }
 
 export class SubscriberFlow {
-  private timer: NodeJS.Timeout | null = null;
+  private stopReadings: (() => void) | null = null;
   private held = false;
   /** When each subscriber over the threshold first went over it. */
   private readonly overSince = new Map<string, number>();
   /** Subscribers no longer waited for. */
   private readonly ignored = new Set<string>();
-  /** How many times holding started, for metrics. */
-  holds = 0;
   /** Bytes that may still be published before the next reading. */
   private budget: number;
   private reading: Promise<void> | null = null;
@@ -62,17 +61,12 @@ export class SubscriberFlow {
   }
 
   start(): void {
-    const tick = (): void => {
-      void this.check().finally(() => {
-        if (this.timer) this.timer = setTimeout(tick, this.opts.intervalMs).unref();
-      });
-    };
-    this.timer = setTimeout(tick, 0).unref();
+    this.stopReadings = repeatEvery(() => this.check(), this.opts.intervalMs);
   }
 
   stop(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
+    this.stopReadings?.();
+    this.stopReadings = null;
     this.setHeld(false);
   }
 
@@ -146,7 +140,6 @@ export class SubscriberFlow {
   private setHeld(held: boolean): void {
     if (held === this.held) return;
     this.held = held;
-    if (held) this.holds++;
     this.opts.log.debug({ held }, held ? 'subscribers behind; holding WAL reads' : 'subscribers caught up');
     this.opts.onHold(held);
   }

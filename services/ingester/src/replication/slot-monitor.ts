@@ -9,6 +9,7 @@
  */
 import { Client, type ClientConfig } from 'pg';
 import type { Logger } from '@walcast/logger';
+import { repeatEvery } from '../repeat-every';
 
 export interface SlotStatus {
   /** WAL bytes the slot keeps on the server (current position − restart_lsn). */
@@ -35,7 +36,7 @@ export interface SlotMonitorOptions {
 }
 
 export class SlotMonitor {
-  private timer: NodeJS.Timeout | null = null;
+  private stopReadings: (() => void) | null = null;
   private client: Client | null = null;
   private warned = false;
   private lastWalStatus: string | null = null;
@@ -45,17 +46,12 @@ export class SlotMonitor {
   constructor(private readonly opts: SlotMonitorOptions) {}
 
   start(): void {
-    const tick = (): void => {
-      void this.check().finally(() => {
-        if (this.timer) this.timer = setTimeout(tick, this.opts.intervalMs).unref();
-      });
-    };
-    this.timer = setTimeout(tick, 0).unref();
+    this.stopReadings = repeatEvery(() => this.check(), this.opts.intervalMs);
   }
 
   async stop(): Promise<void> {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
+    this.stopReadings?.();
+    this.stopReadings = null;
     const client = this.client;
     this.client = null;
     await client?.end().catch(() => undefined);

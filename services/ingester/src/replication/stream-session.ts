@@ -41,6 +41,8 @@ export interface SessionOptions {
   onStreaming(): void;
   onConfirmed(lsn: Lsn): void;
   onChangePublished?(bytes: number): void;
+  /** Each message's size as it is handed to the bus (message length in UTF-16 units). */
+  onPublishing?(bytes: number): void;
   /** A transaction is confirmed (Redis accepted all of it); its commit time in ms since the epoch. */
   onTransactionPublished?(commitTimeMs: number): void;
 }
@@ -79,6 +81,7 @@ export class StreamSession {
       onFailure: (err) => this.fail(err),
       startLsn: opts.startLsn,
       ...(opts.onChangePublished ? { onPublished: opts.onChangePublished } : {}),
+      ...(opts.onPublishing ? { onIssued: opts.onPublishing } : {}),
     });
   }
 
@@ -180,7 +183,7 @@ export class StreamSession {
   private unblock(): void {
     this.blocked = false;
     while (this.queue.length > 0 && !this.blocked) this.process(this.queue.shift()!);
-    if (!this.blocked && !this.pressured && !this.held) this.opts.source.resume();
+    this.resumeIfFree();
   }
 
   private onKeepalive(walEnd: Lsn, shouldRespond: boolean): void {
@@ -199,8 +202,8 @@ export class StreamSession {
     if (paused) {
       this.opts.log.debug({ inFlight: this.publisher.inFlight }, 'publishing backlog; pausing WAL reads');
       this.opts.source.pause();
-    } else if (!this.blocked && !this.held) {
-      this.opts.source.resume();
+    } else {
+      this.resumeIfFree();
     }
   }
 
@@ -212,7 +215,12 @@ export class StreamSession {
     if (held === this.held) return;
     this.held = held;
     if (held) this.opts.source.pause();
-    else if (!this.blocked && !this.pressured) this.opts.source.resume();
+    else this.resumeIfFree();
+  }
+
+  /** Resumes WAL reading unless a catalog lookup, the publish backlog or flow control holds it. */
+  private resumeIfFree(): void {
+    if (!this.blocked && !this.pressured && !this.held) this.opts.source.resume();
   }
 
   private scheduleAck(): void {
