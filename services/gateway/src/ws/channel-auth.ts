@@ -9,7 +9,7 @@ import type { Logger } from '@walcast/logger';
 import { AuthError, expired } from '../auth/auth-error';
 import { cleanToken, isOpaqueKey, type TokenVerifier, type VerifiedToken } from '../auth/token-verifier';
 import type { ChannelMembership } from '../channels/channel-registry';
-import type { GatewayMetrics } from '../metrics';
+import type { AuthStage, GatewayMetrics } from '../metrics';
 import type { WebSocket } from '../uws';
 import { push, pushLifecycle, reply } from './frames';
 import type { SocketData } from './socket-data';
@@ -50,7 +50,7 @@ export class ChannelAuth {
       membership.expiryTimer = null;
       if (data.closed || data.channels.get(membership.topic) !== membership) return;
       const exp = verified.expiresAtMs / 1000;
-      ws.cork(() => this.endForToken(ws, membership, expired(exp).message, 'expired'));
+      ws.cork(() => this.endForToken(ws, membership, expired(exp), 'expiry'));
     });
   }
 
@@ -74,8 +74,7 @@ export class ChannelAuth {
     return this.check(token).then((result) => {
       if (data.closed || data.channels.get(membership.topic) !== membership) return;
       ws.cork(() => {
-        if (result instanceof AuthError)
-          this.endForToken(ws, membership, result.message, result.failure, result);
+        if (result instanceof AuthError) this.endForToken(ws, membership, result, 'refresh');
         else this.authorize(ws, membership, token, result);
       });
     });
@@ -83,12 +82,14 @@ export class ChannelAuth {
 
   /** Answers a join whose token was refused. */
   refuseJoin(ws: WebSocket<SocketData>, msg: PhoenixMessage, isModern: boolean, err: AuthError): void {
-    const { metrics, log } = this.opts;
-    metrics.joins.inc({ result: 'unauthorized' });
-    metrics.authRefusals.inc({ stage: 'join', reason: err.failure });
-    const fields = { connId: ws.getUserData().id, channel: msg.topic, code: err.code, reason: err.failure };
-    if (err.failure === 'key-unavailable') log.warn({ ...fields, err: err.cause }, 'join refused');
-    else log.info(fields, 'join refused');
+    this.opts.metrics.joins.inc({ result: 'unauthorized' });
+    reportRefusal(
+      this.opts,
+      'join',
+      err,
+      { connId: ws.getUserData().id, channel: msg.topic },
+      'join refused',
+    );
     reply(ws, msg, 'error', { reason: joinRefusal(msg.topic, isModern, err) });
   }
 
@@ -96,21 +97,38 @@ export class ChannelAuth {
   private endForToken(
     ws: WebSocket<SocketData>,
     membership: ChannelMembership,
-    message: string,
-    reason: string,
-    err?: AuthError,
+    err: AuthError,
+    stage: 'refresh' | 'expiry',
   ): void {
-    this.opts.metrics.authRefusals.inc({ stage: err ? 'refresh' : 'expiry', reason });
-    const code = err?.code ?? 'TokenExpired';
-    this.opts.log.info(
-      { connId: ws.getUserData().id, channel: membership.topic, code, reason },
+    reportRefusal(
+      this.opts,
+      stage,
+      err,
+      { connId: ws.getUserData().id, channel: membership.topic },
       'channel token refused',
     );
     const stillJoining = membership.state === 'joining' && !membership.modern;
     this.opts.endChannel(ws, membership);
     if (stillJoining) reply(ws, membership.request, 'error', { reason: legacyRefusal(membership.topic) });
-    else pushTokenFailure(ws, membership, message);
+    else pushTokenFailure(ws, membership, err.message);
   }
+}
+
+/**
+ * Counts a refused token by stage and reason and logs it once, with its codes and never the token:
+ * at info (a client fault), or at warn when the keys could not be fetched (our fault).
+ */
+export function reportRefusal(
+  { metrics, log }: { metrics: GatewayMetrics; log: Logger },
+  stage: AuthStage,
+  err: AuthError,
+  context: Record<string, unknown>,
+  msg: string,
+): void {
+  metrics.authRefusals.inc({ stage, reason: err.failure });
+  const fields = { ...context, code: err.code, reason: err.failure };
+  if (err.failure === 'key-unavailable') log.warn({ ...fields, err: err.cause }, msg);
+  else log.info(fields, msg);
 }
 
 /** setTimeout fires at once past 2^31-1 ms; longer waits are re-armed in steps. */

@@ -9,6 +9,7 @@ import { AuthError, malformed } from '../auth/auth-error';
 import { connectToken, type TokenVerifier } from '../auth/token-verifier';
 import type { GatewayMetrics } from '../metrics';
 import type { HttpRequest, HttpResponse } from '../uws';
+import { reportRefusal } from './channel-auth';
 import type { SocketData } from './socket-data';
 
 /** What the upgrade reads from the request, copied out synchronously (uWS invalidates `req` after the handler returns). */
@@ -70,10 +71,13 @@ export async function authorizeConnect(
     return { token };
   } catch (err) {
     if (!(err instanceof AuthError)) throw err;
-    metrics.authRefusals.inc({ stage: 'connect', reason: err.failure });
-    const fields = { code: err.code, reason: err.failure, remoteAddress: request.remoteAddress };
-    if (err.failure === 'key-unavailable') log.warn({ ...fields, err: err.cause }, 'connect refused');
-    else log.info(fields, 'connect refused');
+    reportRefusal(
+      { metrics, log },
+      'connect',
+      err,
+      { remoteAddress: request.remoteAddress },
+      'connect refused',
+    );
     return { status: '403 Forbidden' };
   }
 }
