@@ -18,4 +18,11 @@ export { ServiceProcess, spawnService, type ServiceExit, type SpawnServiceOption
 export { startBackends } from './start-backends';
 export { uniqueName } from './unique-name';
 export { waitFor, type WaitForOptions } from './wait-for';
-export { GATEWAY_ENTRY, INGESTER_ENTRY, WalcastStack, sql, type StackOptions } from './walcast-stack';
+export {
+  GATEWAY_ENTRY,
+  INGESTER_ENTRY,
+  WalcastStack,
+  sql,
+  startStackWithSchema,
+  type StackOptions,
+} from './walcast-stack';

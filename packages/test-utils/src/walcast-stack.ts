@@ -8,6 +8,7 @@ import { Client } from 'pg';
 import { freePort } from '@walcast/local-services';
 import type { Backends } from './backends';
 import { spawnService, type ServiceProcess } from './service-process';
+import { startBackends } from './start-backends';
 
 const root = resolve(__dirname, '../../..'); // packages/test-utils/src (or dist) → repository root
 export const INGESTER_ENTRY = resolve(root, 'services/ingester/dist/main.js');
@@ -89,6 +90,19 @@ export class WalcastStack {
   async stop(): Promise<void> {
     await Promise.all([this.ingester?.stop(), ...this.gateways.map((g) => g?.stop())]);
   }
+}
+
+/**
+ * What most integration test files start from: PostgreSQL and Redis of their own, `schema` run on
+ * the database (tables, publication…), then the built services with `opts`.
+ */
+export async function startStackWithSchema(
+  schema: readonly string[],
+  opts: StackOptions = {},
+): Promise<{ backends: Backends; stack: WalcastStack }> {
+  const backends = await startBackends();
+  await sql(backends.pg.url, ...schema);
+  return { backends, stack: await WalcastStack.start(backends, opts) };
 }
 
 /** Runs SQL statements on the test database, one connection per call. */

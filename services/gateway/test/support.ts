@@ -9,10 +9,10 @@ import { resolve } from 'node:path';
 
 import {
   PhoenixTestClient,
-  WalcastStack,
+  type WalcastStack,
   freePort,
   sql,
-  startBackends,
+  startStackWithSchema,
   type Backends,
   type PhoenixConnectOptions,
   type PhoenixFrame,
@@ -84,13 +84,13 @@ export async function httpGet(port: number, path: string): Promise<{ status: num
 export async function startUsersStack(
   opts: Parameters<typeof WalcastStack.start>[1],
 ): Promise<{ backends: Backends; stack: WalcastStack }> {
-  const backends = await startBackends();
-  await sql(
-    backends.pg.url,
-    'create table public.users (id int primary key, name text)',
-    'create publication supabase_realtime for all tables',
+  return startStackWithSchema(
+    [
+      'create table public.users (id int primary key, name text)',
+      'create publication supabase_realtime for all tables',
+    ],
+    opts,
   );
-  return { backends, stack: await WalcastStack.start(backends, opts) };
 }
 
 /** Closes the clients, stops the services, then the backends (any may be undefined after a failed start). */

@@ -2,7 +2,7 @@
 // in-flight limits pause WAL reading instead of buffering the whole transaction).
 import { readFileSync } from 'node:fs';
 
-import { WalcastStack, sql, startBackends, waitFor, type Backends } from '@walcast/test-utils';
+import { type WalcastStack, sql, waitFor, type Backends, startStackWithSchema } from '@walcast/test-utils';
 
 import { BusTap } from './support';
 
@@ -18,13 +18,13 @@ let stack: WalcastStack;
 let nextId = 1;
 
 beforeAll(async () => {
-  backends = await startBackends();
-  await sql(
-    backends.pg.url,
-    'create table public.t (id int primary key, body text, created timestamptz default now())',
-    'create publication supabase_realtime for all tables',
-  );
-  stack = await WalcastStack.start(backends, { gateways: 0 });
+  ({ backends, stack } = await startStackWithSchema(
+    [
+      'create table public.t (id int primary key, body text, created timestamptz default now())',
+      'create publication supabase_realtime for all tables',
+    ],
+    { gateways: 0 },
+  ));
 });
 
 afterAll(async () => {

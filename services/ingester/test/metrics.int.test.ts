@@ -1,6 +1,6 @@
 // The ingester's /metrics (Prometheus text) and the slot monitor: published changes, state, slot
 // lag figures, and the SLOT_LAG_WARN warning logged once per crossing.
-import { WalcastStack, sql, startBackends, waitFor, type Backends } from '@walcast/test-utils';
+import { type WalcastStack, sql, waitFor, type Backends, startStackWithSchema } from '@walcast/test-utils';
 
 import { BusTap } from './support';
 
@@ -10,17 +10,17 @@ let backends: Backends;
 let stack: WalcastStack;
 
 beforeAll(async () => {
-  backends = await startBackends();
-  await sql(
-    backends.pg.url,
-    'create table public.items (id int primary key, body text)',
-    'create publication supabase_realtime for table public.items',
-  );
-  stack = await WalcastStack.start(backends, {
-    gateways: 0,
-    // A 64 KiB threshold that a few hundred rows exceed, read every 200 ms.
-    ingesterEnv: { SLOT_LAG_WARN: '64KiB', SLOT_CHECK_INTERVAL: '200ms', STATUS_INTERVAL: '1s' },
-  });
+  ({ backends, stack } = await startStackWithSchema(
+    [
+      'create table public.items (id int primary key, body text)',
+      'create publication supabase_realtime for table public.items',
+    ],
+    {
+      gateways: 0,
+      // A 64 KiB threshold that a few hundred rows exceed, read every 200 ms.
+      ingesterEnv: { SLOT_LAG_WARN: '64KiB', SLOT_CHECK_INTERVAL: '200ms', STATUS_INTERVAL: '1s' },
+    },
+  ));
 });
 
 afterAll(async () => {

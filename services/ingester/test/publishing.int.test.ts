@@ -1,7 +1,7 @@
 // What the ingester puts on Redis: one envelope per change (`<header JSON>\n<event JSON>`) on the
 // table's topic, with a per-topic sequence number, read by a plain Redis pattern subscriber.
 import { parseTopic, topicForTable } from '@walcast/protocol';
-import { WalcastStack, sql, startBackends, waitFor, type Backends } from '@walcast/test-utils';
+import { type WalcastStack, sql, waitFor, type Backends, startStackWithSchema } from '@walcast/test-utils';
 
 import { BusTap, type TapMessage } from './support';
 
@@ -13,15 +13,15 @@ let stack: WalcastStack;
 let tap: BusTap;
 
 beforeAll(async () => {
-  backends = await startBackends();
-  await sql(
-    backends.pg.url,
-    'create table public.things (id int primary key, name text, n int8, tags text[])',
-    'create table public.others (id int primary key)',
-    `create table public."we:ird*name" (id int primary key, "odd:col" text)`,
-    'create publication supabase_realtime for all tables',
-  );
-  stack = await WalcastStack.start(backends, { gateways: 0 });
+  ({ backends, stack } = await startStackWithSchema(
+    [
+      'create table public.things (id int primary key, name text, n int8, tags text[])',
+      'create table public.others (id int primary key)',
+      `create table public."we:ird*name" (id int primary key, "odd:col" text)`,
+      'create publication supabase_realtime for all tables',
+    ],
+    { gateways: 0 },
+  ));
   tap = await BusTap.open(backends.redis.url);
 });
 

@@ -1,7 +1,7 @@
 // I1 and I2 with Redis really down: nothing that Redis has not accepted is confirmed to PostgreSQL,
 // status updates keep flowing, and once Redis is back the queued changes are published (at least
 // once) and the slot catches up.
-import { WalcastStack, sql, startBackends, waitFor, type Backends } from '@walcast/test-utils';
+import { type WalcastStack, sql, waitFor, type Backends, startStackWithSchema } from '@walcast/test-utils';
 
 import { lsnFromText } from '../src/replication/lsn';
 
@@ -14,13 +14,13 @@ let backends: Backends;
 let stack: WalcastStack;
 
 beforeAll(async () => {
-  backends = await startBackends();
-  await sql(
-    backends.pg.url,
-    'create table public.orders (id int primary key, note text)',
-    'create publication supabase_realtime for all tables',
-  );
-  stack = await WalcastStack.start(backends, { gateways: 0, ingesterEnv: { STATUS_INTERVAL: '500ms' } });
+  ({ backends, stack } = await startStackWithSchema(
+    [
+      'create table public.orders (id int primary key, note text)',
+      'create publication supabase_realtime for all tables',
+    ],
+    { gateways: 0, ingesterEnv: { STATUS_INTERVAL: '500ms' } },
+  ));
 });
 
 afterAll(async () => {

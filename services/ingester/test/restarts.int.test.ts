@@ -3,7 +3,7 @@
 // are allowed (at least once), loss is not.
 import { Client } from 'pg';
 
-import { WalcastStack, sql, startBackends, waitFor, type Backends } from '@walcast/test-utils';
+import { type WalcastStack, sql, waitFor, type Backends, startStackWithSchema } from '@walcast/test-utils';
 
 import { BusTap, readyStatus } from './support';
 
@@ -16,14 +16,14 @@ let tap: BusTap;
 const seen = new Map<string, Set<number>>();
 
 beforeAll(async () => {
-  backends = await startBackends();
-  await sql(
-    backends.pg.url,
-    'create table public.burst (id int primary key)',
-    'create table public.after (id int primary key, phase text)',
-    'create publication supabase_realtime for all tables',
-  );
-  stack = await WalcastStack.start(backends, { gateways: 0 });
+  ({ backends, stack } = await startStackWithSchema(
+    [
+      'create table public.burst (id int primary key)',
+      'create table public.after (id int primary key, phase text)',
+      'create publication supabase_realtime for all tables',
+    ],
+    { gateways: 0 },
+  ));
   // One subscriber for the whole file; it stays connected through every restart.
   tap = await BusTap.open(backends.redis.url, {
     keep: false,

@@ -1,6 +1,6 @@
 // The slot must not pin WAL while nothing published happens: when only unpublished tables change,
 // pgoutput sends no transactions, and the ingester confirms the keepalive positions instead.
-import { WalcastStack, sql, startBackends, waitFor, type Backends } from '@walcast/test-utils';
+import { type WalcastStack, sql, waitFor, type Backends, startStackWithSchema } from '@walcast/test-utils';
 
 import { BusTap, confirmedLsn, currentWalLsn } from './support';
 
@@ -11,14 +11,14 @@ let backends: Backends;
 let stack: WalcastStack;
 
 beforeAll(async () => {
-  backends = await startBackends();
-  await sql(
-    backends.pg.url,
-    'create table public.a (id int primary key)',
-    'create table public.b (id int primary key, body text)',
-    'create publication supabase_realtime for table public.a',
-  );
-  stack = await WalcastStack.start(backends, { gateways: 0, ingesterEnv: { STATUS_INTERVAL: '1s' } });
+  ({ backends, stack } = await startStackWithSchema(
+    [
+      'create table public.a (id int primary key)',
+      'create table public.b (id int primary key, body text)',
+      'create publication supabase_realtime for table public.a',
+    ],
+    { gateways: 0, ingesterEnv: { STATUS_INTERVAL: '1s' } },
+  ));
 });
 
 afterAll(async () => {

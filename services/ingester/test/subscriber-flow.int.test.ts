@@ -3,7 +3,7 @@
 // and holds WAL reading while one is too far behind, so a slow gateway slows a burst down instead
 // of losing it; a subscriber that stays stuck is given up on after SUBSCRIBER_BACKLOG_MAX_WAIT.
 import { connect, type Socket } from 'node:net';
-import { WalcastStack, sql, startBackends, waitFor, type Backends } from '@walcast/test-utils';
+import { sql, startStackWithSchema, waitFor, type Backends, type WalcastStack } from '@walcast/test-utils';
 
 import { BusTap } from './support';
 
@@ -17,15 +17,15 @@ let stack: WalcastStack;
 let nextId = 1;
 
 beforeAll(async () => {
-  backends = await startBackends();
-  await sql(
-    backends.pg.url,
-    'create table public.items (id int primary key, body text)',
-    'create publication supabase_realtime for table public.items',
-  );
+  ({ backends, stack } = await startStackWithSchema(
+    [
+      'create table public.items (id int primary key, body text)',
+      'create publication supabase_realtime for table public.items',
+    ],
+    { gateways: 0 },
+  ));
   // A low limit, so that a few MB of backlog get a subscriber closed.
   await setPubsubLimit('4mb 2mb 60');
-  stack = await WalcastStack.start(backends, { gateways: 0 });
 });
 
 afterAll(async () => {

@@ -1,7 +1,7 @@
 // Values of user-defined types (learned from pg_type while streaming) and schema changes
 // mid-stream: nothing is dropped, each value gets a sensible JSON form, and `columns` follows
 // ALTER TABLE.
-import { WalcastStack, sql, startBackends, waitFor, type Backends } from '@walcast/test-utils';
+import { type WalcastStack, sql, waitFor, type Backends, startStackWithSchema } from '@walcast/test-utils';
 
 import { BusTap, type TapMessage } from './support';
 
@@ -13,26 +13,26 @@ let stack: WalcastStack;
 let tap: BusTap;
 
 beforeAll(async () => {
-  backends = await startBackends();
-  await sql(
-    backends.pg.url,
-    'create type pair as (a int, b text)',
-    'create domain posint as int check (value > 0)',
-    `create type mood as enum ('sad', 'ok', 'happy')`,
-    `create table public.typed (
+  ({ backends, stack } = await startStackWithSchema(
+    [
+      'create type pair as (a int, b text)',
+      'create domain posint as int check (value > 0)',
+      `create type mood as enum ('sad', 'ok', 'happy')`,
+      `create table public.typed (
        id int primary key, p pair, n posint, m mood, ms mood[], ps pair[], ns posint[])`,
-    'create table public.evolving (id int primary key, a text)',
-    `create table public.formatted (
+      'create table public.evolving (id int primary key, a text)',
+      `create table public.formatted (
        id int primary key, tz timestamptz, ts timestamp, d date, i interval, b bytea, f float8)`,
-    // Session defaults the walsender would inherit if the ingester did not set its own.
-    `alter database postgres set timezone = 'Asia/Kolkata'`,
-    `alter database postgres set datestyle = 'SQL, DMY'`,
-    `alter database postgres set intervalstyle = 'iso_8601'`,
-    `alter database postgres set bytea_output = 'escape'`,
-    `alter database postgres set extra_float_digits = -3`,
-    'create publication supabase_realtime for all tables',
-  );
-  stack = await WalcastStack.start(backends, { gateways: 0 });
+      // Session defaults the walsender would inherit if the ingester did not set its own.
+      `alter database postgres set timezone = 'Asia/Kolkata'`,
+      `alter database postgres set datestyle = 'SQL, DMY'`,
+      `alter database postgres set intervalstyle = 'iso_8601'`,
+      `alter database postgres set bytea_output = 'escape'`,
+      `alter database postgres set extra_float_digits = -3`,
+      'create publication supabase_realtime for all tables',
+    ],
+    { gateways: 0 },
+  ));
   tap = await BusTap.open(backends.redis.url);
 });
 
