@@ -15,6 +15,7 @@ import {
   median,
   procCpuSeconds,
   sleep,
+  tableTEvent,
   topicForTable,
   type ResultRow,
 } from './util';
@@ -56,20 +57,7 @@ interface RepResult {
 }
 
 function eventJson(i: number): string {
-  return JSON.stringify({
-    schema: 'public',
-    table: 't',
-    commit_timestamp: '2026-01-01T00:00:00.000000Z',
-    errors: null,
-    type: 'INSERT',
-    columns: [
-      { name: 'id', type: 'int8' },
-      { name: 'n', type: 'int4' },
-      { name: 's', type: 'text' },
-      { name: 'b', type: 'bool' },
-    ],
-    record: { id: i, n: i, s: `row ${i}`, b: i % 2 === 0 },
-  });
+  return tableTEvent('INSERT', { id: i, n: i, s: `row ${i}`, b: i % 2 === 0 });
 }
 
 async function publishAtRate(pub: Redis, envelopes: string[]): Promise<number> {

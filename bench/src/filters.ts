@@ -13,7 +13,7 @@ import { ChannelRegistry } from '../../services/gateway/dist/channels/channel-re
 import type { DeliveryGroup } from '../../services/gateway/dist/channels/delivery-group';
 import { parseBinding } from '../../services/gateway/dist/channels/postgres-changes-binding';
 import { GatewayMetrics } from '../../services/gateway/dist/metrics';
-import { encodeEnvelope, median, topicForTable, type ResultRow } from './util';
+import { encodeEnvelope, median, tableTEvent, topicForTable, type ResultRow } from './util';
 
 const SIZES = [10, 1_000, 10_000];
 const REPEATS = 3;
@@ -47,21 +47,7 @@ function silentLogger(): Logger {
 const standInSocket = { getUserData: () => ({ codec: { vsn: '1.0.0' } }) } as unknown as Socket;
 
 function changeMessage(id: number): string {
-  const event = JSON.stringify({
-    schema: 'public',
-    table: 't',
-    commit_timestamp: '2026-01-01T00:00:00.000000Z',
-    errors: null,
-    type: 'UPDATE',
-    columns: [
-      { name: 'id', type: 'int8' },
-      { name: 'n', type: 'int4' },
-      { name: 's', type: 'text' },
-      { name: 'b', type: 'bool' },
-    ],
-    record: { id, n: id, s: `row ${id}`, b: true },
-    old_record: { id },
-  });
+  const event = tableTEvent('UPDATE', { id, n: id, s: `row ${id}`, b: true }, { id });
   return encodeEnvelope('bench-filters', 1, '0/1000000', event, ['id']);
 }
 

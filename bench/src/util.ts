@@ -190,3 +190,29 @@ export function procRunDelaySeconds(pid: number): number {
     return NaN;
   }
 }
+
+/**
+ * A change event (JSON text) on the benchmarks' table `public.t (id int8, n int4, s text, b bool)`,
+ * as the ingester would publish it.
+ */
+export function tableTEvent(
+  type: 'INSERT' | 'UPDATE',
+  record: Record<string, unknown>,
+  oldRecord?: Record<string, unknown>,
+): string {
+  return JSON.stringify({
+    schema: 'public',
+    table: 't',
+    commit_timestamp: '2026-01-01T00:00:00.000000Z',
+    errors: null,
+    type,
+    columns: [
+      { name: 'id', type: 'int8' },
+      { name: 'n', type: 'int4' },
+      { name: 's', type: 'text' },
+      { name: 'b', type: 'bool' },
+    ],
+    record,
+    ...(oldRecord ? { old_record: oldRecord } : {}),
+  });
+}
