@@ -32,6 +32,7 @@ module.exports = {
       testMatch: [
         '<rootDir>/{packages,services}/*/src/**/*.test.ts',
         '<rootDir>/test/faults/src/**/*.test.ts',
+        '<rootDir>/test/fuzz/src/**/*.test.ts',
       ],
     },
     {
@@ -40,6 +41,7 @@ module.exports = {
       testMatch: [
         '<rootDir>/{packages,services}/*/test/**/*.int.test.ts',
         '<rootDir>/test/e2e/**/*.int.test.ts',
+        '<rootDir>/test/fuzz/test/**/*.int.test.ts',
       ],
     },
   ],
