@@ -1,0 +1,127 @@
+/**
+ * The system under fuzz: PostgreSQL and Redis of its own, the ingester, one gateway with
+ * SECURE_CHANNELS on, the trickle writer, the control client joined through that gateway, and the
+ * noise probe that each gateway reading comes with.
+ *
+ * A gateway that crashed, stalled or lost a delivery is restarted before the next property run
+ * (fast-check keeps running, and shrinking, on a healthy gateway), and the control client
+ * reconnects; `restarts` counts those.
+ */
+import {
+  type WalcastStack,
+  startStackWithSchema,
+  type Backends,
+  type ServiceProcess,
+} from '@walcast/test-utils';
+
+import { ControlClient } from './control-client';
+import { readGateway, type GatewayReading } from './gateway-metrics';
+import { NoiseProbe } from './noise-probe';
+import { FUZZ_SECRET, mintToken } from './tokens';
+import { TABLE_DDL, TrickleWriter } from './trickle-writer';
+
+const GATEWAY_ENV = {
+  SECURE_CHANNELS: 'true',
+  JWT_SECRET: FUZZ_SECRET,
+  LOG_LEVEL: 'error',
+};
+
+export class FuzzTarget {
+  /** Readings of the current gateway process right after it started and the control client joined. */
+  baseline!: GatewayReading;
+  restarts = 0;
+  /** Passed runs on the current gateway process. */
+  passedRuns = 0;
+  /** The resting readings after the warm-up runs on the current process (see fuzz-run.ts); null before. */
+  memoryBaseline: GatewayReading | null = null;
+  /** Set by a failed run: the gateway is restarted before the next one. */
+  needsRestart = false;
+  control!: ControlClient;
+  /** Deliveries checked by control clients of earlier gateway processes. */
+  private checkedBefore = 0;
+
+  private constructor(
+    private readonly backends: Backends,
+    private readonly stack: WalcastStack,
+    readonly writer: TrickleWriter,
+    private readonly noise: NoiseProbe,
+  ) {}
+
+  static async start(): Promise<FuzzTarget> {
+    const { backends, stack } = await startStackWithSchema(
+      [TABLE_DDL, 'create publication supabase_realtime for all tables'],
+      { gateways: 1, gatewayEnv: GATEWAY_ENV, ingesterEnv: { LOG_LEVEL: 'warn' } },
+    );
+    const writer = await TrickleWriter.start(backends.pg.url);
+    const target = new FuzzTarget(backends, stack, writer, await NoiseProbe.start());
+    await target.openControl();
+    return target;
+  }
+
+  get port(): number {
+    return this.stack.gatewayPorts[0]!;
+  }
+
+  get url(): string {
+    return `ws://127.0.0.1:${this.port}/socket/websocket`;
+  }
+
+  get gateway(): ServiceProcess {
+    return this.stack.gateways[0]!;
+  }
+
+  /** Rows the control clients received in order, over every gateway process. */
+  get deliveriesChecked(): number {
+    return this.checkedBefore + this.control.checked;
+  }
+
+  /**
+   * Scrapes the gateway, then reads the noise probe: both reset their delay histograms, so the two
+   * delays cover the same interval (from the previous reading on).
+   */
+  async read(timeoutMs: number): Promise<GatewayReading & { noiseMs: number }> {
+    const reading = await readGateway(this.port, timeoutMs);
+    return { ...reading, noiseMs: await this.noise.read() };
+  }
+
+  /** How the gateway ended, with its last output (for a crash report); null while it runs. */
+  exitDescription(): string | null {
+    if (this.gateway.isRunning()) return null;
+    const lines = this.gateway.lines.filter((l) => l.trim() !== '').slice(-6);
+    return `gateway exited; last output:\n    ${lines.map((l) => l.slice(0, 300)).join('\n    ')}`;
+  }
+
+  /** Restarts the gateway (and the control client) if the last run left it unfit. */
+  async ensureHealthy(): Promise<void> {
+    if (!this.needsRestart && this.gateway.isRunning() && this.control.isOpen) return;
+    this.control.close();
+    this.checkedBefore += this.control.checked;
+    await this.gateway.kill('SIGKILL');
+    await this.stack.startGateway(0);
+    this.restarts++;
+    this.needsRestart = false;
+    this.passedRuns = 0;
+    this.memoryBaseline = null;
+    await this.openControl();
+  }
+
+  async stop(): Promise<void> {
+    this.control?.close();
+    this.noise.stop();
+    await this.writer.stop();
+    await this.stack.stop().catch(() => undefined);
+    await this.backends.stop().catch(() => undefined);
+  }
+
+  private async openControl(): Promise<void> {
+    this.control = await ControlClient.open(
+      this.url,
+      mintToken({ kind: 'valid' }),
+      () => this.writer.committed,
+    );
+    // A first row through, then the resting readings (the scrape also resets the delay histogram).
+    const id = await this.writer.nextCommit();
+    if (!(await this.control.waitFor(id, 10_000))) throw new Error('the control client received no row');
+    this.baseline = await this.read(5000);
+  }
+}
