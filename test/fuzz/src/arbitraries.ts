@@ -179,6 +179,21 @@ function binding(limits: FuzzLimits): fc.Arbitrary<BindingSpec> {
       schema: fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...SCHEMAS) }, loose),
       table: fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...TABLES) }, loose),
       filter: fc.oneof({ weight: 4, arbitrary: filterText(limits) }, loose),
+      select: fc.oneof(
+        fc.array(fc.constantFrom(...COLUMNS), { maxLength: 4 }),
+        fc.array(fc.jsonValue({ maxDepth: 1 }), { maxLength: 3 }),
+        loose,
+      ),
+      deep: fc.record({
+        field: fc.constantFrom(
+          'event' as const,
+          'schema' as const,
+          'table' as const,
+          'filter' as const,
+          'select' as const,
+        ),
+        blob: blob(limits),
+      }),
       repeatFilter: fc.record({
         column: fc.constantFrom('name', 'id'),
         op: fc.constantFrom('like', 'ilike', 'match', 'imatch', 'in', 'eq'),

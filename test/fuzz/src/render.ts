@@ -46,7 +46,10 @@ function object(entries: Array<[string, string]>): string {
   return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${v}`).join(',')}}`;
 }
 
-/** `copy` numbers the copies of a template (its extra goes in the first only); `filterId` replaces the filter. */
+/**
+ * `copy` numbers the copies of a template (its big values go in the first only); `filterId`
+ * replaces the filter.
+ */
 function bindingJson(b: BindingSpec, copy: number, filterId: number | null): string {
   const entries: Array<[string, string]> = [];
   for (const key of ['event', 'schema', 'table'] as const) {
@@ -57,7 +60,16 @@ function bindingJson(b: BindingSpec, copy: number, filterId: number | null): str
     const f = b.repeatFilter;
     entries.push(['filter', JSON.stringify(`${f.column}=${f.op}.${repeat(f.value)}`)]);
   } else if (b.filter !== undefined) entries.push(['filter', JSON.stringify(b.filter) ?? 'null']);
-  if (b.extra !== undefined && copy === 0) entries.push(['x', blobJson(b.extra)]);
+  if (b.select !== undefined) entries.push(['select', JSON.stringify(b.select) ?? 'null']);
+  if (copy === 0) {
+    if (b.extra !== undefined) entries.push(['x', blobJson(b.extra)]);
+    const deep = b.deep;
+    if (deep !== undefined) {
+      const at = entries.findIndex(([k]) => k === deep.field);
+      if (at >= 0) entries.splice(at, 1);
+      entries.push([deep.field, blobJson(deep.blob)]);
+    }
+  }
   return object(entries);
 }
 

@@ -32,6 +32,9 @@ export interface BindingSpec {
   schema?: unknown;
   table?: unknown;
   filter?: unknown;
+  select?: unknown;
+  /** A deep or big value in place of one of the fields above. */
+  deep?: { field: 'event' | 'schema' | 'table' | 'filter' | 'select'; blob: Blob };
   /** A pathological filter, rendered as `<column>=<op>.<repeat>`. */
   repeatFilter?: { column: string; op: string; value: Repeat };
   /** An extra key holding a deep or big value (in the first copy only, when the template is copied). */
