@@ -54,9 +54,9 @@ describe('the fuzzer generates the attack shapes', () => {
     expect(Math.max(...patterns)).toBeGreaterThanOrEqual(100);
   });
 
-  it('joins with ten thousand bindings, and ten thousand joins on one socket', () => {
+  it('joins with ten thousand bindings, and ten thousand joins of distinct tables on one socket', () => {
     const bindings = all.map((a) => (a.kind === 'join-modern' ? a.bindings.copies : 0));
-    const joins = all.map((a) => (a.kind === 'many-joins' ? a.count : 0));
+    const joins = all.map((a) => (a.kind === 'many-joins' && a.distinct === 'table' ? a.count : 0));
     expect(Math.max(...bindings)).toBeGreaterThanOrEqual(10_000);
     expect(Math.max(...joins)).toBeGreaterThanOrEqual(10_000);
   });
@@ -77,11 +77,24 @@ describe('the fuzzer generates the attack shapes', () => {
 
 describe('render', () => {
   it('writes V1 objects and V2 arrays, one frame per join of many-joins', () => {
-    const v1 = render({ kind: 'many-joins', count: 3, modern: false }, '1.0.0', new RefState());
+    const v1 = render(
+      { kind: 'many-joins', count: 3, modern: false, distinct: 'filter' },
+      '1.0.0',
+      new RefState(),
+    );
     expect(v1.map((f) => JSON.parse(String(f)).topic)).toEqual([
       'realtime:public:items:id=eq.0',
       'realtime:public:items:id=eq.1',
       'realtime:public:items:id=eq.2',
+    ]);
+    const tables = render(
+      { kind: 'many-joins', count: 2, modern: true, distinct: 'table' },
+      '1.0.0',
+      new RefState(),
+    );
+    expect(tables.map((f) => JSON.parse(String(f)).payload.config.postgres_changes[0].table)).toEqual([
+      't0',
+      't1',
     ]);
     const [v2] = render({ kind: 'heartbeat' }, '2.0.0', new RefState());
     expect(JSON.parse(String(v2))).toEqual([null, '1', 'phoenix', 'heartbeat', {}]);

@@ -18,6 +18,8 @@ export interface FuzzLimits {
   depth: number;
   /** Longest repeated string (topics, values), in characters. */
   length: number;
+  /** Most elements of a generated flat array (in place of `postgres_changes`, too). */
+  width: number;
   /** Most wildcards in a like/match pattern. */
   wildcards: number;
   /** Most `postgres_changes` bindings in one join. */
@@ -32,6 +34,7 @@ export interface FuzzLimits {
 export const DEFAULT_LIMITS: FuzzLimits = {
   depth: 20_000,
   length: 2_000_000,
+  width: 100_000,
   wildcards: 200,
   bindings: 12_000,
   joins: 12_000,
@@ -128,7 +131,7 @@ function blob(limits: FuzzLimits): fc.Arbitrary<Blob> {
     {
       weight: 1,
       arbitrary: fc
-        .integer({ min: 0, max: 100_000 })
+        .integer({ min: 0, max: limits.width })
         .map((length) => ({ kind: 'wide-array' as const, length })),
     },
     { weight: 1, arbitrary: repeatOf(limits.length).map((text) => ({ kind: 'string' as const, text })) },
@@ -277,6 +280,7 @@ export function action(limits: FuzzLimits): fc.Arbitrary<Action> {
         kind: fc.constant('many-joins' as const),
         count: fc.integer({ min: 1, max: limits.joins }),
         modern: fc.boolean(),
+        distinct: fc.constantFrom('filter' as const, 'table' as const, 'schema' as const),
       }),
     },
     {

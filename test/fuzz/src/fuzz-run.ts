@@ -143,7 +143,8 @@ export async function runFuzz(opts: FuzzOptions = {}): Promise<FuzzReport> {
     await inFlight; // an interrupted run keeps going; let it finish before reading the gateway
     if (details.failed && details.counterexample !== null) {
       report.failure = {
-        counterexample: fc.stringify(details.counterexample[0]),
+        // fc.record builds objects without a prototype; fc.stringify marks each of them.
+        counterexample: fc.stringify(details.counterexample[0]).replaceAll('{__proto__:null,', '{'),
         error:
           details.errorInstance instanceof Error
             ? details.errorInstance.message

@@ -147,11 +147,21 @@ export function render(action: Action, vsn: Vsn, refs: RefState): Array<string |
     case 'many-joins': {
       const out: string[] = [];
       for (let i = 0; i < action.count; i++) {
-        const topic = action.modern ? `realtime:fuzz-${i}` : `realtime:public:items:id=eq.${i}`;
-        const payload = action.modern
-          ? `{"config":{"postgres_changes":[{"event":"*","schema":"public","table":"items","filter":"id=eq.${i}"}]}}`
-          : '{}';
-        out.push(join(vsn, refs, topic, payload));
+        const [schema, table, filter] =
+          action.distinct === 'filter'
+            ? ['public', 'items', `id=eq.${i}`]
+            : action.distinct === 'table'
+              ? ['public', `t${i}`, null]
+              : [`s${i}`, 'items', null];
+        if (action.modern) {
+          const binding = { event: '*', schema, table, ...(filter === null ? {} : { filter }) };
+          const payload = JSON.stringify({ config: { postgres_changes: [binding] } });
+          out.push(join(vsn, refs, `realtime:fuzz-${i}`, payload));
+        } else {
+          out.push(
+            join(vsn, refs, `realtime:${schema}:${table}${filter === null ? '' : `:${filter}`}`, '{}'),
+          );
+        }
       }
       return out;
     }

@@ -66,7 +66,13 @@ export type Action =
   | { kind: 'access-token'; topic: TopicSpec; token: TokenSpec }
   | { kind: 'leave'; topic: TopicSpec }
   | { kind: 'heartbeat' }
-  | { kind: 'many-joins'; count: number; modern: boolean }
+  | {
+      kind: 'many-joins';
+      count: number;
+      modern: boolean;
+      /** What differs between the joins: a filter on one table, the table, or the schema. */
+      distinct: 'filter' | 'table' | 'schema';
+    }
   | { kind: 'event'; topic: TopicSpec; event: string; payload: Blob }
   | { kind: 'odd-frame'; value: unknown }
   | { kind: 'raw-text'; text: string }
