@@ -47,6 +47,54 @@ export const gatewaySchema = {
     doc: 'Largest inbound websocket message; a larger one closes the socket.',
     default: 5_000_000,
   }),
+  MAX_FRAME_DEPTH: int({
+    doc: 'Deepest nesting of arrays and objects in an inbound frame; a deeper one is answered with ProtocolViolation.',
+    default: 64,
+    min: 4,
+    max: 1000,
+  }),
+  MAX_TOPIC_LENGTH: int({
+    doc:
+      'Longest channel topic in bytes, `realtime:` included (for a legacy topic, the part before its ' +
+      'filter); a longer join is refused with TopicTooLong.',
+    default: 256,
+    min: 16,
+    max: 65_536,
+  }),
+  MAX_FILTER_LENGTH: int({
+    doc: 'Longest row filter in bytes (a legacy topic’s filter part, or one binding’s `filter`); a longer one is refused with TopicTooLong.',
+    default: 4096,
+    min: 16,
+    max: 1_048_576,
+  }),
+  MAX_BINDINGS_PER_JOIN: int({
+    doc: 'Most `postgres_changes` bindings one join may ask for; more are refused with TooManyBindings.',
+    default: 100,
+    min: 1,
+    max: 100_000,
+  }),
+  MAX_CHANNELS_PER_SOCKET: int({
+    doc: 'Most channels one socket may have joined at once (the original server’s default); one more is refused with ChannelRateLimitReached.',
+    default: 100,
+    min: 1,
+    max: 100_000,
+  }),
+  MAX_JOINS_PER_SECOND: int({
+    doc:
+      'Joins one socket may send per second (a burst of as many is allowed); past it the join is ' +
+      'refused with ClientJoinRateLimitReached and the socket closed (4004), as the original server does.',
+    default: 100,
+    min: 1,
+    max: 1_000_000,
+  }),
+  MAX_BUS_SUBSCRIPTIONS: int({
+    doc:
+      'Most distinct Redis subscriptions (tables, schemas, `*`) this gateway holds; a join that needs ' +
+      'one more is refused with SubscriptionLimitReached.',
+    default: 10_000,
+    min: 1,
+    max: 10_000_000,
+  }),
   JOIN_TIMEOUT: durationMs({
     doc: 'How long a join waits for its Redis subscription before answering with an error.',
     default: 5_000,
@@ -96,6 +144,17 @@ export interface AuthConfig {
   clockToleranceMs: number;
 }
 
+/** What one client may ask of the gateway; each is refused with its own error code past the limit. */
+export interface ClientLimits {
+  maxFrameDepth: number;
+  maxTopicBytes: number;
+  maxFilterBytes: number;
+  maxBindingsPerJoin: number;
+  maxChannelsPerSocket: number;
+  maxJoinsPerSecond: number;
+  maxBusSubscriptions: number;
+}
+
 export type GatewayConfig = Readonly<{
   port: number;
   host: string;
@@ -105,6 +164,7 @@ export type GatewayConfig = Readonly<{
   logLevel: LogLevel;
   maxBackpressureBytes: number;
   maxFrameBytes: number;
+  limits: Readonly<ClientLimits>;
   joinTimeoutMs: number;
   shutdownGraceMs: number;
   instanceId: string;
@@ -122,6 +182,15 @@ export function readConfig(env: Readonly<Record<string, string | undefined>> = p
     logLevel: e.LOG_LEVEL,
     maxBackpressureBytes: e.MAX_BACKPRESSURE,
     maxFrameBytes: e.MAX_FRAME_SIZE,
+    limits: Object.freeze({
+      maxFrameDepth: e.MAX_FRAME_DEPTH,
+      maxTopicBytes: e.MAX_TOPIC_LENGTH,
+      maxFilterBytes: e.MAX_FILTER_LENGTH,
+      maxBindingsPerJoin: e.MAX_BINDINGS_PER_JOIN,
+      maxChannelsPerSocket: e.MAX_CHANNELS_PER_SOCKET,
+      maxJoinsPerSecond: e.MAX_JOINS_PER_SECOND,
+      maxBusSubscriptions: e.MAX_BUS_SUBSCRIPTIONS,
+    }),
     joinTimeoutMs: e.JOIN_TIMEOUT,
     shutdownGraceMs: e.SHUTDOWN_GRACE,
     instanceId: e.INSTANCE_ID ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,

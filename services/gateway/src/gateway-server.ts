@@ -17,7 +17,7 @@ import type { SocketData } from './ws/socket-data';
 import { authorizeConnect, readUpgradeRequest, socketDataFor, type UpgradeRequest } from './ws/upgrade';
 import { JoseTokenVerifier } from './auth/jose-token-verifier';
 import type { TokenVerifier } from './auth/token-verifier';
-import { GatewayMetrics } from './metrics';
+import { GatewayMetrics, type CloseReason } from './metrics';
 import {
   CLOSE_ON_BACKPRESSURE_LIMIT,
   uWS,
@@ -28,6 +28,15 @@ import {
 } from './uws';
 
 export const WEBSOCKET_PATHS = ['/socket/websocket', '/realtime/v1/websocket'] as const;
+
+/** The close code uWS uses when an inbound message is over MAX_FRAME_SIZE (RFC 6455: 1009). */
+const MESSAGE_TOO_BIG = 1009;
+
+/** Why a socket the gateway did not close itself was closed, from its close code. */
+function closeReasonOf(code: number): CloseReason {
+  if (code === MESSAGE_TOO_BIG) return 'frame_too_large';
+  return code === 1006 ? 'lost' : 'client';
+}
 
 export class GatewayServer {
   readonly app: TemplatedApp;
@@ -90,6 +99,7 @@ export class GatewayServer {
     this.handler = new ConnectionHandler({
       registry: this.registry,
       joinTimeoutMs: config.joinTimeoutMs,
+      limits: config.limits,
       verifier: this.verifier,
       metrics,
       log: log.child({ component: 'channels' }),
@@ -181,7 +191,8 @@ export class GatewayServer {
         this.handler.onMessage(ws, message, isBinary),
       close: (ws: WebSocket<SocketData>, code: number) => {
         const { closeReason } = ws.getUserData();
-        this.metrics.closes.inc({ reason: closeReason ?? (code === 1006 ? 'lost' : 'client') });
+        this.metrics.closes.inc({ reason: closeReason ?? closeReasonOf(code) });
+        if (code === MESSAGE_TOO_BIG) this.metrics.limitRefusals.inc({ limit: 'frame_bytes' });
         this.sockets.delete(ws);
         this.handler.onClose(ws);
       },

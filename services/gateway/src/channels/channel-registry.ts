@@ -77,6 +77,11 @@ export class ChannelRegistry {
     return this.subscriptions.size;
   }
 
+  /** How many Redis subscriptions a group fed by `keys` would add to those held. */
+  subscriptionsNeeded(keys: readonly BusKey[]): number {
+    return this.subscriptions.missing(keys);
+  }
+
   /**
    * Who to tell when groups may have missed changes: a gap in a topic's sequence, or Redis coming
    * back after an outage (pub/sub keeps nothing for a disconnected subscriber).

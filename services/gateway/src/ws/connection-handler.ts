@@ -11,44 +11,68 @@
  * - With SECURE_CHANNELS, a join and an `access_token` push wait for their token check; frames that
  *   arrive meanwhile are queued on the socket and handled afterwards, in order. The token rules themselves
  *   (verification, refresh, expiry) live in ChannelAuth.
+ * - Every request is held to the client limits (client-limits.ts) before work proportional to it is
+ *   done; replies and logs repeat at most a short prefix of what the client sent. An exception while
+ *   handling a frame is answered to that socket with InternalError and never escapes to uWS.
  */
 import {
+  ErrorCodes,
+  FrameTooDeepError,
   PHOENIX_TOPIC,
   PhoenixEvents,
   ProtocolError,
   TopicError,
+  clip,
   errorReason,
   parseLegacySubtopic,
   subtopicOf,
   type LegacyTarget,
   type PhoenixMessage,
 } from '@walcast/protocol';
-import type { Logger } from '@walcast/logger';
+import { LogThrottle, type Logger } from '@walcast/logger';
+import type { BusKey } from '@walcast/bus';
 import { AuthError } from '../auth/auth-error';
 import { channelToken, type TokenVerifier, type VerifiedToken } from '../auth/token-verifier';
 import { FilterError, parseFilter } from '../filters/filter-parser';
 import { bindingId, parseBinding, type Binding } from '../channels/postgres-changes-binding';
 import type { DeliveryGroup } from '../channels/delivery-group';
 import { RowFilter } from '../filters/row-filter';
-import type { ChannelMembership, ChannelRegistry } from '../channels/channel-registry';
+import { busKeyForLegacy, type ChannelMembership, type ChannelRegistry } from '../channels/channel-registry';
+import type { ClientLimits } from '../config';
 import type { GatewayMetrics } from '../metrics';
 import type { WebSocket } from '../uws';
 import { ChannelAuth } from './channel-auth';
+import {
+  JoinRate,
+  checkBindings,
+  checkChannels,
+  checkSubscriptions,
+  checkTopic,
+  joinRateRefusal,
+  longestTopicChars,
+  type Refusal,
+} from './client-limits';
 import { pushLifecycle, push, reply } from './frames';
 import type { SocketData } from './socket-data';
 
 export interface ConnectionHandlerOptions {
   registry: ChannelRegistry;
   joinTimeoutMs: number;
+  limits: ClientLimits;
   /** Null when SECURE_CHANNELS is off: joins need no token. */
   verifier: TokenVerifier | null;
   metrics: GatewayMetrics;
   log: Logger;
 }
 
+/** Frames a socket may send while one of its token checks is pending; later ones are refused. */
+export const MAX_QUEUED_FRAMES = 100;
+
 export class ConnectionHandler {
   /** Token checks of joins and channels; null when SECURE_CHANNELS is off. */
   private readonly auth: ChannelAuth | null;
+  /** Refused joins and malformed frames are logged, but a client cannot flood the log with them. */
+  private readonly refusalLog = new LogThrottle({ max: 20, windowMs: 10_000 });
 
   constructor(private readonly opts: ConnectionHandlerOptions) {
     this.auth = opts.verifier
@@ -73,19 +97,28 @@ export class ConnectionHandler {
     }
     let msg: PhoenixMessage;
     try {
-      msg = data.codec.decode(Buffer.from(message).toString('utf8'));
+      msg = data.codec.decode(Buffer.from(message).toString('utf8'), this.opts.limits.maxFrameDepth);
     } catch (err) {
+      if (err instanceof FrameTooDeepError) this.opts.metrics.limitRefusals.inc({ limit: 'frame_depth' });
       this.protocolError(ws, err instanceof ProtocolError ? err : new ProtocolError(String(err)));
       return;
     }
-    this.dispatch(ws, msg);
+    try {
+      this.dispatch(ws, msg);
+    } catch (err) {
+      this.internalError(ws, msg, err);
+    }
   }
 
   /** Routes `msg`, or queues it behind a pending token check. */
   private dispatch(ws: WebSocket<SocketData>, msg: PhoenixMessage): void {
     const data = ws.getUserData();
     if (data.inbox) {
-      data.inbox.push(msg);
+      if (data.inbox.length < MAX_QUEUED_FRAMES) data.inbox.push(msg);
+      else {
+        const why = `more than ${MAX_QUEUED_FRAMES} frames sent while a token check is pending`;
+        this.protocolError(ws, new ProtocolError(why, msg.ref, msg.topic));
+      }
       return;
     }
     const pending = this.route(ws, msg);
@@ -105,7 +138,13 @@ export class ConnectionHandler {
         if (data.closed || queued.length === 0) return;
         ws.cork(() => {
           while (queued.length > 0 && !data.closed) {
-            const next = this.route(ws, queued.shift()!);
+            const msg = queued.shift()!;
+            let next: Promise<void> | undefined;
+            try {
+              next = this.route(ws, msg);
+            } catch (err) {
+              this.internalError(ws, msg, err);
+            }
             if (next) {
               this.holdInbox(ws, data, next);
               data.inbox!.push(...queued);
@@ -153,6 +192,11 @@ export class ConnectionHandler {
       reply(ws, msg, 'ok', {});
       return;
     }
+    if (msg.topic.length > longestTopicChars(this.opts.limits)) {
+      // No channel can have this topic: answer on a prefix of it rather than echo it whole.
+      this.refuse(ws, { ...msg, topic: clip(msg.topic, 64) }, checkTopic(msg.topic, true, this.opts.limits)!);
+      return;
+    }
     if (msg.event === PhoenixEvents.join) return this.join(ws, msg);
     const membership = data.channels.get(msg.topic);
     if (msg.event === PhoenixEvents.leave) {
@@ -173,12 +217,28 @@ export class ConnectionHandler {
 
   private join(ws: WebSocket<SocketData>, msg: PhoenixMessage): Promise<void> | undefined {
     const data = ws.getUserData();
+    const { limits } = this.opts;
+    const now = Date.now();
+    if (!(data.joinRate ??= new JoinRate(limits.maxJoinsPerSecond, now)).take(now)) {
+      // As the original server: refuse, then disconnect (the client reconnects with backoff).
+      this.refuse(ws, msg, joinRateRefusal(limits));
+      data.closeReason = 'join_rate';
+      ws.end(ErrorCodes.ClientJoinRateLimitReached.close, 'too many joins per second');
+      return;
+    }
     const subtopic = subtopicOf(msg.topic);
     if (subtopic === null) {
       this.joinError(ws, msg, 'unmatched topic');
       return;
     }
     const payload = isObject(msg.payload) ? msg.payload : {};
+    const refusal =
+      checkChannels(data.channels.size, data.channels.has(msg.topic), limits) ??
+      checkTopic(msg.topic, 'config' in payload, limits);
+    if (refusal) {
+      this.refuse(ws, msg, refusal);
+      return;
+    }
     const { auth } = this;
     if (!auth) {
       this.joinVerified(ws, msg, subtopic, payload, null);
@@ -239,6 +299,7 @@ export class ConnectionHandler {
       }
       throw err;
     }
+    if (this.refusedForSubscriptions(ws, msg, [busKeyForLegacy(target)])) return;
     const group = this.opts.registry.legacyGroup(msg.topic, target, filter);
     this.attach(ws, msg, group, false, () => {
       this.opts.metrics.joins.inc({ result: 'ok' });
@@ -264,6 +325,12 @@ export class ConnectionHandler {
     }
     const requested =
       isObject(config) && Array.isArray(config.postgres_changes) ? config.postgres_changes : [];
+    const { limits } = this.opts;
+    const refusal = checkBindings(requested, limits);
+    if (refusal) {
+      this.refuse(ws, msg, refusal);
+      return;
+    }
     const echo = requested.map((entry: unknown) => ({
       id: bindingId(entry),
       ...(isObject(entry) ? entry : {}),
@@ -271,10 +338,18 @@ export class ConnectionHandler {
     const bindings: Binding[] = [];
     const errors: string[] = [];
     for (const entry of requested) {
-      const parsed = parseBinding(entry);
+      const parsed = parseBinding(entry, limits.maxFilterBytes);
       if ('error' in parsed) errors.push(parsed.error);
       else bindings.push(parsed);
     }
+    if (
+      this.refusedForSubscriptions(
+        ws,
+        msg,
+        bindings.map((b) => b.busKey),
+      )
+    )
+      return;
     const group = bindings.length > 0 ? this.opts.registry.postgresChangesGroup(msg.topic, bindings) : null;
     this.opts.metrics.joins.inc({ result: 'ok' });
     reply(ws, msg, 'ok', { postgres_changes: echo });
@@ -283,7 +358,7 @@ export class ConnectionHandler {
       push(ws, msg.topic, joinRef, PhoenixEvents.system, {
         channel: subtopic,
         extension: 'postgres_changes',
-        message,
+        message: clip(message),
         status: 'error',
       });
     }
@@ -397,18 +472,58 @@ export class ConnectionHandler {
     this.opts.registry.releaseIfEmpty(group);
   }
 
+  /** True (and the join answered) when the group the join needs would pass MAX_BUS_SUBSCRIPTIONS. */
+  private refusedForSubscriptions(
+    ws: WebSocket<SocketData>,
+    msg: PhoenixMessage,
+    keys: readonly BusKey[],
+  ): boolean {
+    const { registry, limits } = this.opts;
+    const refusal = checkSubscriptions(
+      registry.busSubscriptionCount,
+      registry.subscriptionsNeeded(keys),
+      limits,
+    );
+    if (refusal) this.refuse(ws, msg, refusal);
+    return refusal !== null;
+  }
+
+  /** Answers a request refused for a client limit, and counts it. */
+  private refuse(ws: WebSocket<SocketData>, msg: PhoenixMessage, refusal: Refusal): void {
+    this.opts.metrics.limitRefusals.inc({ limit: refusal.limit });
+    if (msg.event === PhoenixEvents.join) this.joinError(ws, msg, refusal.reason);
+    else reply(ws, msg, 'error', { reason: refusal.reason });
+  }
+
   private joinError(ws: WebSocket<SocketData>, msg: PhoenixMessage, reason: string): void {
     this.opts.metrics.joins.inc({ result: 'error' });
-    this.opts.log.info({ connId: ws.getUserData().id, channel: msg.topic, reason }, 'join refused');
+    const fields = { connId: ws.getUserData().id, channel: clip(msg.topic, 100), reason };
+    this.refusalLog.info(this.opts.log, fields, 'join refused');
     reply(ws, msg, 'error', { reason });
   }
 
   private protocolError(ws: WebSocket<SocketData>, err: ProtocolError): void {
     this.opts.metrics.protocolErrors.inc();
     const data = ws.getUserData();
-    this.opts.log.debug({ connId: data.id, err: err.message }, 'malformed frame');
-    reply(ws, { topic: err.topic ?? PHOENIX_TOPIC, ref: err.ref, joinRef: null }, 'error', {
+    this.opts.log.debug({ connId: data.id, err: clip(err.message) }, 'malformed frame');
+    const topic = err.topic === null ? PHOENIX_TOPIC : clip(err.topic, longestTopicChars(this.opts.limits));
+    reply(ws, { topic, ref: err.ref, joinRef: null }, 'error', {
       reason: errorReason('ProtocolViolation', err.message),
+    });
+  }
+
+  /** A fault of ours while handling `msg`: logged (throttled) and answered, never thrown to uWS. */
+  private internalError(ws: WebSocket<SocketData>, msg: PhoenixMessage, err: unknown): void {
+    const data = ws.getUserData();
+    this.refusalLog.run('internal', (suppressed) =>
+      this.opts.log.error(
+        { err, connId: data.id, event: clip(msg.event, 64), code: 'InternalError', suppressed },
+        'could not handle a frame',
+      ),
+    );
+    if (data.closed) return;
+    reply(ws, { ...msg, topic: clip(msg.topic, longestTopicChars(this.opts.limits)) }, 'error', {
+      reason: errorReason('InternalError', 'the server could not handle this message'),
     });
   }
 }
