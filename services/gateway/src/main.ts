@@ -33,7 +33,13 @@ async function main(): Promise<void> {
   bus.onError(() => server.metrics.redisErrors.inc());
   const port = await server.listen();
   log.info(
-    { port, instance: config.instanceId, socketTimeoutMs: config.socketTimeoutMs, node: process.version },
+    {
+      address: `${config.host}:${port}`,
+      metricsAddress: `${server.metricsPort === null ? config.host : config.metricsHost}:${server.metricsPort ?? port}`,
+      instance: config.instanceId,
+      socketTimeoutMs: config.socketTimeoutMs,
+      node: process.version,
+    },
     'listening',
   );
 
