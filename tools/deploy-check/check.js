@@ -144,6 +144,12 @@ const BAD_VALUES = [
     'PDB minAvailable neither a number nor a percentage',
     { gateway: { podDisruptionBudget: { minAvailable: 'half' } } },
   ],
+  ['metrics port out of range', { gateway: { metricsPort: 70000 } }],
+  ['metrics port not a number', { ingester: { metricsPort: 'nine-one-oh-one' } }],
+  ['listen host with a port', { gateway: { host: '0.0.0.0:4000' } }],
+  ['empty gateway host', { gateway: { host: '' } }],
+  ['listen host in brackets', { ingester: { healthHost: '[::]' } }],
+  ['metrics host without a metrics port', { ingester: { metricsHost: '127.0.0.1' } }],
 ];
 for (const [name, patch] of schemaReady ? BAD_VALUES : []) {
   check(`values schema rejects: ${name}`, () => {
@@ -175,7 +181,13 @@ function policyProblems(manifest) {
   if (pod.securityContext?.runAsNonRoot !== true) problems.push('pod runAsNonRoot is not true');
   for (const c of pod.containers) {
     const sc = c.securityContext ?? {};
+    const ports = new Set((c.ports ?? []).map((p) => p.name));
+    const probePorts = [c.livenessProbe, c.readinessProbe].map((p) => p?.httpGet?.port);
     const broken = [
+      [
+        probePorts.some((p) => typeof p === 'string' && !ports.has(p)),
+        'a probe names a port the container lacks',
+      ],
       [sc.readOnlyRootFilesystem !== true, 'readOnlyRootFilesystem is not true'],
       [sc.allowPrivilegeEscalation !== false, 'allowPrivilegeEscalation is not false'],
       [!(sc.capabilities?.drop ?? []).includes('ALL'), 'capabilities do not drop ALL'],
@@ -187,8 +199,40 @@ function policyProblems(manifest) {
   return problems;
 }
 
+const matches = (selector, labels) =>
+  Object.entries(selector ?? {}).every(([key, value]) => (labels ?? {})[key] === value);
+
+/**
+ * Ports across manifests: each ServiceMonitor endpoint names a port of a Service it selects, and a
+ * port named `metrics` is only on headless Services (never the public gateway Service).
+ */
+function portProblems(manifests) {
+  const problems = [];
+  const services = manifests.filter((m) => m.kind === 'Service');
+  for (const svc of services) {
+    const hasMetrics = (svc.spec.ports ?? []).some((p) => p.name === 'metrics');
+    if (hasMetrics && svc.spec.clusterIP !== 'None') {
+      problems.push(`Service/${svc.metadata.name}: the metrics port is on a non-headless Service`);
+    }
+  }
+  for (const monitor of manifests.filter((m) => m.kind === 'ServiceMonitor')) {
+    const selected = services.filter((svc) =>
+      matches(monitor.spec.selector?.matchLabels, svc.metadata.labels),
+    );
+    for (const endpoint of monitor.spec.endpoints ?? []) {
+      if (!selected.some((svc) => (svc.spec.ports ?? []).some((p) => p.name === endpoint.port))) {
+        problems.push(
+          `ServiceMonitor/${monitor.metadata.name}: no selected Service has port ${endpoint.port}`,
+        );
+      }
+    }
+  }
+  return problems;
+}
+
 function validateManifests(yamlText) {
   const kinds = [];
+  const manifests = [];
   const unvalidated = new Set();
   for (const doc of YAML.parseAllDocuments(yamlText)) {
     if (doc.errors.length > 0) throw new Error(`rendered YAML: ${doc.errors[0].message}`);
@@ -212,8 +256,11 @@ function validateManifests(yamlText) {
     const problems = policyProblems(manifest);
     if (problems.length > 0) throw new Error(problems.join('; '));
     kinds.push(kind);
+    manifests.push(manifest);
   }
   if (kinds.length === 0) throw new Error('nothing rendered');
+  const crossProblems = portProblems(manifests);
+  if (crossProblems.length > 0) throw new Error(crossProblems.join('; '));
   const note = unvalidated.size > 0 ? ` (${[...unvalidated].join(', ')}: no model, not validated)` : '';
   return `${kinds.length} manifests valid${note}`;
 }

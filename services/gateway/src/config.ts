@@ -7,6 +7,7 @@ import {
   bool,
   bytes,
   durationMs,
+  host,
   int,
   jsonObject,
   loadConfig,
@@ -20,12 +21,22 @@ import { randomBytes } from 'node:crypto';
 
 export const gatewaySchema = {
   PORT: int({
-    doc: 'Port of the websocket endpoints and of /healthz, /readyz, /metrics.',
+    doc: 'Port of the websocket endpoints and of /healthz and /readyz; of /metrics too unless METRICS_PORT is set.',
     default: 4000,
     min: 0,
     max: 65535,
   }),
-  HOST: str({ doc: 'Address to listen on.', default: '0.0.0.0' }),
+  HOST: host({ doc: 'Address PORT listens on (0.0.0.0: every IPv4 interface).', default: '0.0.0.0' }),
+  METRICS_PORT: int({
+    doc:
+      'A second port serving /metrics, /healthz and /readyz, to keep metrics off the public listener: ' +
+      'when set, PORT answers 404 for /metrics. Unset: everything on PORT.',
+    min: 1,
+    max: 65535,
+  }),
+  METRICS_HOST: host({
+    doc: 'Address METRICS_PORT listens on. Default: HOST (never wider than the public listener).',
+  }),
   REDIS_URL: url({
     doc: 'Redis the ingester publishes changes to.',
     schemes: ['redis', 'rediss'],
@@ -158,6 +169,9 @@ export interface ClientLimits {
 export type GatewayConfig = Readonly<{
   port: number;
   host: string;
+  /** `null`: /metrics is served on `port`. */
+  metricsPort: number | null;
+  metricsHost: string;
   redisUrl: string;
   /** Infinity disables the idle timeout. */
   socketTimeoutMs: number;
@@ -174,9 +188,20 @@ export type GatewayConfig = Readonly<{
 /** Reads and validates the environment; throws ConfigError listing every problem. */
 export function readConfig(env: Readonly<Record<string, string | undefined>> = process.env): GatewayConfig {
   const e = loadConfig(gatewaySchema, env);
+  const problems = listenerProblems(e);
+  let auth: AuthConfig | undefined;
+  try {
+    auth = authConfig(e);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    problems.push(...err.problems);
+  }
+  if (problems.length > 0 || !auth) throw new ConfigError(problems);
   return Object.freeze({
     port: e.PORT,
     host: e.HOST,
+    metricsPort: e.METRICS_PORT ?? null,
+    metricsHost: e.METRICS_HOST ?? e.HOST,
     redisUrl: e.REDIS_URL,
     socketTimeoutMs: e.SOCKET_TIMEOUT,
     logLevel: e.LOG_LEVEL,
@@ -194,11 +219,24 @@ export function readConfig(env: Readonly<Record<string, string | undefined>> = p
     joinTimeoutMs: e.JOIN_TIMEOUT,
     shutdownGraceMs: e.SHUTDOWN_GRACE,
     instanceId: e.INSTANCE_ID ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
-    auth: Object.freeze(authConfig(e)),
+    auth: Object.freeze(auth),
   });
 }
 
-function authConfig(e: ReturnType<typeof loadConfig<typeof gatewaySchema>>): AuthConfig {
+type GatewayEnv = ReturnType<typeof loadConfig<typeof gatewaySchema>>;
+
+function listenerProblems(e: GatewayEnv): string[] {
+  const problems: string[] = [];
+  if (e.METRICS_PORT === e.PORT)
+    problems.push(`METRICS_PORT: must differ from PORT (both ${e.PORT}); unset it to serve /metrics on PORT`);
+  if (e.METRICS_HOST !== undefined && e.METRICS_PORT === undefined)
+    problems.push(
+      'METRICS_HOST is set but METRICS_PORT is not: set METRICS_PORT for a separate metrics listener',
+    );
+  return problems;
+}
+
+function authConfig(e: GatewayEnv): AuthConfig {
   const isSecure = e.SECURE_CHANNELS ?? e.NODE_ENV === 'production';
   const problems: string[] = [];
   const jwks = e.JWT_JWKS ?? null;

@@ -1,9 +1,11 @@
 /**
- * The gateway's uWS app: websocket endpoints `/socket/websocket` and `/realtime/v1/websocket`,
- * `/healthz`, `/readyz` and `/metrics` on the same port, the idle sweep, and the drain on shutdown.
+ * The gateway's uWS app: websocket endpoints `/socket/websocket` and `/realtime/v1/websocket` and
+ * the HTTP routes (http-routes.ts) on PORT, a second app on METRICS_PORT when set, the idle sweep,
+ * and the drain on shutdown.
  *
  * Lifecycle: `listen()` → serving → `stop()`: stop accepting, close every socket with
- * ServerShuttingDown (4000, reconnect elsewhere), wait up to the grace period, close the bus.
+ * ServerShuttingDown (4000, reconnect elsewhere), wait up to the grace period, close the metrics
+ * listener last (scrapes and /readyz answer during the drain).
  */
 import { ErrorCodes } from '@walcast/protocol';
 import type { Bus } from '@walcast/bus';
@@ -18,8 +20,10 @@ import { authorizeConnect, readUpgradeRequest, socketDataFor, type UpgradeReques
 import { JoseTokenVerifier } from './auth/jose-token-verifier';
 import type { TokenVerifier } from './auth/token-verifier';
 import { GatewayMetrics, type CloseReason } from './metrics';
+import { addHttpRoutes } from './http-routes';
 import {
   CLOSE_ON_BACKPRESSURE_LIMIT,
+  listenApp,
   uWS,
   type HttpResponse,
   type TemplatedApp,
@@ -45,12 +49,17 @@ export class GatewayServer {
   readonly metrics: GatewayMetrics;
   private readonly sockets = new Set<WebSocket<SocketData>>();
   private listenSocket: us_listen_socket | null = null;
+  /** Null unless METRICS_PORT is set. */
+  private readonly metricsApp: TemplatedApp | null;
+  private metricsListenSocket: us_listen_socket | null = null;
   private sweepTimer: NodeJS.Timeout | null = null;
   private draining = false;
   /** Null when SECURE_CHANNELS is off. */
   private readonly verifier: TokenVerifier | null;
   private readonly authLog: Logger;
   port = 0;
+  /** The bound METRICS_PORT, `null` when /metrics is served on `port`. */
+  metricsPort: number | null = null;
 
   constructor(
     private readonly config: GatewayConfig,
@@ -122,6 +131,8 @@ export class GatewayServer {
       if (state === 'ready') wasReady = true;
     });
     this.routes();
+    this.metricsApp = config.metricsPort === null ? null : uWS.App();
+    if (this.metricsApp) this.serveHttp(this.metricsApp, true);
   }
 
   get connections(): number {
@@ -135,19 +146,26 @@ export class GatewayServer {
     return null;
   }
 
-  listen(): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.app.listen(this.config.host, this.config.port, (socket) => {
-        if (!socket) {
-          reject(new Error(`cannot listen on ${this.config.host}:${this.config.port}`));
-          return;
-        }
-        this.listenSocket = socket;
-        this.port = uWS.us_socket_local_port(socket as never);
-        this.startIdleSweep();
-        resolve(this.port);
-      });
-    });
+  /** Listens on PORT, then on METRICS_PORT when set; resolves with the bound PORT. */
+  async listen(): Promise<number> {
+    this.listenSocket = await listenApp(this.app, this.config.host, this.config.port);
+    this.port = uWS.us_socket_local_port(this.listenSocket as never);
+    if (this.metricsApp && this.config.metricsPort !== null) {
+      try {
+        this.metricsListenSocket = await listenApp(
+          this.metricsApp,
+          this.config.metricsHost,
+          this.config.metricsPort,
+        );
+      } catch (err) {
+        uWS.us_listen_socket_close(this.listenSocket);
+        this.listenSocket = null;
+        throw err;
+      }
+      this.metricsPort = uWS.us_socket_local_port(this.metricsListenSocket as never);
+    }
+    this.startIdleSweep();
+    return this.port;
   }
 
   async stop(): Promise<void> {
@@ -164,6 +182,8 @@ export class GatewayServer {
     const deadline = Date.now() + this.config.shutdownGraceMs;
     while (this.sockets.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     for (const ws of this.sockets) if (!ws.getUserData().closed) ws.close();
+    if (this.metricsListenSocket) uWS.us_listen_socket_close(this.metricsListenSocket);
+    this.metricsListenSocket = null;
   }
 
   private routes(): void {
@@ -198,34 +218,14 @@ export class GatewayServer {
       },
     };
     for (const path of WEBSOCKET_PATHS) this.app.ws<SocketData>(path, behavior);
-    this.app.get('/healthz', (res) => {
-      res.writeHeader('content-type', 'application/json').end('{"status":"ok"}');
-    });
-    this.app.get('/readyz', (res) => {
-      const reason = this.notReadyReason();
-      res
-        .writeStatus(reason === null ? '200 OK' : '503 Service Unavailable')
-        .writeHeader('content-type', 'application/json')
-        .end(JSON.stringify(reason === null ? { status: 'ready' } : { status: 'not ready', reason }));
-    });
-    this.app.get('/metrics', (res) => {
-      let isAborted = false;
-      res.onAborted(() => (isAborted = true));
-      this.metrics.render().then(
-        (text) => {
-          if (!isAborted) res.cork(() => res.writeHeader('content-type', this.metrics.contentType).end(text));
-        },
-        (err: unknown) => {
-          this.log.error({ err, code: 'InternalError' }, 'metrics failed');
-          if (!isAborted) res.cork(() => res.writeStatus('500 Internal Server Error').end());
-        },
-      );
-    });
-    this.app.any('/*', (res) => {
-      res
-        .writeStatus('404 Not Found')
-        .writeHeader('content-type', 'application/json')
-        .end('{"error":"not found"}');
+    this.serveHttp(this.app, this.config.metricsPort === null);
+  }
+
+  private serveHttp(app: TemplatedApp, withMetrics: boolean): void {
+    addHttpRoutes(app, {
+      notReadyReason: () => this.notReadyReason(),
+      metrics: withMetrics ? this.metrics : null,
+      log: this.log,
     });
   }
 

@@ -33,7 +33,16 @@ async function main(): Promise<void> {
   bus.onError(() => server.metrics.redisErrors.inc());
   const port = await server.listen();
   log.info(
-    { port, instance: config.instanceId, socketTimeoutMs: config.socketTimeoutMs, node: process.version },
+    {
+      address: hostPort(config.host, port),
+      metricsAddress:
+        server.metricsPort === null
+          ? hostPort(config.host, port)
+          : hostPort(config.metricsHost, server.metricsPort),
+      instance: config.instanceId,
+      socketTimeoutMs: config.socketTimeoutMs,
+      node: process.version,
+    },
     'listening',
   );
 
@@ -52,6 +61,11 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+/** `host:port`, with an IPv6 address in brackets (`[::]:4000`). */
+function hostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 main().catch((err: unknown) => {
