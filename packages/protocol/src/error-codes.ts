@@ -79,6 +79,11 @@ export const ErrorCodes = {
     retry: true,
     doc: 'The gateway holds MAX_BUS_SUBSCRIPTIONS distinct Redis subscriptions and the join needs another; retry later or elsewhere.',
   },
+  RowAuthorizationUnavailable: {
+    close: null,
+    retry: true,
+    doc: 'Changes could not be checked against row-level security (the database did not answer) and were not sent to the channel; delivery resumes by itself.',
+  },
   BusUnavailable: {
     close: null,
     retry: true,

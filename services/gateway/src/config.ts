@@ -138,6 +138,45 @@ export const gatewaySchema = {
     doc: 'Claims every token must carry with exactly these values, e.g. {"iss":"supabase"}.',
     default: {},
   }),
+  ROW_AUTHORIZATION: oneOf(['postgres', 'off'] as const, {
+    doc:
+      'postgres: each postgres_changes channel receives only the rows and columns its JWT `role`, with ' +
+      'its claims, may SELECT (row-level security policies and column privileges, judged on the row ' +
+      'as committed); off: every authorized channel receives every row, as the original server with ' +
+      'RLS off. Default: postgres when SECURE_CHANNELS is on (it needs claims), else off.',
+  }),
+  DATABASE_URL: url({
+    doc: 'PostgreSQL for row authorization (the same database the ingester streams); an alternative to the DB_* settings.',
+    schemes: ['postgres', 'postgresql'],
+    secret: true,
+  }),
+  RLS_DATABASE_URL: url({
+    doc: 'PostgreSQL for row authorization when it should not be DATABASE_URL, e.g. a read replica of it.',
+    schemes: ['postgres', 'postgresql'],
+    secret: true,
+  }),
+  DB_HOST: str({ doc: 'PostgreSQL host for row authorization (when no URL is set).' }),
+  DB_PORT: int({ doc: 'PostgreSQL port.', default: 5432, min: 1, max: 65535 }),
+  DB_NAME: str({ doc: 'Database.', default: 'postgres' }),
+  DB_USER: str({
+    doc: 'User for row authorization: must be able to SET ROLE to every JWT role (a member of them, as Supabase’s `authenticator`).',
+    default: 'postgres',
+  }),
+  DB_PASSWORD: str({ doc: 'Password of DB_USER.', secret: true }),
+  RLS_POOL_SIZE: int({
+    doc: 'Most PostgreSQL connections one gateway opens for row authorization.',
+    default: 4,
+    min: 1,
+    max: 100,
+  }),
+  RLS_CHECK_TIMEOUT: durationMs({
+    doc: 'A policy evaluation taking longer fails closed: the changes waiting on it are not sent and the channel is told.',
+    default: 5_000,
+  }),
+  RLS_REFRESH_INTERVAL: durationMs({
+    doc: 'How often policies, grants and table shapes are reread: changes to them take effect within this time.',
+    default: 2_000,
+  }),
   JWT_CLOCK_TOLERANCE: durationMs({
     doc: 'Clock skew allowed when verifying `exp` and `nbf`; a joined channel still closes at its token’s `exp`.',
     default: 5_000,
@@ -166,6 +205,17 @@ export interface ClientLimits {
   maxBusSubscriptions: number;
 }
 
+/** Row authorization (ROW_AUTHORIZATION=postgres): where PostgreSQL is and how it is used. */
+export interface RowAuthConfig {
+  /** A `pg` client configuration (a connection string, or host/port/database/user/password). */
+  connection: Readonly<Record<string, string | number>>;
+  /** `host:port/database`, for logs (no credentials). */
+  target: string;
+  poolSize: number;
+  checkTimeoutMs: number;
+  refreshMs: number;
+}
+
 export type GatewayConfig = Readonly<{
   port: number;
   host: string;
@@ -183,6 +233,13 @@ export type GatewayConfig = Readonly<{
   shutdownGraceMs: number;
   instanceId: string;
   auth: Readonly<AuthConfig>;
+  /** `null`: ROW_AUTHORIZATION=off. */
+  rowAuth: Readonly<RowAuthConfig> | null;
+  /**
+   * With channels open: where PostgreSQL is, if configured, only to warn at start about published
+   * tables with row-level security; else null.
+   */
+  database: Readonly<Pick<RowAuthConfig, 'connection' | 'target'>> | null;
 }>;
 
 /** Reads and validates the environment; throws ConfigError listing every problem. */
@@ -196,6 +253,7 @@ export function readConfig(env: Readonly<Record<string, string | undefined>> = p
     if (!(err instanceof ConfigError)) throw err;
     problems.push(...err.problems);
   }
+  const rowAuth = auth ? rowAuthConfig(e, auth, problems) : null;
   if (problems.length > 0 || !auth) throw new ConfigError(problems);
   return Object.freeze({
     port: e.PORT,
@@ -220,7 +278,59 @@ export function readConfig(env: Readonly<Record<string, string | undefined>> = p
     shutdownGraceMs: e.SHUTDOWN_GRACE,
     instanceId: e.INSTANCE_ID ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
     auth: Object.freeze(auth),
+    rowAuth: rowAuth && Object.freeze(rowAuth),
+    database: databaseOf(e),
   });
+}
+
+/** The PostgreSQL row authorization uses, from RLS_DATABASE_URL, DATABASE_URL or DB_*; null if none. */
+function databaseOf(e: GatewayEnv): Pick<RowAuthConfig, 'connection' | 'target'> | null {
+  const urlText = e.RLS_DATABASE_URL ?? e.DATABASE_URL;
+  if (urlText) {
+    const u = new URL(urlText);
+    return {
+      connection: { connectionString: urlText },
+      target: `${u.hostname}:${u.port || 5432}${u.pathname}`,
+    };
+  }
+  if (!e.DB_HOST) return null;
+  return {
+    connection: {
+      host: e.DB_HOST,
+      port: e.DB_PORT,
+      database: e.DB_NAME,
+      user: e.DB_USER,
+      ...(e.DB_PASSWORD ? { password: e.DB_PASSWORD } : {}),
+    },
+    target: `${e.DB_HOST}:${e.DB_PORT}/${e.DB_NAME}`,
+  };
+}
+
+/** ROW_AUTHORIZATION and what it needs; problems are appended. */
+function rowAuthConfig(e: GatewayEnv, auth: AuthConfig, problems: string[]): RowAuthConfig | null {
+  const mode = e.ROW_AUTHORIZATION ?? (auth.isSecure ? 'postgres' : 'off');
+  if (mode === 'off') return null;
+  if (!auth.isSecure) {
+    problems.push(
+      'ROW_AUTHORIZATION=postgres needs SECURE_CHANNELS=true: with channels open there are no claims to authorize rows with',
+    );
+    return null;
+  }
+  const database = databaseOf(e);
+  if (!database) {
+    problems.push(
+      'ROW_AUTHORIZATION=postgres' +
+        (e.ROW_AUTHORIZATION === undefined ? ' (the default with SECURE_CHANNELS)' : '') +
+        ' needs PostgreSQL: set DATABASE_URL, RLS_DATABASE_URL or DB_HOST, or set ROW_AUTHORIZATION=off',
+    );
+    return null;
+  }
+  return {
+    ...database,
+    poolSize: e.RLS_POOL_SIZE,
+    checkTimeoutMs: e.RLS_CHECK_TIMEOUT,
+    refreshMs: e.RLS_REFRESH_INTERVAL,
+  };
 }
 
 type GatewayEnv = ReturnType<typeof loadConfig<typeof gatewaySchema>>;

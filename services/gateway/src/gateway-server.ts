@@ -20,6 +20,7 @@ import { authorizeConnect, readUpgradeRequest, socketDataFor, type UpgradeReques
 import { JoseTokenVerifier } from './auth/jose-token-verifier';
 import type { TokenVerifier } from './auth/token-verifier';
 import { GatewayMetrics, type CloseReason } from './metrics';
+import { RowAuthorization } from './rls/row-authorization';
 import { addHttpRoutes } from './http-routes';
 import {
   CLOSE_ON_BACKPRESSURE_LIMIT,
@@ -56,6 +57,8 @@ export class GatewayServer {
   private draining = false;
   /** Null when SECURE_CHANNELS is off. */
   private readonly verifier: TokenVerifier | null;
+  /** Null when ROW_AUTHORIZATION=off. */
+  readonly rowAuth: RowAuthorization | null;
   private readonly authLog: Logger;
   port = 0;
   /** The bound METRICS_PORT, `null` when /metrics is served on `port`. */
@@ -82,6 +85,9 @@ export class GatewayServer {
     const { metrics } = this;
     this.verifier = config.auth.isSecure ? new JoseTokenVerifier(config.auth) : null;
     this.authLog = log.child({ component: 'auth' });
+    this.rowAuth = config.rowAuth
+      ? new RowAuthorization({ config: config.rowAuth, metrics, log: log.child({ component: 'row-auth' }) })
+      : null;
     const subscriptions = new BusSubscriptions(bus, log.child({ component: 'bus-subscriptions' }));
     this.registry = new ChannelRegistry(
       subscriptions,
@@ -104,8 +110,10 @@ export class GatewayServer {
       },
       metrics,
       log.child({ component: 'fanout' }),
+      this.rowAuth?.authorizer ?? null,
     );
     this.handler = new ConnectionHandler({
+      rowAuth: this.rowAuth ? { catalog: this.rowAuth.catalog } : null,
       registry: this.registry,
       joinTimeoutMs: config.joinTimeoutMs,
       limits: config.limits,
@@ -148,6 +156,7 @@ export class GatewayServer {
 
   /** Listens on PORT, then on METRICS_PORT when set; resolves with the bound PORT. */
   async listen(): Promise<number> {
+    this.rowAuth?.start();
     this.listenSocket = await listenApp(this.app, this.config.host, this.config.port);
     this.port = uWS.us_socket_local_port(this.listenSocket as never);
     if (this.metricsApp && this.config.metricsPort !== null) {
@@ -184,6 +193,7 @@ export class GatewayServer {
     for (const ws of this.sockets) if (!ws.getUserData().closed) ws.close();
     if (this.metricsListenSocket) uWS.us_listen_socket_close(this.metricsListenSocket);
     this.metricsListenSocket = null;
+    await this.rowAuth?.stop().catch(() => undefined);
   }
 
   private routes(): void {

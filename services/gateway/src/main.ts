@@ -7,6 +7,7 @@ import { ConfigError } from '@walcast/config';
 import { createLogger } from '@walcast/logger';
 import { readConfig } from './config';
 import { GatewayServer } from './gateway-server';
+import { warnUnauthorizedRows } from './rls/row-authorization';
 import { assertNativeUws } from './uws';
 
 const VERSION = '0.1.0';
@@ -30,6 +31,7 @@ async function main(): Promise<void> {
     log: log.child({ component: 'bus' }),
   });
   const server = new GatewayServer(config, bus, log);
+  void warnUnauthorizedRows(config, log.child({ component: 'row-auth' }));
   bus.onError(() => server.metrics.redisErrors.inc());
   const port = await server.listen();
   log.info(

@@ -83,6 +83,9 @@ export class GatewayMetrics {
   readonly closes: Counter<'reason'>;
   readonly channelsFailed: Counter<'reason'>;
   readonly limitRefusals: Counter<'limit'>;
+  readonly rowAuthVerdicts: Counter<'path' | 'verdict'>;
+  readonly rowAuthUnavailable: Counter;
+  readonly rowAuthBatchSeconds: Histogram;
 
   constructor(gauges: GatewayGauges) {
     const registers = [this.registry];
@@ -197,8 +200,30 @@ export class GatewayMetrics {
       labelNames: ['limit'],
       registers,
     });
+    this.rowAuthVerdicts = new Counter({
+      name: 'walcast_gateway_row_auth_verdicts_total',
+      help:
+        'Row-level security verdicts by path (compiled: in memory; database: evaluated by PostgreSQL) ' +
+        'and verdict (visible, hidden, error: the policy raised).',
+      labelNames: ['path', 'verdict'],
+      registers,
+    });
+    this.rowAuthUnavailable = new Counter({
+      name: 'walcast_gateway_row_auth_unavailable_total',
+      help: 'Changes not sent to a channel because they could not be authorized (database unreachable or slow).',
+      registers,
+    });
+    this.rowAuthBatchSeconds = new Histogram({
+      name: 'walcast_gateway_row_auth_batch_seconds',
+      help: 'Duration of one database evaluation of row-level security policies (one transaction).',
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
     // Make every labelled series visible from the start, at 0.
     for (const limit of LIMIT_NAMES) this.limitRefusals.inc({ limit }, 0);
+    for (const path of ['compiled', 'database'] as const)
+      for (const verdict of ['visible', 'hidden', 'error'] as const)
+        this.rowAuthVerdicts.inc({ path, verdict }, 0);
     for (const reason of ['gap', 'redis'] as const) this.channelsFailed.inc({ reason }, 0);
     for (const result of ['ok', 'error', 'unauthorized'] as const) this.joins.inc({ result }, 0);
     for (const reason of CLOSE_REASONS) this.closes.inc({ reason }, 0);

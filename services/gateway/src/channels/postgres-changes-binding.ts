@@ -26,6 +26,8 @@ export interface Binding {
   filter: RowFilter;
   /** Columns to keep (the primary key is always kept), or null for all. */
   select: string[] | null;
+  /** Every column the binding names (its filter's and its `select`'s): all must be readable. */
+  columns: readonly string[];
   busKey: BusKey;
 }
 
@@ -112,5 +114,6 @@ export function parseBinding(entry: unknown, maxFilterBytes = Infinity): Binding
       : table === '*'
         ? { pattern: patternForSchema(schema) }
         : { topic: topicForTable(schema, table) };
-  return { id, event: event as Binding['event'], schema, table, filter, select, busKey };
+  const columns = [...new Set([...filter.conditions.map((c) => c.column), ...(select ?? [])])];
+  return { id, event: event as Binding['event'], schema, table, filter, select, columns, busKey };
 }

@@ -20,6 +20,8 @@ export interface ChannelAuthOptions {
   log: Logger;
   /** Releases a membership and forgets it on its socket (the client is told separately). */
   endChannel(ws: WebSocket<SocketData>, membership: ChannelMembership): void;
+  /** A refreshed token changed a joined channel's claims (after they were recorded). */
+  claimsChanged?(ws: WebSocket<SocketData>, membership: ChannelMembership): void;
 }
 
 /** The token side of channels when SECURE_CHANNELS is on: join checks, refresh, expiry. */
@@ -74,8 +76,12 @@ export class ChannelAuth {
     return this.check(token).then((result) => {
       if (data.closed || data.channels.get(membership.topic) !== membership) return;
       ws.cork(() => {
-        if (result instanceof AuthError) this.endForToken(ws, membership, result, 'refresh');
-        else this.authorize(ws, membership, token, result);
+        if (result instanceof AuthError) {
+          this.endForToken(ws, membership, result, 'refresh');
+          return;
+        }
+        this.authorize(ws, membership, token, result);
+        this.opts.claimsChanged?.(ws, membership);
       });
     });
   }

@@ -41,7 +41,10 @@ import { busKeyForLegacy, type ChannelMembership, type ChannelRegistry } from '.
 import type { ClientLimits } from '../config';
 import type { GatewayMetrics } from '../metrics';
 import type { WebSocket } from '../uws';
-import { ChannelAuth } from './channel-auth';
+import { ChannelAuth, pushTokenFailure } from './channel-auth';
+import { identityOf, type Identity } from '../rls/identity';
+import { joinProblems, type JoinTarget } from '../rls/join-checks';
+import type { TableAccessCatalog } from '../rls/table-access';
 import {
   JoinRate,
   checkBindings,
@@ -59,6 +62,8 @@ export interface ConnectionHandlerOptions {
   registry: ChannelRegistry;
   joinTimeoutMs: number;
   limits: ClientLimits;
+  /** ROW_AUTHORIZATION=postgres: channels read as their JWT's role and claims; else null. */
+  rowAuth: { catalog: TableAccessCatalog } | null;
   /** Null when SECURE_CHANNELS is off: joins need no token. */
   verifier: TokenVerifier | null;
   metrics: GatewayMetrics;
@@ -84,6 +89,7 @@ export class ConnectionHandler {
             this.release(ws, membership);
             ws.getUserData().channels.delete(membership.topic);
           },
+          claimsChanged: (ws, membership) => this.regroup(ws, membership),
         })
       : null;
   }
@@ -178,6 +184,32 @@ export class ConnectionHandler {
     return ended;
   }
 
+  /**
+   * Moves a channel whose claims changed (an `access_token` push) to the group of its new identity,
+   * so the next change is judged for the new claims. Only with row authorization.
+   */
+  private regroup(ws: WebSocket<SocketData>, membership: ChannelMembership): void {
+    const data = ws.getUserData();
+    const old = membership.group;
+    if (!this.opts.rowAuth || !old || !membership.rebuild || !membership.claims) return;
+    const identity = identityOf(membership.claims);
+    if ('error' in identity) {
+      this.end(ws, membership);
+      pushTokenFailure(ws, membership, 'InvalidJWTToken: Fields `role` and `exp` are required in JWT');
+      return;
+    }
+    if (old.rowAccess?.identity.key === identity.key) return;
+    const next = membership.rebuild(identity);
+    membership.group = next;
+    next.add(ws);
+    if (membership.state === 'joined') {
+      ws.unsubscribe(old.uwsTopic(data.codec.vsn));
+      ws.subscribe(next.uwsTopic(data.codec.vsn));
+    }
+    old.remove(ws);
+    this.opts.registry.releaseIfEmpty(old);
+  }
+
   onClose(ws: WebSocket<SocketData>): void {
     const data = ws.getUserData();
     data.closed = true;
@@ -240,20 +272,19 @@ export class ConnectionHandler {
       return;
     }
     const { auth } = this;
-    if (!auth) {
-      this.joinVerified(ws, msg, subtopic, payload, null);
-      return;
-    }
+    if (!auth) return this.joinVerified(ws, msg, subtopic, payload, null);
     const token = channelToken(payload, data.connectToken);
     return auth.check(token).then((result) => {
       if (data.closed) return;
+      let pending: Promise<void> | undefined;
       ws.cork(() => {
         if (result instanceof AuthError) {
           auth.refuseJoin(ws, msg, 'config' in payload, result);
           return;
         }
-        this.joinVerified(ws, msg, subtopic, payload, { token: token!, verified: result });
+        pending = this.joinVerified(ws, msg, subtopic, payload, { token: token!, verified: result });
       });
+      return pending;
     });
   }
 
@@ -263,22 +294,74 @@ export class ConnectionHandler {
     subtopic: string,
     payload: Record<string, unknown>,
     auth: { token: string; verified: VerifiedToken } | null,
-  ): void {
+  ): Promise<void> | undefined {
     const data = ws.getUserData();
+    const rowAuth = this.opts.rowAuth && auth ? identityOf(auth.verified.claims) : null;
+    if (rowAuth && 'error' in rowAuth) {
+      // The original server's refusal of a token without `role`.
+      this.joinError(ws, msg, 'InvalidJWTToken: Fields `role` and `exp` are required in JWT');
+      return;
+    }
     const previous = data.channels.get(msg.topic);
     if (previous) {
       // A second join of a joined topic replaces the first (Phoenix shuts the old channel down).
       this.end(ws, previous);
       pushLifecycle(ws, msg.topic, previous.joinRef, PhoenixEvents.close);
     }
-    if ('config' in payload) this.joinModern(ws, msg, subtopic, payload.config);
-    else this.joinLegacy(ws, msg, subtopic);
-    const membership = data.channels.get(msg.topic);
-    if (auth && membership) this.auth?.authorize(ws, membership, auth.token, auth.verified);
+    const authorize = (): void => {
+      const membership = data.channels.get(msg.topic);
+      if (auth && membership && membership.request.ref === msg.ref && membership.token === null)
+        this.auth?.authorize(ws, membership, auth.token, auth.verified);
+    };
+    const pending =
+      'config' in payload
+        ? this.joinModern(ws, msg, subtopic, payload.config, rowAuth)
+        : this.joinLegacy(ws, msg, subtopic, rowAuth);
+    if (!pending) {
+      authorize();
+      return;
+    }
+    return pending.then(() => {
+      if (!data.closed) ws.cork(authorize);
+    });
+  }
+
+  /**
+   * Row authorization's checks of a join (the role exists; its filters and `select` name readable
+   * columns), then `proceed` with the problem of each target (null: none), corked. When the database
+   * cannot answer, `unavailable` instead. Nothing is checked without row authorization.
+   */
+  private checkRows(
+    ws: WebSocket<SocketData>,
+    identity: Identity,
+    targets: JoinTarget[],
+    proceed: (problems: Array<string | null>) => void,
+    unavailable: () => void,
+  ): Promise<void> {
+    const data = ws.getUserData();
+    return joinProblems(this.opts.rowAuth!.catalog, identity, targets).then(
+      (problems) => {
+        if (!data.closed) ws.cork(() => proceed(problems));
+      },
+      (err: unknown) => {
+        this.refusalLog.run('row-auth-join', (suppressed) =>
+          this.opts.log.warn(
+            { err, connId: data.id, code: 'RowAuthorizationUnavailable', suppressed },
+            'could not check a join against the database',
+          ),
+        );
+        if (!data.closed) ws.cork(unavailable);
+      },
+    );
   }
 
   /** Without `config`: the topic names what to deliver; answered `ok` once the subscription is live. */
-  private joinLegacy(ws: WebSocket<SocketData>, msg: PhoenixMessage, subtopic: string): void {
+  private joinLegacy(
+    ws: WebSocket<SocketData>,
+    msg: PhoenixMessage,
+    subtopic: string,
+    identity: Identity | null,
+  ): Promise<void> | undefined {
     let filter: RowFilter;
     let target: LegacyTarget;
     try {
@@ -300,12 +383,35 @@ export class ConnectionHandler {
       throw err;
     }
     if (this.refusedForSubscriptions(ws, msg, [busKeyForLegacy(target)])) return;
-    const group = this.opts.registry.legacyGroup(msg.topic, target, filter);
-    this.attach(ws, msg, group, false, () => {
-      this.opts.metrics.joins.inc({ result: 'ok' });
-      reply(ws, msg, 'ok', {});
-      this.pushSubscribed(ws, msg, subtopic);
-    });
+    const subscribe = (): void => {
+      const rebuild = (as: Identity | null): DeliveryGroup =>
+        this.opts.registry.legacyGroup(msg.topic, target, filter, as);
+      this.attach(ws, msg, rebuild(identity), false, rebuild, () => {
+        this.opts.metrics.joins.inc({ result: 'ok' });
+        reply(ws, msg, 'ok', {});
+        this.pushSubscribed(ws, msg, subtopic);
+      });
+    };
+    if (!identity) {
+      subscribe();
+      return;
+    }
+    const schemaTarget: JoinTarget =
+      target.kind === 'table'
+        ? { schema: target.schema, table: target.table, columns: filter.conditions.map((c) => c.column) }
+        : { schema: target.kind === 'schema' ? target.schema : '*', table: '*', columns: [] };
+    return this.checkRows(
+      ws,
+      identity,
+      [schemaTarget],
+      ([problem]) => (problem ? this.joinError(ws, msg, problem) : subscribe()),
+      () =>
+        this.joinError(
+          ws,
+          msg,
+          errorReason('RowAuthorizationUnavailable', 'could not check the join against the database; retry'),
+        ),
+    );
   }
 
   /**
@@ -318,7 +424,8 @@ export class ConnectionHandler {
     msg: PhoenixMessage,
     subtopic: string,
     config: unknown,
-  ): void {
+    identity: Identity | null,
+  ): Promise<void> | undefined {
     if (subtopic === '') {
       this.joinError(ws, msg, errorReason('TopicNameRequired', 'You must provide a topic name'));
       return;
@@ -350,19 +457,50 @@ export class ConnectionHandler {
       )
     )
       return;
-    const group = bindings.length > 0 ? this.opts.registry.postgresChangesGroup(msg.topic, bindings) : null;
     this.opts.metrics.joins.inc({ result: 'ok' });
     reply(ws, msg, 'ok', { postgres_changes: echo });
-    const joinRef = msg.joinRef ?? msg.ref;
-    for (const message of errors) {
-      push(ws, msg.topic, joinRef, PhoenixEvents.system, {
-        channel: subtopic,
-        extension: 'postgres_changes',
-        message: clip(message),
-        status: 'error',
-      });
+    const subscribe = (served: Binding[], refused: string[]): void => {
+      for (const message of refused) this.pushSystemError(ws, msg, subtopic, message);
+      const rebuild = (as: Identity | null): DeliveryGroup =>
+        this.opts.registry.postgresChangesGroup(msg.topic, served, as);
+      const group = served.length > 0 ? rebuild(identity) : null;
+      this.attach(ws, msg, group, true, group ? rebuild : null, () => this.pushSubscribed(ws, msg, subtopic));
+    };
+    if (!identity || bindings.length === 0) {
+      subscribe(bindings, errors);
+      return;
     }
-    this.attach(ws, msg, group, true, () => this.pushSubscribed(ws, msg, subtopic));
+    return this.checkRows(
+      ws,
+      identity,
+      bindings.map((b) => ({ schema: b.schema, table: b.table, columns: b.columns })),
+      (problems) => {
+        const served = bindings.filter((_, i) => problems[i] === null);
+        subscribe(served, [...errors, ...problems.filter((p): p is string => p !== null)]);
+      },
+      () => {
+        const reason = errorReason(
+          'RowAuthorizationUnavailable',
+          'could not check the join against the database; retry',
+        );
+        this.pushSystemError(ws, msg, subtopic, reason);
+        pushLifecycle(ws, msg.topic, msg.joinRef ?? msg.ref, PhoenixEvents.error);
+      },
+    );
+  }
+
+  private pushSystemError(
+    ws: WebSocket<SocketData>,
+    msg: PhoenixMessage,
+    subtopic: string,
+    message: string,
+  ): void {
+    push(ws, msg.topic, msg.joinRef ?? msg.ref, PhoenixEvents.system, {
+      channel: subtopic,
+      extension: 'postgres_changes',
+      message: clip(message),
+      status: 'error',
+    });
   }
 
   /**
@@ -376,6 +514,7 @@ export class ConnectionHandler {
     msg: PhoenixMessage,
     group: DeliveryGroup | null,
     modern: boolean,
+    rebuild: ((identity: Identity | null) => DeliveryGroup) | null,
     onLive: () => void,
   ): void {
     const data = ws.getUserData();
@@ -384,6 +523,7 @@ export class ConnectionHandler {
       topic: msg.topic,
       joinRef,
       group,
+      rebuild,
       state: 'joining',
       request: { topic: msg.topic, ref: msg.ref, joinRef: msg.joinRef },
       modern,
@@ -425,7 +565,8 @@ export class ConnectionHandler {
       membership.cancelWait = null;
       membership.state = 'joined';
       ws.cork(() => {
-        ws.subscribe(group.uwsTopic(data.codec.vsn));
+        // The group may have changed meanwhile (an access_token with other claims).
+        ws.subscribe((membership.group ?? group).uwsTopic(data.codec.vsn));
         onLive();
       });
     });

@@ -1,0 +1,19 @@
+/**
+ * The part of a `pg` pool row authorization uses, so its modules take any pool (and tests a real
+ * one) without importing `pg` themselves.
+ */
+
+export interface Queryable {
+  query<R>(text: string, values?: readonly unknown[]): Promise<{ rows: R[] }>;
+}
+
+/** A pooled connection: one transaction at a time, released when done. */
+export interface PooledConnection extends Queryable {
+  /** `err` set: the connection is broken and must not be reused. */
+  release(err?: Error): void;
+}
+
+export interface ConnectionPool extends Queryable {
+  connect(): Promise<PooledConnection>;
+  end(): Promise<void>;
+}
