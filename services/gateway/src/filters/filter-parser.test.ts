@@ -284,3 +284,24 @@ describe('parseFilter: match and imatch patterns', () => {
     expect(filterError('c=imatch.[a-').detail).toMatch(/^invalid regular expression: /);
   });
 });
+
+describe('parseFilter: long hostile filter text is read in one pass', () => {
+  const n = 100_000;
+
+  it('unquotes a long run of escapes', () => {
+    expect(one(`c=eq."${'\\"'.repeat(n)}"`).value).toBe('"'.repeat(n));
+    expect(one(`c=eq.${'\\,'.repeat(n)}`).value).toBe(','.repeat(n));
+  });
+
+  it('splits many conditions and deep parentheses', () => {
+    expect(parseFilter('a=eq.1,'.repeat(n / 10))).toHaveLength(n / 10);
+    expect(one(`c=in.(${'('.repeat(n)})`).values).toEqual(['('.repeat(n)]);
+    expect(one(`c=eq.${'"'.repeat(n)},`).value).toBe('"'.repeat(n - 2));
+  });
+
+  it('counts a long list once and refuses it', () => {
+    expect(filterError(`c=in.(${'x,'.repeat(n)}x)`).detail).toBe(
+      `\`in\` takes at most ${MAX_IN_VALUES} values, got ${n + 1}`,
+    );
+  });
+});
