@@ -1,3 +1,5 @@
+import fc from 'fast-check';
+
 import { LikePattern, lowerCodePoints } from './like-pattern';
 import { PatternError } from './text-pattern';
 
@@ -128,5 +130,83 @@ describe('LikePattern: worst cases stay linear', () => {
     expect(like(`%${'_'.repeat(250)}b%`, value)).toBe(false);
     expect(like(`${'%_'.repeat(250)}b`, value)).toBe(false);
     expect(like(`%${'a_'.repeat(200)}%`, value)).toBe(true);
+  });
+});
+
+/**
+ * LIKE by dynamic programming over code points, the textbook way: slow (O(n·m) memory) but
+ * obviously right. `%` and `*` any run, `_` one code point, `\\` escapes.
+ */
+function referenceLike(pattern: string, text: string): boolean {
+  const tokens: string[] = []; // '%', '_', or '=' and a literal code point
+  const chars = [...pattern];
+  for (let i = 0; i < chars.length; i++) {
+    const c = chars[i]!;
+    if (c === '\\') tokens.push(`=${chars[++i]!}`);
+    else if (c === '%' || c === '*') tokens.push('%');
+    else if (c === '_') tokens.push('_');
+    else tokens.push(`=${c}`);
+  }
+  const t = [...text];
+  // row[j]: tokens so far match the first j code points of the text
+  let row = t.map(() => false);
+  row.unshift(true);
+  for (const token of tokens) {
+    const next = row.map(() => false);
+    for (let j = 0; j <= t.length; j++) {
+      if (token === '%') next[j] = row[j]! || (j > 0 && next[j - 1]!);
+      else if (j > 0) next[j] = row[j - 1]! && (token === '_' || token.slice(1) === t[j - 1]);
+    }
+    row = next;
+  }
+  return row[t.length]!;
+}
+
+describe('LikePattern: agrees with a reference matcher', () => {
+  const text = fc.array(fc.constantFrom('a', 'b', 'a', '😀', 'é'), { maxLength: 90 }).map((a) => a.join(''));
+  const pattern = fc
+    .array(fc.constantFrom('a', 'b', 'a', '_', '_', '%', '😀', 'é', '\\%', '\\_', '*'), { maxLength: 80 })
+    .map((a) => a.join(''));
+  // Segments of 32 code points and more, which the bit-parallel search holds in several words.
+  const longSegments = fc
+    .array(fc.constantFrom(...'ab_😀é'.repeat(5), '%'), { minLength: 40, maxLength: 120 })
+    .map((a) => a.join(''));
+  const anyPattern = fc.oneof(pattern, longSegments);
+
+  it('on random patterns and values', () => {
+    fc.assert(
+      fc.property(anyPattern, text, (p, t) => {
+        expect(like(p, t)).toBe(referenceLike(p, t));
+      }),
+      { numRuns: 3000, seed: 20261130 },
+    );
+  });
+
+  it('on values built to match, then changed in one place', () => {
+    const matching = fc
+      .tuple(anyPattern, fc.array(text, { minLength: 20, maxLength: 20 }))
+      .map(([p, fills]) => {
+        // Fill each `%` with random text and each `_` with one code point: a value that must match.
+        let value = '';
+        let k = 0;
+        const chars = [...p];
+        for (let i = 0; i < chars.length; i++) {
+          const c = chars[i]!;
+          if (c === '\\') value += chars[++i]!;
+          else if (c === '%' || c === '*') value += fills[k++ % fills.length]!;
+          else if (c === '_') value += '😀';
+          else value += c;
+        }
+        return [p, value] as const;
+      });
+    fc.assert(
+      fc.property(matching, fc.nat(), ([p, value], at) => {
+        expect(like(p, value)).toBe(true);
+        const cut = [...value];
+        if (cut.length > 0) cut.splice(at % cut.length, 1);
+        expect(like(p, cut.join(''))).toBe(referenceLike(p, cut.join('')));
+      }),
+      { numRuns: 2000, seed: 20261130 },
+    );
   });
 });

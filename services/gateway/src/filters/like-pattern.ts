@@ -167,6 +167,8 @@ class WildcardSegment {
   private readonly lastBit: number;
   /** Per code point of the segment: the positions it or `_` may take. */
   private readonly masks = new Map<number, Uint32Array>();
+  /** The same for Latin-1 code points, by index: no map lookup for most text. */
+  private readonly latin1: Uint32Array[];
   /** The positions of `_`, which any other code point may take. */
   private readonly wildcards: Uint32Array;
   private readonly state: Uint32Array;
@@ -192,6 +194,7 @@ class WildcardSegment {
       if (!mask) this.masks.set(c, (mask = Uint32Array.from(this.wildcards)));
       mask[j >>> 5]! |= 1 << (j & 31);
     });
+    this.latin1 = Array.from({ length: 256 }, (_, c) => this.masks.get(c) ?? this.wildcards);
   }
 
   /** The end of the leftmost match inside `text[from, limit)`, or -1. */
@@ -209,7 +212,7 @@ class WildcardSegment {
           pos++;
         }
       }
-      const mask = this.masks.get(c) ?? this.wildcards;
+      const mask = c < 256 ? this.latin1[c]! : (this.masks.get(c) ?? this.wildcards);
       let carry = 1;
       for (let w = 0; w < this.words; w++) {
         const bits = state[w]!;
