@@ -110,6 +110,15 @@ const CASES: Case[] = [
     baselineName: '`eq` on the same value (RegExp: minutes)',
     baseline: eqOnValue(LONG),
   },
+  {
+    // No literal the value must hold, so RE2 reads every character.
+    benchmark: 'match `(a*)*[^a]` (no match), 100 KB value',
+    filter: 'name=match.(a*)*[^a]',
+    value: LONG,
+    expected: false,
+    baselineName: '`eq` on the same value (RegExp: minutes)',
+    baseline: eqOnValue(LONG),
+  },
 ];
 
 const typeOf = (): string => 'text';
