@@ -8,9 +8,10 @@
  * order), so once the marker arrived, every earlier change was judged for that channel.
  */
 import { randomUUID } from 'node:crypto';
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { createClient, type SupabaseClient } from '@supabase/supabase-js';
 import type { RealtimeChannel, RealtimePostgresChangesPayload } from '@supabase/realtime-js';
-import { WalcastStack, sql, startBackends, waitFor, type Backends } from '@walcast/test-utils';
+import { WalcastStack, freePort, sql, startBackends, waitFor, type Backends } from '@walcast/test-utils';
 import { signHs256 } from './support/jwt';
 import { Transport, disconnect, type Row } from './support/modern-client';
 
@@ -95,13 +96,14 @@ async function follow(
   token: string,
   table: string,
   extra: { filter?: string } = {},
+  gateway = 0,
 ): Promise<{
   supabase: SupabaseClient;
   channel: RealtimeChannel;
   got: Change[];
   system: Array<Record<string, unknown>>;
 }> {
-  const supabase = createClient(`http://127.0.0.1:${stack.gatewayPorts[0]}`, ANON_KEY, {
+  const supabase = createClient(`http://127.0.0.1:${stack.gatewayPorts[gateway]}`, ANON_KEY, {
     realtime: { transport: Transport },
   });
   open.push(() => disconnect(supabase.realtime));
@@ -264,6 +266,82 @@ describe('faults stay local', () => {
     expect(a.system.find((p) => p.status === 'error')?.message).toBe(
       'Unable to subscribe to changes with given parameters: the JWT role "nobody" is not a PostgreSQL role (ROW_AUTHORIZATION=postgres)',
     );
+  });
+});
+
+/** A TCP proxy to PostgreSQL that a test can cut and restore (the database "unreachable" for one gateway only). */
+class CuttableProxy {
+  private server: Server | null = null;
+  private readonly sockets = new Set<Socket>();
+  port = 0;
+
+  constructor(private readonly target: { host: string; port: number }) {}
+
+  async open(): Promise<void> {
+    this.server = createServer((client) => {
+      const upstream = connect(this.target.port, this.target.host);
+      for (const s of [client, upstream]) {
+        this.sockets.add(s);
+        s.on('error', () => undefined);
+        s.on('close', () => this.sockets.delete(s));
+      }
+      client.pipe(upstream).pipe(client);
+      client.on('close', () => upstream.destroy());
+      upstream.on('close', () => client.destroy());
+    });
+    await new Promise<void>((resolve) => this.server!.listen(this.port, '127.0.0.1', resolve));
+    this.port = (this.server.address() as AddressInfo).port;
+  }
+
+  /** Drops every connection and refuses new ones. */
+  async cut(): Promise<void> {
+    const server = this.server;
+    this.server = null;
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((resolve) => server?.close(() => resolve()) ?? resolve());
+  }
+}
+
+describe('the database unreachable for checks', () => {
+  it('fails closed (nothing sent, the channel told), then recovers by itself', async () => {
+    const pg = new URL(dbUrl);
+    const proxy = new CuttableProxy({ host: pg.hostname, port: Number(pg.port) });
+    await proxy.open();
+    const index = stack.gatewayPorts.length;
+    stack.gatewayPorts.push(await freePort());
+    const viaProxy = new URL(dbUrl);
+    viaProxy.port = String(proxy.port);
+    await stack.startGateway(index, { RLS_DATABASE_URL: viaProxy.toString(), RLS_CHECK_TIMEOUT: '1s' });
+    try {
+      const a = await follow(userToken(U1), 'todos', {}, index);
+      const first = nextId++;
+      await sql(dbUrl, `insert into todos values (${first}, '${U1}', 'before', 's')`);
+      await until(a.got, first);
+      await proxy.cut();
+      const during = nextId++;
+      await sql(dbUrl, `insert into todos values (${during}, '${U1}', 'during', 's')`);
+      const notice = await waitFor(
+        () => a.system.find((p) => String(p.message).startsWith('RowAuthorizationUnavailable:')),
+        { timeoutMs: 15_000, message: 'the RowAuthorizationUnavailable notice' },
+      );
+      expect(notice.status).toBe('error');
+      await proxy.open();
+      let after = nextId++;
+      await waitFor(
+        async () => {
+          if (a.got.some((c) => idOf(c) === after)) return true;
+          after = nextId++;
+          await sql(dbUrl, `insert into todos values (${after}, '${U1}', 'after', 's')`);
+          return false;
+        },
+        { timeoutMs: 20_000, intervalMs: 500, message: 'delivery resumed after the database came back' },
+      );
+      expect(a.got.some((c) => idOf(c) === during)).toBe(false);
+    } finally {
+      await proxy.cut();
+      await stack.gateways[index]?.stop();
+      stack.gateways[index] = null;
+    }
   });
 });
 
