@@ -32,6 +32,10 @@ export function createRowAuthPool(
       return {
         query: async <R>(text: string, v?: readonly unknown[]) =>
           (await client.query(text, values(v))) as unknown as { rows: R[] },
+        queryMany: async (text: string) => {
+          const result = (await client.query(text)) as unknown;
+          return (Array.isArray(result) ? result : [result]) as Array<{ rows: unknown[] }>;
+        },
         release: (err?: Error) => client.release(err),
       };
     },

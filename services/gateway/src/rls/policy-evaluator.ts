@@ -55,16 +55,29 @@ export function combinedPolicySql(policies: PolicySet): string {
   return [permissive, ...policies.restrictive.map((q) => `((${q}) IS TRUE)`)].join(' AND ');
 }
 
-/** The statement judging a JSON array of rows (`$1`) of `access`'s table: `(ord, visible)` per row. */
-export function policyStatement(access: TableAccess): string {
+/**
+ * The statement judging a JSON array of rows of `access`'s table: `(ord, visible)` per row. The
+ * array is `rows` (SQL text: a parameter such as `$1`, or a quoted literal).
+ */
+export function policyStatement(access: TableAccess, rows = '$1'): string {
   const table = quoteIdent(access.table);
   return (
     `select _walcast_r._walcast_ord::int as ord, (${combinedPolicySql(access.policies)}) as visible ` +
-    `from jsonb_array_elements($1::jsonb) with ordinality as _walcast_r(_walcast_row, _walcast_ord) ` +
+    `from jsonb_array_elements(${rows}::jsonb) with ordinality as _walcast_r(_walcast_row, _walcast_ord) ` +
     `cross join lateral jsonb_populate_record(null::${quoteIdent(access.schema)}.${table}, ` +
     `_walcast_r._walcast_row) as ${table}`
   );
 }
+
+/** A string as an SQL literal (standard_conforming_strings, or E'' when it holds a backslash). */
+export function quoteLiteral(text: string): string {
+  const quoted = `'${text.replace(/'/g, "''")}'`;
+  return text.includes('\\') ? ` E${quoted.replace(/\\/g, '\\\\')}` : quoted;
+}
+
+const SET_CLAIMS =
+  "select set_config('request.jwt.claims', $1, true), set_config('request.jwt.claim.sub', $2, true), " +
+  "set_config('request.jwt.claim.role', $3, true)";
 
 export class PolicyEvaluator {
   private readonly batches = new Map<string, Batch>();
@@ -113,13 +126,14 @@ export class PolicyEvaluator {
     let broken: Error | undefined;
     let rows = 0;
     try {
+      if (await this.judgeAtOnce(conn, batch)) {
+        rows = [...batch.identities.values()].reduce((n, { items }) => n + items.length, 0);
+        return;
+      }
+      // A statement raised: judge identity by identity, row by row where needed.
       await conn.query(`begin; set local role ${quoteIdent(batch.role)}`);
       for (const { identity, items } of batch.identities.values()) {
-        await conn.query(
-          `select set_config('request.jwt.claims', $1, true), set_config('request.jwt.claim.sub', $2, true), ` +
-            `set_config('request.jwt.claim.role', $3, true)`,
-          [identity.claimsJson, identity.sub, identity.role],
-        );
+        await conn.query(SET_CLAIMS, [identity.claimsJson, identity.sub, identity.role]);
         for (let i = 0; i < items.length; i += MAX_ROWS_PER_STATEMENT) {
           const chunk = items.slice(i, i + MAX_ROWS_PER_STATEMENT);
           await this.judge(conn, statement, chunk, batch);
@@ -134,6 +148,42 @@ export class PolicyEvaluator {
       conn.release(broken);
       this.opts.onBatch?.(rows, Number(process.hrtime.bigint() - started) / 1e9);
     }
+  }
+
+  /**
+   * The whole batch in one round trip: one transaction, and per identity its claims and one
+   * statement over its rows, as one multi-statement text. Each identity's policies run in a
+   * statement of their own (a subquery the planner runs once per statement stays per identity).
+   * False, with nothing resolved, when a statement raised (the caller then isolates it).
+   */
+  private async judgeAtOnce(conn: PooledConnection, batch: Batch): Promise<boolean> {
+    const groups = [...batch.identities.values()];
+    if (groups.some(({ items }) => items.length > MAX_ROWS_PER_STATEMENT)) return false;
+    const parts = [`begin`, `set local role ${quoteIdent(batch.role)}`];
+    for (const { identity, items } of groups) {
+      parts.push(
+        `select set_config('request.jwt.claims', ${quoteLiteral(identity.claimsJson)}, true), ` +
+          `set_config('request.jwt.claim.sub', ${quoteLiteral(identity.sub)}, true), ` +
+          `set_config('request.jwt.claim.role', ${quoteLiteral(identity.role)}, true)`,
+        policyStatement(batch.access, quoteLiteral(`[${items.map((i) => i.rowJson).join(',')}]`)),
+      );
+    }
+    parts.push('rollback');
+    let results: Array<{ rows: unknown[] }>;
+    try {
+      results = await conn.queryMany(parts.join(';\n'));
+    } catch (err) {
+      if (!isSqlError(err)) throw err;
+      await conn.query('rollback');
+      return false;
+    }
+    groups.forEach(({ items }, k) => {
+      const verdicts = new Array<boolean>(items.length).fill(false);
+      for (const r of results[3 + 2 * k]!.rows as Array<{ ord: number; visible: boolean | null }>)
+        verdicts[r.ord - 1] = r.visible === true;
+      items.forEach((item, i) => item.resolve(verdicts[i]!));
+    });
+    return true;
   }
 
   /** One statement for `items`; if it raises, each row on its own under a savepoint. */

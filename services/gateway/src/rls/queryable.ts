@@ -9,6 +9,11 @@ export interface Queryable {
 
 /** A pooled connection: one transaction at a time, released when done. */
 export interface PooledConnection extends Queryable {
+  /**
+   * Several statements separated by `;` in one round trip (the simple query protocol: no
+   * parameters, values must be quoted literals); one result per statement.
+   */
+  queryMany(text: string): Promise<Array<{ rows: unknown[] }>>;
   /** `err` set: the connection is broken and must not be reused. */
   release(err?: Error): void;
 }
