@@ -9,7 +9,8 @@
  *    manifest is validated with kubernetes-models and checked for the chart's security promises
  *    and for the gateways' database settings (row authorization); without helm, the template text
  *    is checked for those settings.
- * 3. With `docker-compose` on PATH: `docker-compose -f docker-compose.yml config -q`.
+ * 3. docker-compose.yml: every gateway gets the ingester's database settings; with
+ *    `docker-compose` on PATH, `docker-compose -f docker-compose.yml config -q`.
  * 4. Both Dockerfiles through dockerfilelint; any finding fails.
  *
  * Prints one line per check and exits 1 when any check failed. Imports only its pinned
@@ -366,6 +367,26 @@ if (onPath('helm')) {
 }
 
 // --- 3. docker-compose.yml --------------------------------------------------------------------
+
+/** Every gateway service gets the ingester's database settings (row authorization). */
+check('docker-compose.yml: the gateways get the database settings', () => {
+  const compose = YAML.parse(fs.readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true });
+  const services = Object.entries(compose.services ?? {});
+  const ingester = compose.services?.ingester?.environment ?? {};
+  const gateways = services.filter(([, svc]) => String(svc.image ?? '').startsWith('walcast/gateway'));
+  if (gateways.length === 0) throw new Error('no gateway service');
+  const problems = [];
+  for (const [name, svc] of gateways) {
+    const env = svc.environment ?? {};
+    for (const key of ['DB_HOST', 'DB_PORT', 'DB_NAME', 'DB_USER', 'DB_PASSWORD']) {
+      if (env[key] === undefined || env[key] !== ingester[key])
+        problems.push(`${name}: ${key} is not the ingester's`);
+    }
+    if (!('ROW_AUTHORIZATION' in env)) problems.push(`${name}: no ROW_AUTHORIZATION`);
+  }
+  if (problems.length > 0) throw new Error(problems.join('; '));
+  return `${gateways.length} gateways`;
+});
 
 if (onPath('docker-compose')) {
   check('docker-compose config -q: docker-compose.yml', () => {
