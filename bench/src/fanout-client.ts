@@ -16,9 +16,15 @@ import { LatencyHistogram, epochMs } from './util';
 const urls = (process.env['URLS'] ?? '').split(',');
 const sockets = Number(process.env['SOCKETS'] ?? '500');
 const topic = process.env['TOPIC'] ?? 'realtime:public:t';
-/** A join payload (JSON); with `config`, the join is a vsn 2.0.0 array frame (postgres_changes). */
-const joinPayload = JSON.parse(process.env['JOIN_PAYLOAD'] ?? '{}') as Record<string, unknown>;
-const modern = 'config' in joinPayload;
+/**
+ * A join payload (JSON), or a JSON array of them (socket i joins with the (i mod n)-th: per-user
+ * tokens and filters); with `config`, the join is a vsn 2.0.0 array frame (postgres_changes).
+ */
+const parsedPayload = JSON.parse(process.env['JOIN_PAYLOAD'] ?? '{}') as unknown;
+const joinPayloads = (Array.isArray(parsedPayload) ? parsedPayload : [parsedPayload]) as Array<
+  Record<string, unknown>
+>;
+const modern = 'config' in joinPayloads[0]!;
 const localAddress = process.env['LOCAL_ADDRESS'] || undefined;
 const CONNECT_BATCH = 100;
 const JOIN_TIMEOUT_MS = 30_000;
@@ -76,8 +82,14 @@ function join(ws: WebSocket, i: number): Promise<void> {
     });
     ws.send(
       modern
-        ? JSON.stringify(['1', '1', topic, 'phx_join', joinPayload])
-        : JSON.stringify({ topic, event: 'phx_join', payload: joinPayload, ref: '1', join_ref: '1' }),
+        ? JSON.stringify(['1', '1', topic, 'phx_join', joinPayloads[i % joinPayloads.length]])
+        : JSON.stringify({
+            topic,
+            event: 'phx_join',
+            payload: joinPayloads[i % joinPayloads.length],
+            ref: '1',
+            join_ref: '1',
+          }),
     );
   });
 }

@@ -13,6 +13,7 @@ import { ChannelRegistry } from '../../services/gateway/dist/channels/channel-re
 import type { DeliveryGroup } from '../../services/gateway/dist/channels/delivery-group';
 import { parseBinding } from '../../services/gateway/dist/channels/postgres-changes-binding';
 import { GatewayMetrics } from '../../services/gateway/dist/metrics';
+import { benchFilterPatterns } from './filter-patterns';
 import { encodeEnvelope, median, tableTEvent, topicForTable, type ResultRow } from './util';
 
 const SIZES = [10, 1_000, 10_000];
@@ -149,5 +150,5 @@ export function benchFilters(): ResultRow[] {
       note: `${(median(indexed) / indexedAt10).toFixed(2)}× the cost with ${SIZES[0]}`,
     });
   }
-  return rows;
+  return [...rows, ...benchFilterPatterns()];
 }

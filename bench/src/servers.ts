@@ -17,7 +17,11 @@ export function profileArgs(): string[] {
   return dir ? ['--cpu-prof', '--cpu-prof-dir', dir] : [];
 }
 
-export async function startGateway(redisUrl: string, nodeArgs: string[] = profileArgs()): Promise<Server> {
+export async function startGateway(
+  redisUrl: string,
+  nodeArgs: string[] = profileArgs(),
+  env: Record<string, string> = {},
+): Promise<Server> {
   const port = await freePort();
   const gw = await spawnService({
     name: 'gateway',
@@ -28,6 +32,7 @@ export async function startGateway(redisUrl: string, nodeArgs: string[] = profil
       REDIS_URL: redisUrl,
       LOG_LEVEL: 'warn',
       SOCKET_TIMEOUT: 'infinity',
+      ...env,
     },
     nodeArgs,
     readyUrl: `http://127.0.0.1:${port}/readyz`,

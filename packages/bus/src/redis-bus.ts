@@ -3,14 +3,20 @@
  *
  * Two connections, as pub/sub requires: `pub` publishes (a {@link RespPublisher}: every PUBLISH
  * issued in one event-loop turn goes out in one write, without ioredis's per-command cost; never
- * one awaited round trip per message), `sub` (ioredis) holds the subscriptions and re-subscribes
- * them by itself after a reconnect.
+ * one awaited round trip per message), `sub` (ioredis) holds the subscriptions.
+ *
+ * After a reconnect the subscriptions are restored here, not by ioredis: in batches of at most
+ * {@link RESUBSCRIBE_BATCH} names (and {@link RESUBSCRIBE_BATCH_BYTES}), one batch at a time, and
+ * the bus reports `ready` only once all are restored. Redis answers a SUBSCRIBE with one reply per
+ * name, so re-sending thousands at once can push the connection over Redis's output-buffer limit
+ * for pub/sub clients; Redis then drops it, and ioredis's own resubscription would loop forever.
  *
  * Invariants:
  * - `publish` retries across reconnects and never rejects because Redis is down; it resolves when
  *   Redis answered the PUBLISH. A caller bounds what it has in flight (the ingester pauses reading
  *   WAL), so memory stays bounded while Redis is away.
  * - `subscribe` resolves only after Redis confirmed the SUBSCRIBE/PSUBSCRIBE.
+ * - Once `ready` again after a reconnect, every subscription held before it is live again.
  */
 import type * as IORedis from 'ioredis';
 import type { Redis, RedisOptions } from 'ioredis';
@@ -37,6 +43,30 @@ function loadIoredis(): typeof IORedis {
   return require('ioredis') as typeof IORedis;
 }
 
+/** Most names one SUBSCRIBE or PSUBSCRIBE carries when subscriptions are restored. */
+export const RESUBSCRIBE_BATCH = 500;
+/** Most bytes of names one restoring SUBSCRIBE or PSUBSCRIBE carries. */
+export const RESUBSCRIBE_BATCH_BYTES = 64 * 1024;
+
+/** `names` in batches of at most RESUBSCRIBE_BATCH names and RESUBSCRIBE_BATCH_BYTES bytes. */
+export function resubscribeBatches(names: readonly string[]): string[][] {
+  const batches: string[][] = [];
+  let batch: string[] = [];
+  let bytes = 0;
+  for (const name of names) {
+    const size = Buffer.byteLength(name, 'utf8');
+    if (batch.length > 0 && (batch.length >= RESUBSCRIBE_BATCH || bytes + size > RESUBSCRIBE_BATCH_BYTES)) {
+      batches.push(batch);
+      batch = [];
+      bytes = 0;
+    }
+    batch.push(name);
+    bytes += size;
+  }
+  if (batch.length > 0) batches.push(batch);
+  return batches;
+}
+
 const retryStrategy = (attempt: number): number => {
   const base = Math.min(5000, 100 * 2 ** Math.min(attempt, 6));
   return Math.round(base / 2 + Math.random() * (base / 2));
@@ -54,6 +84,13 @@ export class RedisBus implements Bus {
   private readonly errorListeners: Array<(err: Error) => void> = [];
   private currentState: BusState = 'connecting';
   private readonly log: Logger;
+  /** What `sub` should be subscribed to: restored after each reconnect. */
+  private readonly topics = new Set<string>();
+  private readonly patterns = new Set<string>();
+  /** True from a reconnect of `sub` until its subscriptions are restored. */
+  private restoring = false;
+  /** Counts `sub`'s connections, so a restore overtaken by a newer reconnect stops. */
+  private connection = 0;
 
   constructor(opts: RedisBusOptions) {
     this.log = opts.log;
@@ -76,11 +113,11 @@ export class RedisBus implements Bus {
       ? null
       : new (loadIoredis().Redis)(opts.url, {
           ...common,
-          autoResubscribe: true,
+          autoResubscribe: false,
           connectionName: `${opts.name}:sub`,
         });
     if (this.sub) {
-      this.sub.on('ready', () => this.recomputeState());
+      this.sub.on('ready', () => this.onSubReady());
       this.sub.on('close', () => this.recomputeState());
       this.sub.on('reconnecting', () => this.recomputeState());
       this.sub.on('error', (err: Error) => this.onConnectionError(err, 'sub'));
@@ -100,9 +137,44 @@ export class RedisBus implements Bus {
     for (const l of this.errorListeners) l(err);
   }
 
+  /** `sub` connected (again): restores its subscriptions in bounded batches, then reports ready. */
+  private onSubReady(): void {
+    const sub = this.sub!;
+    const connection = ++this.connection;
+    if (this.topics.size === 0 && this.patterns.size === 0) {
+      this.restoring = false;
+      this.recomputeState();
+      return;
+    }
+    this.restoring = true;
+    this.recomputeState();
+    const restore = async (): Promise<void> => {
+      for (const batch of resubscribeBatches([...this.topics])) {
+        if (connection !== this.connection) return;
+        await sub.subscribe(...batch);
+      }
+      for (const batch of resubscribeBatches([...this.patterns])) {
+        if (connection !== this.connection) return;
+        await sub.psubscribe(...batch);
+      }
+      if (connection !== this.connection) return;
+      this.restoring = false;
+      this.log.info(
+        { topics: this.topics.size, patterns: this.patterns.size },
+        'redis subscriptions restored',
+      );
+      this.recomputeState();
+    };
+    restore().catch((err: unknown) => {
+      // The connection broke meanwhile: its next `ready` restores again.
+      this.log.debug({ err }, 'restoring redis subscriptions was interrupted');
+    });
+  }
+
   private recomputeState(): void {
     if (this.currentState === 'closed') return;
-    const ready = this.pub.status === 'ready' && (this.sub === null || this.sub.status === 'ready');
+    const ready =
+      this.pub.status === 'ready' && (this.sub === null || (this.sub.status === 'ready' && !this.restoring));
     const next: BusState = ready
       ? 'ready'
       : this.currentState === 'connecting'
@@ -121,14 +193,24 @@ export class RedisBus implements Bus {
 
   async subscribe(key: BusKey): Promise<void> {
     const sub = this.requireSub();
-    if (key.topic !== undefined) await sub.subscribe(key.topic);
-    else await sub.psubscribe(key.pattern);
+    if (key.topic !== undefined) {
+      this.topics.add(key.topic);
+      await sub.subscribe(key.topic);
+    } else {
+      this.patterns.add(key.pattern);
+      await sub.psubscribe(key.pattern);
+    }
   }
 
   async unsubscribe(key: BusKey): Promise<void> {
     const sub = this.requireSub();
-    if (key.topic !== undefined) await sub.unsubscribe(key.topic);
-    else await sub.punsubscribe(key.pattern);
+    if (key.topic !== undefined) {
+      this.topics.delete(key.topic);
+      await sub.unsubscribe(key.topic);
+    } else {
+      this.patterns.delete(key.pattern);
+      await sub.punsubscribe(key.pattern);
+    }
   }
 
   onMessage(handler: BusHandler): void {

@@ -1,4 +1,4 @@
-import { bool, bytes, durationMs, int, jsonObject, oneOf, str, url } from './settings';
+import { bool, bytes, durationMs, host, int, jsonObject, oneOf, str, url } from './settings';
 
 describe('durationMs', () => {
   const d = durationMs({ doc: 'd' });
@@ -168,4 +168,24 @@ describe('setting metadata', () => {
     const t = int({ doc: 'n', default: 3 });
     expect(t).toMatchObject({ default: 3, defaultText: '3', required: false, secret: false });
   });
+});
+
+describe('host', () => {
+  const h = host({ doc: 'h' });
+
+  it.each(['0.0.0.0', '127.0.0.1', ' 10.1.2.3 ', '::', '::1', 'fe80::1%eth0', 'localhost', 'gw-0.internal'])(
+    'accepts %p',
+    (raw) => {
+      expect(h.parse(raw)).toBe(raw.trim());
+    },
+  );
+
+  it.each(['http://0.0.0.0', '0.0.0.0:4000', '[::]', 'local host', '-bad', 'a..b', 'x_y'])(
+    'refuses %p',
+    (raw) => {
+      expect(() => h.parse(raw)).toThrow(
+        'an IP address (0.0.0.0, 127.0.0.1, ::) or a host name, without a port',
+      );
+    },
+  );
 });

@@ -152,6 +152,27 @@ export function bytes(opts: Common<number>): Setting<number> {
   );
 }
 
+const HOST_NAME = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
+const IPV6 = /^[0-9a-f]*:[0-9a-f:.]*(%[\w.-]+)?$/i;
+
+/**
+ * An address to listen on: an IPv4 address, an IPv6 address without brackets (`::`) or a host name.
+ * Catches the usual slips (a scheme, a port, brackets) before the listener reports them less clearly.
+ */
+export function host(opts: Common<string>): Setting<string> {
+  const expected = 'an IP address (0.0.0.0, 127.0.0.1, ::) or a host name, without a port';
+  return setting(
+    opts,
+    expected,
+    (raw) => {
+      const v = raw.trim();
+      if (!HOST_NAME.test(v) && !IPV6.test(v)) throw new Error(expected);
+      return v;
+    },
+    (v) => v,
+  );
+}
+
 /** A URL with one of the given schemes. */
 export function url(opts: Common<string> & { schemes: readonly string[] }): Setting<string> {
   const expected = `a URL (${opts.schemes.map((s) => `${s}://…`).join(' or ')})`;

@@ -34,4 +34,9 @@ export class LogThrottle {
   warn(log: Logger, fields: Record<string, unknown>, msg: string): void {
     this.run(msg, (suppressed) => log.warn(suppressed > 0 ? { ...fields, suppressed } : fields, msg));
   }
+
+  /** `log.info(fields, msg)` throttled by `msg`: for client faults a client can repeat at will. */
+  info(log: Logger, fields: Record<string, unknown>, msg: string): void {
+    this.run(msg, (suppressed) => log.info(suppressed > 0 ? { ...fields, suppressed } : fields, msg));
+  }
 }

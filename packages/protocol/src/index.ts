@@ -5,3 +5,4 @@ export * from './legacy-topic';
 export * from './error-codes';
 export * from './phoenix/message';
 export * from './phoenix/codec';
+export * from './phoenix/json-depth';

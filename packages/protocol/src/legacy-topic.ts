@@ -10,6 +10,7 @@
  *
  * The filter value is the rest of the topic, so it may contain `:`, `.` and `=`.
  */
+import { identifierProblem } from './topics';
 
 export const REALTIME_PREFIX = 'realtime:';
 
@@ -38,18 +39,26 @@ export function parseLegacySubtopic(subtopic: string): LegacyTarget {
   if (subtopic.length === 0) throw new TopicError('You must provide a topic name');
   if (subtopic === '*') return { kind: 'all' };
   const first = subtopic.indexOf(':');
-  if (first < 0) return { kind: 'schema', schema: subtopic };
+  if (first < 0) return { kind: 'schema', schema: checkIdentifier('schema', subtopic) };
   const schema = subtopic.slice(0, first);
   const second = subtopic.indexOf(':', first + 1);
   const table = subtopic.slice(first + 1, second < 0 ? undefined : second);
   if (schema.length === 0 || table.length === 0) {
     throw new TopicError(`topic "${REALTIME_PREFIX}${subtopic}" must name a schema and a table`);
   }
+  checkIdentifier('schema', schema);
+  checkIdentifier('table', table);
   if (second < 0) return { kind: 'table', schema, table, filter: null };
   const rawFilter = subtopic.slice(second + 1);
   if (rawFilter.trim() === '')
     throw new TopicError(`topic "${REALTIME_PREFIX}${subtopic}" has an empty filter`);
   return { kind: 'table', schema, table, filter: normaliseDotForm(rawFilter) };
+}
+
+function checkIdentifier(kind: 'schema' | 'table', name: string): string {
+  const problem = identifierProblem(kind, name);
+  if (problem) throw new TopicError(problem);
+  return name;
 }
 
 /** `id.eq.99` → `id=eq.99`; anything already holding `=` before its first `.` is left alone. */

@@ -9,6 +9,16 @@
 
 const PREFIX = 'walcast:v1:table:';
 
+/** PostgreSQL's longest identifier (NAMEDATALEN - 1): no schema or table has a longer name. */
+export const MAX_IDENTIFIER_BYTES = 63;
+
+/** Why `name` cannot name a PostgreSQL schema or table, or `null` if it can. */
+export function identifierProblem(kind: 'schema' | 'table', name: string): string | null {
+  return name.length > MAX_IDENTIFIER_BYTES || Buffer.byteLength(name, 'utf8') > MAX_IDENTIFIER_BYTES
+    ? `${kind} name is longer than ${MAX_IDENTIFIER_BYTES} bytes, PostgreSQL's limit for identifiers`
+    : null;
+}
+
 function encodePart(part: string): string {
   return encodeURIComponent(part).replace(
     /[*!'()~]/g,

@@ -71,6 +71,8 @@ export class WalcastStack {
       env: {
         PORT: String(port),
         REDIS_URL: this.backends.redis.url,
+        // Row authorization reads it (and, with channels open, the start-up check of RLS tables).
+        DATABASE_URL: this.backends.pg.url,
         LOG_LEVEL: 'info',
         ...this.opts.gatewayEnv,
         ...env,

@@ -7,6 +7,7 @@ import {
   bool,
   bytes,
   durationMs,
+  host,
   int,
   jsonObject,
   loadConfig,
@@ -20,12 +21,22 @@ import { randomBytes } from 'node:crypto';
 
 export const gatewaySchema = {
   PORT: int({
-    doc: 'Port of the websocket endpoints and of /healthz, /readyz, /metrics.',
+    doc: 'Port of the websocket endpoints and of /healthz and /readyz; of /metrics too unless METRICS_PORT is set.',
     default: 4000,
     min: 0,
     max: 65535,
   }),
-  HOST: str({ doc: 'Address to listen on.', default: '0.0.0.0' }),
+  HOST: host({ doc: 'Address PORT listens on (0.0.0.0: every IPv4 interface).', default: '0.0.0.0' }),
+  METRICS_PORT: int({
+    doc:
+      'A second port serving /metrics, /healthz and /readyz, to keep metrics off the public listener: ' +
+      'when set, PORT answers 404 for /metrics. Unset: everything on PORT.',
+    min: 1,
+    max: 65535,
+  }),
+  METRICS_HOST: host({
+    doc: 'Address METRICS_PORT listens on. Default: HOST (never wider than the public listener).',
+  }),
   REDIS_URL: url({
     doc: 'Redis the ingester publishes changes to.',
     schemes: ['redis', 'rediss'],
@@ -46,6 +57,54 @@ export const gatewaySchema = {
   MAX_FRAME_SIZE: bytes({
     doc: 'Largest inbound websocket message; a larger one closes the socket.',
     default: 5_000_000,
+  }),
+  MAX_FRAME_DEPTH: int({
+    doc: 'Deepest nesting of arrays and objects in an inbound frame; a deeper one is answered with ProtocolViolation.',
+    default: 64,
+    min: 4,
+    max: 1000,
+  }),
+  MAX_TOPIC_LENGTH: int({
+    doc:
+      'Longest channel topic in bytes, `realtime:` included (for a legacy topic, the part before its ' +
+      'filter); a longer join is refused with TopicTooLong.',
+    default: 256,
+    min: 16,
+    max: 65_536,
+  }),
+  MAX_FILTER_LENGTH: int({
+    doc: 'Longest row filter in bytes (a legacy topic’s filter part, or one binding’s `filter`); a longer one is refused with TopicTooLong.',
+    default: 4096,
+    min: 16,
+    max: 1_048_576,
+  }),
+  MAX_BINDINGS_PER_JOIN: int({
+    doc: 'Most `postgres_changes` bindings one join may ask for; more are refused with TooManyBindings.',
+    default: 100,
+    min: 1,
+    max: 100_000,
+  }),
+  MAX_CHANNELS_PER_SOCKET: int({
+    doc: 'Most channels one socket may have joined at once (the original server’s default); one more is refused with ChannelRateLimitReached.',
+    default: 100,
+    min: 1,
+    max: 100_000,
+  }),
+  MAX_JOINS_PER_SECOND: int({
+    doc:
+      'Joins one socket may send per second (a burst of as many is allowed); past it the join is ' +
+      'refused with ClientJoinRateLimitReached and the socket closed (4004), as the original server does.',
+    default: 100,
+    min: 1,
+    max: 1_000_000,
+  }),
+  MAX_BUS_SUBSCRIPTIONS: int({
+    doc:
+      'Most distinct Redis subscriptions (tables, schemas, `*`) this gateway holds; a join that needs ' +
+      'one more is refused with SubscriptionLimitReached.',
+    default: 10_000,
+    min: 1,
+    max: 10_000_000,
   }),
   JOIN_TIMEOUT: durationMs({
     doc: 'How long a join waits for its Redis subscription before answering with an error.',
@@ -79,6 +138,45 @@ export const gatewaySchema = {
     doc: 'Claims every token must carry with exactly these values, e.g. {"iss":"supabase"}.',
     default: {},
   }),
+  ROW_AUTHORIZATION: oneOf(['postgres', 'off'] as const, {
+    doc:
+      'postgres: each postgres_changes channel receives only the rows and columns its JWT `role`, with ' +
+      'its claims, may SELECT (row-level security policies and column privileges, judged on the row ' +
+      'as committed); off: every authorized channel receives every row, as the original server with ' +
+      'RLS off. Default: postgres when SECURE_CHANNELS is on (it needs claims), else off.',
+  }),
+  DATABASE_URL: url({
+    doc: 'PostgreSQL for row authorization (the same database the ingester streams); an alternative to the DB_* settings.',
+    schemes: ['postgres', 'postgresql'],
+    secret: true,
+  }),
+  RLS_DATABASE_URL: url({
+    doc: 'PostgreSQL for row authorization when it should not be DATABASE_URL, e.g. a read replica of it.',
+    schemes: ['postgres', 'postgresql'],
+    secret: true,
+  }),
+  DB_HOST: str({ doc: 'PostgreSQL host for row authorization (when no URL is set).' }),
+  DB_PORT: int({ doc: 'PostgreSQL port.', default: 5432, min: 1, max: 65535 }),
+  DB_NAME: str({ doc: 'Database.', default: 'postgres' }),
+  DB_USER: str({
+    doc: 'User for row authorization: must be able to SET ROLE to every JWT role (a member of them, as Supabase’s `authenticator`).',
+    default: 'postgres',
+  }),
+  DB_PASSWORD: str({ doc: 'Password of DB_USER.', secret: true }),
+  RLS_POOL_SIZE: int({
+    doc: 'Most PostgreSQL connections one gateway opens for row authorization.',
+    default: 4,
+    min: 1,
+    max: 100,
+  }),
+  RLS_CHECK_TIMEOUT: durationMs({
+    doc: 'A policy evaluation taking longer fails closed: the changes waiting on it are not sent and the channel is told.',
+    default: 5_000,
+  }),
+  RLS_REFRESH_INTERVAL: durationMs({
+    doc: 'How often policies, grants and table shapes are reread: changes to them take effect within this time.',
+    default: 2_000,
+  }),
   JWT_CLOCK_TOLERANCE: durationMs({
     doc: 'Clock skew allowed when verifying `exp` and `nbf`; a joined channel still closes at its token’s `exp`.',
     default: 5_000,
@@ -96,40 +194,159 @@ export interface AuthConfig {
   clockToleranceMs: number;
 }
 
+/** What one client may ask of the gateway; each is refused with its own error code past the limit. */
+export interface ClientLimits {
+  maxFrameDepth: number;
+  maxTopicBytes: number;
+  maxFilterBytes: number;
+  maxBindingsPerJoin: number;
+  maxChannelsPerSocket: number;
+  maxJoinsPerSecond: number;
+  maxBusSubscriptions: number;
+}
+
+/** Row authorization (ROW_AUTHORIZATION=postgres): where PostgreSQL is and how it is used. */
+export interface RowAuthConfig {
+  /** A `pg` client configuration (a connection string, or host/port/database/user/password). */
+  connection: Readonly<Record<string, string | number>>;
+  /** `host:port/database`, for logs (no credentials). */
+  target: string;
+  poolSize: number;
+  checkTimeoutMs: number;
+  refreshMs: number;
+}
+
 export type GatewayConfig = Readonly<{
   port: number;
   host: string;
+  /** `null`: /metrics is served on `port`. */
+  metricsPort: number | null;
+  metricsHost: string;
   redisUrl: string;
   /** Infinity disables the idle timeout. */
   socketTimeoutMs: number;
   logLevel: LogLevel;
   maxBackpressureBytes: number;
   maxFrameBytes: number;
+  limits: Readonly<ClientLimits>;
   joinTimeoutMs: number;
   shutdownGraceMs: number;
   instanceId: string;
   auth: Readonly<AuthConfig>;
+  /** `null`: ROW_AUTHORIZATION=off. */
+  rowAuth: Readonly<RowAuthConfig> | null;
+  /**
+   * With channels open: where PostgreSQL is, if configured, only to warn at start about published
+   * tables with row-level security; else null.
+   */
+  database: Readonly<Pick<RowAuthConfig, 'connection' | 'target'>> | null;
 }>;
 
 /** Reads and validates the environment; throws ConfigError listing every problem. */
 export function readConfig(env: Readonly<Record<string, string | undefined>> = process.env): GatewayConfig {
   const e = loadConfig(gatewaySchema, env);
+  const problems = listenerProblems(e);
+  let auth: AuthConfig | undefined;
+  try {
+    auth = authConfig(e);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    problems.push(...err.problems);
+  }
+  const rowAuth = auth ? rowAuthConfig(e, auth, problems) : null;
+  if (problems.length > 0 || !auth) throw new ConfigError(problems);
   return Object.freeze({
     port: e.PORT,
     host: e.HOST,
+    metricsPort: e.METRICS_PORT ?? null,
+    metricsHost: e.METRICS_HOST ?? e.HOST,
     redisUrl: e.REDIS_URL,
     socketTimeoutMs: e.SOCKET_TIMEOUT,
     logLevel: e.LOG_LEVEL,
     maxBackpressureBytes: e.MAX_BACKPRESSURE,
     maxFrameBytes: e.MAX_FRAME_SIZE,
+    limits: Object.freeze({
+      maxFrameDepth: e.MAX_FRAME_DEPTH,
+      maxTopicBytes: e.MAX_TOPIC_LENGTH,
+      maxFilterBytes: e.MAX_FILTER_LENGTH,
+      maxBindingsPerJoin: e.MAX_BINDINGS_PER_JOIN,
+      maxChannelsPerSocket: e.MAX_CHANNELS_PER_SOCKET,
+      maxJoinsPerSecond: e.MAX_JOINS_PER_SECOND,
+      maxBusSubscriptions: e.MAX_BUS_SUBSCRIPTIONS,
+    }),
     joinTimeoutMs: e.JOIN_TIMEOUT,
     shutdownGraceMs: e.SHUTDOWN_GRACE,
     instanceId: e.INSTANCE_ID ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
-    auth: Object.freeze(authConfig(e)),
+    auth: Object.freeze(auth),
+    rowAuth: rowAuth && Object.freeze(rowAuth),
+    database: databaseOf(e),
   });
 }
 
-function authConfig(e: ReturnType<typeof loadConfig<typeof gatewaySchema>>): AuthConfig {
+/** The PostgreSQL row authorization uses, from RLS_DATABASE_URL, DATABASE_URL or DB_*; null if none. */
+function databaseOf(e: GatewayEnv): Pick<RowAuthConfig, 'connection' | 'target'> | null {
+  const urlText = e.RLS_DATABASE_URL ?? e.DATABASE_URL;
+  if (urlText) {
+    const u = new URL(urlText);
+    return {
+      connection: { connectionString: urlText },
+      target: `${u.hostname}:${u.port || 5432}${u.pathname}`,
+    };
+  }
+  if (!e.DB_HOST) return null;
+  return {
+    connection: {
+      host: e.DB_HOST,
+      port: e.DB_PORT,
+      database: e.DB_NAME,
+      user: e.DB_USER,
+      ...(e.DB_PASSWORD ? { password: e.DB_PASSWORD } : {}),
+    },
+    target: `${e.DB_HOST}:${e.DB_PORT}/${e.DB_NAME}`,
+  };
+}
+
+/** ROW_AUTHORIZATION and what it needs; problems are appended. */
+function rowAuthConfig(e: GatewayEnv, auth: AuthConfig, problems: string[]): RowAuthConfig | null {
+  const mode = e.ROW_AUTHORIZATION ?? (auth.isSecure ? 'postgres' : 'off');
+  if (mode === 'off') return null;
+  if (!auth.isSecure) {
+    problems.push(
+      'ROW_AUTHORIZATION=postgres needs SECURE_CHANNELS=true: with channels open there are no claims to authorize rows with',
+    );
+    return null;
+  }
+  const database = databaseOf(e);
+  if (!database) {
+    problems.push(
+      'ROW_AUTHORIZATION=postgres' +
+        (e.ROW_AUTHORIZATION === undefined ? ' (the default with SECURE_CHANNELS)' : '') +
+        ' needs PostgreSQL: set DATABASE_URL, RLS_DATABASE_URL or DB_HOST, or set ROW_AUTHORIZATION=off',
+    );
+    return null;
+  }
+  return {
+    ...database,
+    poolSize: e.RLS_POOL_SIZE,
+    checkTimeoutMs: e.RLS_CHECK_TIMEOUT,
+    refreshMs: e.RLS_REFRESH_INTERVAL,
+  };
+}
+
+type GatewayEnv = ReturnType<typeof loadConfig<typeof gatewaySchema>>;
+
+function listenerProblems(e: GatewayEnv): string[] {
+  const problems: string[] = [];
+  if (e.METRICS_PORT === e.PORT)
+    problems.push(`METRICS_PORT: must differ from PORT (both ${e.PORT}); unset it to serve /metrics on PORT`);
+  if (e.METRICS_HOST !== undefined && e.METRICS_PORT === undefined)
+    problems.push(
+      'METRICS_HOST is set but METRICS_PORT is not: set METRICS_PORT for a separate metrics listener',
+    );
+  return problems;
+}
+
+function authConfig(e: GatewayEnv): AuthConfig {
   const isSecure = e.SECURE_CHANNELS ?? e.NODE_ENV === 'production';
   const problems: string[] = [];
   const jwks = e.JWT_JWKS ?? null;

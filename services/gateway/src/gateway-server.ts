@@ -1,9 +1,11 @@
 /**
- * The gateway's uWS app: websocket endpoints `/socket/websocket` and `/realtime/v1/websocket`,
- * `/healthz`, `/readyz` and `/metrics` on the same port, the idle sweep, and the drain on shutdown.
+ * The gateway's uWS app: websocket endpoints `/socket/websocket` and `/realtime/v1/websocket` and
+ * the HTTP routes (http-routes.ts) on PORT, a second app on METRICS_PORT when set, the idle sweep,
+ * and the drain on shutdown.
  *
  * Lifecycle: `listen()` → serving → `stop()`: stop accepting, close every socket with
- * ServerShuttingDown (4000, reconnect elsewhere), wait up to the grace period, close the bus.
+ * ServerShuttingDown (4000, reconnect elsewhere), wait up to the grace period, close the metrics
+ * listener last (scrapes and /readyz answer during the drain).
  */
 import { ErrorCodes } from '@walcast/protocol';
 import type { Bus } from '@walcast/bus';
@@ -17,9 +19,12 @@ import type { SocketData } from './ws/socket-data';
 import { authorizeConnect, readUpgradeRequest, socketDataFor, type UpgradeRequest } from './ws/upgrade';
 import { JoseTokenVerifier } from './auth/jose-token-verifier';
 import type { TokenVerifier } from './auth/token-verifier';
-import { GatewayMetrics } from './metrics';
+import { GatewayMetrics, type CloseReason } from './metrics';
+import { RowAuthorization } from './rls/row-authorization';
+import { addHttpRoutes } from './http-routes';
 import {
   CLOSE_ON_BACKPRESSURE_LIMIT,
+  listenApp,
   uWS,
   type HttpResponse,
   type TemplatedApp,
@@ -29,6 +34,15 @@ import {
 
 export const WEBSOCKET_PATHS = ['/socket/websocket', '/realtime/v1/websocket'] as const;
 
+/** The close code uWS uses when an inbound message is over MAX_FRAME_SIZE (RFC 6455: 1009). */
+const MESSAGE_TOO_BIG = 1009;
+
+/** Why a socket the gateway did not close itself was closed, from its close code. */
+function closeReasonOf(code: number): CloseReason {
+  if (code === MESSAGE_TOO_BIG) return 'frame_too_large';
+  return code === 1006 ? 'lost' : 'client';
+}
+
 export class GatewayServer {
   readonly app: TemplatedApp;
   readonly registry: ChannelRegistry;
@@ -36,12 +50,19 @@ export class GatewayServer {
   readonly metrics: GatewayMetrics;
   private readonly sockets = new Set<WebSocket<SocketData>>();
   private listenSocket: us_listen_socket | null = null;
+  /** Null unless METRICS_PORT is set. */
+  private readonly metricsApp: TemplatedApp | null;
+  private metricsListenSocket: us_listen_socket | null = null;
   private sweepTimer: NodeJS.Timeout | null = null;
   private draining = false;
   /** Null when SECURE_CHANNELS is off. */
   private readonly verifier: TokenVerifier | null;
+  /** Null when ROW_AUTHORIZATION=off. */
+  readonly rowAuth: RowAuthorization | null;
   private readonly authLog: Logger;
   port = 0;
+  /** The bound METRICS_PORT, `null` when /metrics is served on `port`. */
+  metricsPort: number | null = null;
 
   constructor(
     private readonly config: GatewayConfig,
@@ -64,6 +85,9 @@ export class GatewayServer {
     const { metrics } = this;
     this.verifier = config.auth.isSecure ? new JoseTokenVerifier(config.auth) : null;
     this.authLog = log.child({ component: 'auth' });
+    this.rowAuth = config.rowAuth
+      ? new RowAuthorization({ config: config.rowAuth, metrics, log: log.child({ component: 'row-auth' }) })
+      : null;
     const subscriptions = new BusSubscriptions(bus, log.child({ component: 'bus-subscriptions' }));
     this.registry = new ChannelRegistry(
       subscriptions,
@@ -86,10 +110,13 @@ export class GatewayServer {
       },
       metrics,
       log.child({ component: 'fanout' }),
+      this.rowAuth?.authorizer ?? null,
     );
     this.handler = new ConnectionHandler({
+      rowAuth: this.rowAuth ? { catalog: this.rowAuth.catalog } : null,
       registry: this.registry,
       joinTimeoutMs: config.joinTimeoutMs,
+      limits: config.limits,
       verifier: this.verifier,
       metrics,
       log: log.child({ component: 'channels' }),
@@ -112,6 +139,8 @@ export class GatewayServer {
       if (state === 'ready') wasReady = true;
     });
     this.routes();
+    this.metricsApp = config.metricsPort === null ? null : uWS.App();
+    if (this.metricsApp) this.serveHttp(this.metricsApp, true);
   }
 
   get connections(): number {
@@ -125,19 +154,27 @@ export class GatewayServer {
     return null;
   }
 
-  listen(): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.app.listen(this.config.host, this.config.port, (socket) => {
-        if (!socket) {
-          reject(new Error(`cannot listen on ${this.config.host}:${this.config.port}`));
-          return;
-        }
-        this.listenSocket = socket;
-        this.port = uWS.us_socket_local_port(socket as never);
-        this.startIdleSweep();
-        resolve(this.port);
-      });
-    });
+  /** Listens on PORT, then on METRICS_PORT when set; resolves with the bound PORT. */
+  async listen(): Promise<number> {
+    this.rowAuth?.start();
+    this.listenSocket = await listenApp(this.app, this.config.host, this.config.port);
+    this.port = uWS.us_socket_local_port(this.listenSocket as never);
+    if (this.metricsApp && this.config.metricsPort !== null) {
+      try {
+        this.metricsListenSocket = await listenApp(
+          this.metricsApp,
+          this.config.metricsHost,
+          this.config.metricsPort,
+        );
+      } catch (err) {
+        uWS.us_listen_socket_close(this.listenSocket);
+        this.listenSocket = null;
+        throw err;
+      }
+      this.metricsPort = uWS.us_socket_local_port(this.metricsListenSocket as never);
+    }
+    this.startIdleSweep();
+    return this.port;
   }
 
   async stop(): Promise<void> {
@@ -154,6 +191,9 @@ export class GatewayServer {
     const deadline = Date.now() + this.config.shutdownGraceMs;
     while (this.sockets.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     for (const ws of this.sockets) if (!ws.getUserData().closed) ws.close();
+    if (this.metricsListenSocket) uWS.us_listen_socket_close(this.metricsListenSocket);
+    this.metricsListenSocket = null;
+    await this.rowAuth?.stop().catch(() => undefined);
   }
 
   private routes(): void {
@@ -181,40 +221,21 @@ export class GatewayServer {
         this.handler.onMessage(ws, message, isBinary),
       close: (ws: WebSocket<SocketData>, code: number) => {
         const { closeReason } = ws.getUserData();
-        this.metrics.closes.inc({ reason: closeReason ?? (code === 1006 ? 'lost' : 'client') });
+        this.metrics.closes.inc({ reason: closeReason ?? closeReasonOf(code) });
+        if (code === MESSAGE_TOO_BIG) this.metrics.limitRefusals.inc({ limit: 'frame_bytes' });
         this.sockets.delete(ws);
         this.handler.onClose(ws);
       },
     };
     for (const path of WEBSOCKET_PATHS) this.app.ws<SocketData>(path, behavior);
-    this.app.get('/healthz', (res) => {
-      res.writeHeader('content-type', 'application/json').end('{"status":"ok"}');
-    });
-    this.app.get('/readyz', (res) => {
-      const reason = this.notReadyReason();
-      res
-        .writeStatus(reason === null ? '200 OK' : '503 Service Unavailable')
-        .writeHeader('content-type', 'application/json')
-        .end(JSON.stringify(reason === null ? { status: 'ready' } : { status: 'not ready', reason }));
-    });
-    this.app.get('/metrics', (res) => {
-      let isAborted = false;
-      res.onAborted(() => (isAborted = true));
-      this.metrics.render().then(
-        (text) => {
-          if (!isAborted) res.cork(() => res.writeHeader('content-type', this.metrics.contentType).end(text));
-        },
-        (err: unknown) => {
-          this.log.error({ err, code: 'InternalError' }, 'metrics failed');
-          if (!isAborted) res.cork(() => res.writeStatus('500 Internal Server Error').end());
-        },
-      );
-    });
-    this.app.any('/*', (res) => {
-      res
-        .writeStatus('404 Not Found')
-        .writeHeader('content-type', 'application/json')
-        .end('{"error":"not found"}');
+    this.serveHttp(this.app, this.config.metricsPort === null);
+  }
+
+  private serveHttp(app: TemplatedApp, withMetrics: boolean): void {
+    addHttpRoutes(app, {
+      notReadyReason: () => this.notReadyReason(),
+      metrics: withMetrics ? this.metrics : null,
+      log: this.log,
     });
   }
 

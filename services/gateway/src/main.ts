@@ -7,6 +7,7 @@ import { ConfigError } from '@walcast/config';
 import { createLogger } from '@walcast/logger';
 import { readConfig } from './config';
 import { GatewayServer } from './gateway-server';
+import { warnUnauthorizedRows } from './rls/row-authorization';
 import { assertNativeUws } from './uws';
 
 const VERSION = '0.1.0';
@@ -30,10 +31,20 @@ async function main(): Promise<void> {
     log: log.child({ component: 'bus' }),
   });
   const server = new GatewayServer(config, bus, log);
+  void warnUnauthorizedRows(config, log.child({ component: 'row-auth' }));
   bus.onError(() => server.metrics.redisErrors.inc());
   const port = await server.listen();
   log.info(
-    { port, instance: config.instanceId, socketTimeoutMs: config.socketTimeoutMs, node: process.version },
+    {
+      address: hostPort(config.host, port),
+      metricsAddress:
+        server.metricsPort === null
+          ? hostPort(config.host, port)
+          : hostPort(config.metricsHost, server.metricsPort),
+      instance: config.instanceId,
+      socketTimeoutMs: config.socketTimeoutMs,
+      node: process.version,
+    },
     'listening',
   );
 
@@ -52,6 +63,11 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+/** `host:port`, with an IPv6 address in brackets (`[::]:4000`). */
+function hostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 main().catch((err: unknown) => {

@@ -12,9 +12,50 @@ const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0
 
 export type JoinResult = 'ok' | 'error' | 'unauthorized';
 export type AuthStage = 'connect' | 'join' | 'refresh' | 'expiry';
-/** Why a socket closed: by the gateway (backpressure, idle, shutdown) or not (client, lost). */
-export type CloseReason = 'client' | 'lost' | 'backpressure' | 'idle' | 'shutdown';
-const CLOSE_REASONS: readonly CloseReason[] = ['client', 'lost', 'backpressure', 'idle', 'shutdown'];
+/**
+ * Why a socket closed: by the gateway (backpressure, idle, shutdown, join_rate, frame_too_large)
+ * or not (client, lost).
+ */
+export type CloseReason =
+  | 'client'
+  | 'lost'
+  | 'backpressure'
+  | 'idle'
+  | 'shutdown'
+  | 'join_rate'
+  | 'frame_too_large';
+const CLOSE_REASONS: readonly CloseReason[] = [
+  'client',
+  'lost',
+  'backpressure',
+  'idle',
+  'shutdown',
+  'join_rate',
+  'frame_too_large',
+];
+
+/** The client limits (see config.ts), as metric labels. */
+export type LimitName =
+  | 'frame_bytes'
+  | 'frame_depth'
+  | 'topic_bytes'
+  | 'filter_bytes'
+  | 'binding_bytes'
+  | 'bindings'
+  | 'channels'
+  | 'join_rate'
+  | 'subscriptions';
+const LIMIT_NAMES: readonly LimitName[] = [
+  'frame_bytes',
+  'frame_depth',
+  'topic_bytes',
+  'filter_bytes',
+  'binding_bytes',
+  'bindings',
+  'channels',
+  'join_rate',
+  'subscriptions',
+];
 
 /** Live values read at scrape time. */
 export interface GatewayGauges {
@@ -41,6 +82,10 @@ export class GatewayMetrics {
   readonly redisErrors: Counter;
   readonly closes: Counter<'reason'>;
   readonly channelsFailed: Counter<'reason'>;
+  readonly limitRefusals: Counter<'limit'>;
+  readonly rowAuthVerdicts: Counter<'path' | 'verdict'>;
+  readonly rowAuthUnavailable: Counter;
+  readonly rowAuthBatchSeconds: Histogram;
 
   constructor(gauges: GatewayGauges) {
     const registers = [this.registry];
@@ -134,7 +179,8 @@ export class GatewayMetrics {
       help:
         'Closed sockets by reason: client (close frame from the client), lost (no close frame: network ' +
         'loss, or the backpressure limit hit during fan-out), backpressure (a direct send over the ' +
-        'limit), idle (SOCKET_TIMEOUT), shutdown (drain).',
+        'limit), idle (SOCKET_TIMEOUT), shutdown (drain), join_rate (MAX_JOINS_PER_SECOND), ' +
+        'frame_too_large (MAX_FRAME_SIZE).',
       labelNames: ['reason'],
       registers,
     });
@@ -146,7 +192,38 @@ export class GatewayMetrics {
       labelNames: ['reason'],
       registers,
     });
+    this.limitRefusals = new Counter({
+      name: 'walcast_gateway_limit_refusals_total',
+      help:
+        'Client requests refused for a limit (frame_bytes: MAX_FRAME_SIZE, frame_depth, topic_bytes, ' +
+        'filter_bytes, binding_bytes, bindings, channels, join_rate, subscriptions; see the configuration).',
+      labelNames: ['limit'],
+      registers,
+    });
+    this.rowAuthVerdicts = new Counter({
+      name: 'walcast_gateway_row_auth_verdicts_total',
+      help:
+        'Row-level security verdicts by path (compiled: in memory; database: evaluated by PostgreSQL) ' +
+        'and verdict (visible, hidden, error: the policy raised).',
+      labelNames: ['path', 'verdict'],
+      registers,
+    });
+    this.rowAuthUnavailable = new Counter({
+      name: 'walcast_gateway_row_auth_unavailable_total',
+      help: 'Changes not sent to a channel because they could not be authorized (database unreachable or slow).',
+      registers,
+    });
+    this.rowAuthBatchSeconds = new Histogram({
+      name: 'walcast_gateway_row_auth_batch_seconds',
+      help: 'Duration of one database evaluation of row-level security policies (one transaction).',
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
     // Make every labelled series visible from the start, at 0.
+    for (const limit of LIMIT_NAMES) this.limitRefusals.inc({ limit }, 0);
+    for (const path of ['compiled', 'database'] as const)
+      for (const verdict of ['visible', 'hidden', 'error'] as const)
+        this.rowAuthVerdicts.inc({ path, verdict }, 0);
     for (const reason of ['gap', 'redis'] as const) this.channelsFailed.inc({ reason }, 0);
     for (const result of ['ok', 'error', 'unauthorized'] as const) this.joins.inc({ result }, 0);
     for (const reason of CLOSE_REASONS) this.closes.inc({ reason }, 0);

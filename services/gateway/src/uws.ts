@@ -3,10 +3,20 @@
  * partial JavaScript implementation when its native binary fails to load; walcast refuses to run on
  * that fallback (it lacks most of the API and all of the performance).
  */
-import uWS from 'uWebSockets.js';
+import uWS, { type TemplatedApp, type us_listen_socket } from 'uWebSockets.js';
 
 export type { HttpRequest, HttpResponse, TemplatedApp, WebSocket, us_listen_socket } from 'uWebSockets.js';
 export { uWS };
+
+/** Listens `app` on host:port; rejects when the address cannot be bound (in use, not local…). */
+export function listenApp(app: TemplatedApp, host: string, port: number): Promise<us_listen_socket> {
+  return new Promise((resolve, reject) => {
+    app.listen(host, port, (socket) => {
+      if (socket) resolve(socket);
+      else reject(new Error(`cannot listen on ${host}:${port}`));
+    });
+  });
+}
 
 export class NativeUwsMissingError extends Error {
   constructor() {

@@ -35,6 +35,7 @@ beforeAll(async () => {
     gateways: 1,
     gatewayEnv: {
       SECURE_CHANNELS: 'true',
+      ROW_AUTHORIZATION: 'off',
       JWT_SECRET: SECRET,
       JWT_CLAIM_VALIDATORS: JSON.stringify({ iss: ISSUER }),
       // The default clock tolerance (5 s) is kept: expiry must still close channels at `exp`.
@@ -190,6 +191,7 @@ describe('settings', () => {
   it('invalid JSON in JWT_CLAIM_VALIDATORS: exit 2 naming it', async () => {
     const { code, output } = await exitOf({
       SECURE_CHANNELS: 'true',
+      ROW_AUTHORIZATION: 'off',
       JWT_SECRET: SECRET,
       JWT_CLAIM_VALIDATORS: '{"iss":',
     });

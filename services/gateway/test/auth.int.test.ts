@@ -55,6 +55,7 @@ beforeAll(async () => {
     gateways: 1,
     gatewayEnv: {
       SECURE_CHANNELS: 'true',
+      ROW_AUTHORIZATION: 'off',
       JWT_SECRET: SECRET,
       JWT_JWKS: JSON.stringify({ keys: inlineKeys.map((k) => k.jwk) }),
       JWT_JWKS_URL: jwks.url,
@@ -244,6 +245,7 @@ describe('an unreachable JWKS URL', () => {
     const deadPort = await freePort(); // nothing listens there
     const index = await addGateway(stack, {
       SECURE_CHANNELS: 'true',
+      ROW_AUTHORIZATION: 'off',
       JWT_SECRET: SECRET,
       JWT_JWKS_URL: `http://127.0.0.1:${deadPort}/jwks.json`,
       JWT_CLAIM_VALIDATORS: JSON.stringify({ iss: ISSUER }),

@@ -109,7 +109,11 @@ describe('/metrics', () => {
   });
 
   it('counts token refusals by stage and reason on a secure gateway', async () => {
-    const index = await addGateway(stack, { SECURE_CHANNELS: 'true', JWT_SECRET: 'x'.repeat(40) });
+    const index = await addGateway(stack, {
+      SECURE_CHANNELS: 'true',
+      ROW_AUTHORIZATION: 'off',
+      JWT_SECRET: 'x'.repeat(40),
+    });
     await expect(pool.open({ gateway: index })).rejects.toThrow();
     await expect(pool.open({ gateway: index, path: '/socket/websocket?apikey=a.b.c' })).rejects.toThrow();
     expect(await metric(index, 'walcast_gateway_auth_refusals_total{stage="connect",reason="missing"}')).toBe(

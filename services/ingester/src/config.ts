@@ -3,7 +3,7 @@
  * (DB_HOST, DB_PORT, DB_NAME, DB_USER, DB_PASSWORD, SLOT_NAME) keep their meaning; DATABASE_URL is
  * an alternative to the DB_* parts.
  */
-import { ConfigError, bytes, durationMs, int, loadConfig, oneOf, str, url } from '@walcast/config';
+import { ConfigError, bytes, durationMs, host, int, loadConfig, oneOf, str, url } from '@walcast/config';
 import { LOG_LEVELS, type LogLevel } from '@walcast/logger';
 import type { ClientConfig } from 'pg';
 import { hostname } from 'node:os';
@@ -33,11 +33,22 @@ export const ingesterSchema = {
     required: true,
   }),
   HEALTH_PORT: int({
-    doc: 'HTTP port of /healthz, /readyz and /metrics.',
+    doc: 'HTTP port of /healthz and /readyz; of /metrics too unless METRICS_PORT is set.',
     default: 9100,
     min: 0,
     max: 65535,
   }),
+  HEALTH_HOST: host({
+    doc: 'Address HEALTH_PORT listens on. Default: every interface, IPv6 and IPv4.',
+  }),
+  METRICS_PORT: int({
+    doc:
+      'A second port serving /metrics, /healthz and /readyz: when set, HEALTH_PORT answers 404 for ' +
+      '/metrics. Unset: everything on HEALTH_PORT.',
+    min: 1,
+    max: 65535,
+  }),
+  METRICS_HOST: host({ doc: 'Address METRICS_PORT listens on. Default: HEALTH_HOST.' }),
   LOG_LEVEL: oneOf(LOG_LEVELS, { doc: 'pino log level.', default: 'info' }),
   STATUS_INTERVAL: durationMs({
     doc: 'Longest time between two standby status updates to PostgreSQL.',
@@ -89,6 +100,11 @@ export type IngesterConfig = Readonly<{
   publication: string;
   redisUrl: string;
   healthPort: number;
+  /** `undefined`: every interface. */
+  healthHost: string | undefined;
+  /** `null`: /metrics is served on `healthPort`. */
+  metricsPort: number | null;
+  metricsHost: string | undefined;
   logLevel: LogLevel;
   statusIntervalMs: number;
   maxInFlight: number;
@@ -115,6 +131,7 @@ export function readConfig(env: Readonly<Record<string, string | undefined>> = p
   if (!env.DATABASE_URL?.trim() && !env.DB_HOST?.trim()) {
     problems.push('DATABASE_URL or DB_HOST is required: where PostgreSQL runs');
   }
+  if (e) problems.push(...listenerProblems(e));
   if (problems.length > 0 || !e) throw new ConfigError(problems);
   const pg: ClientConfig = e.DATABASE_URL
     ? { connectionString: e.DATABASE_URL }
@@ -135,6 +152,9 @@ export function readConfig(env: Readonly<Record<string, string | undefined>> = p
     publication: e.PUBLICATION,
     redisUrl: e.REDIS_URL,
     healthPort: e.HEALTH_PORT,
+    healthHost: e.HEALTH_HOST,
+    metricsPort: e.METRICS_PORT ?? null,
+    metricsHost: e.METRICS_HOST ?? e.HEALTH_HOST,
     logLevel: e.LOG_LEVEL,
     statusIntervalMs: e.STATUS_INTERVAL,
     maxInFlight: e.MAX_IN_FLIGHT,
@@ -147,4 +167,18 @@ export function readConfig(env: Readonly<Record<string, string | undefined>> = p
     slotLagWarnBytes: e.SLOT_LAG_WARN,
     slotCheckIntervalMs: e.SLOT_CHECK_INTERVAL,
   });
+}
+
+function listenerProblems(e: ReturnType<typeof loadConfig<typeof ingesterSchema>>): string[] {
+  const problems: string[] = [];
+  if (e.METRICS_PORT === e.HEALTH_PORT) {
+    problems.push(
+      `METRICS_PORT: must differ from HEALTH_PORT (both ${e.HEALTH_PORT}); unset it to serve /metrics on HEALTH_PORT`,
+    );
+  }
+  if (e.METRICS_HOST !== undefined && e.METRICS_PORT === undefined)
+    problems.push(
+      'METRICS_HOST is set but METRICS_PORT is not: set METRICS_PORT for a separate metrics listener',
+    );
+  return problems;
 }

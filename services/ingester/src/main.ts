@@ -6,7 +6,7 @@ import { RedisBus } from '@walcast/bus';
 import { ConfigError } from '@walcast/config';
 import { createLogger } from '@walcast/logger';
 import { readConfig } from './config';
-import { startHealthServer } from './health';
+import { startHealthServers } from './health';
 import { Ingester } from './ingester';
 import { IngesterMetrics } from './metrics';
 import { SlotMonitor } from './replication/slot-monitor';
@@ -77,7 +77,13 @@ async function main(): Promise<void> {
     metrics,
     flow ? (bytes) => flow.consume(bytes) : null,
   );
-  const health = await startHealthServer(config.healthPort, ingester, metrics);
+  const health = await startHealthServers(
+    { host: config.healthHost, port: config.healthPort },
+    config.metricsPort === null ? null : { host: config.metricsHost, port: config.metricsPort },
+    ingester,
+    metrics,
+  );
+  log.info({ address: health.addresses.health, metricsAddress: health.addresses.metrics }, 'listening');
   ingester.start();
   monitor.start();
   flow?.start();

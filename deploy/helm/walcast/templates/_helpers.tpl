@@ -103,3 +103,20 @@ Call with (dict "root" $ "name" "REDIS_URL" "key" .Values.secrets.keys.redisUrl 
 checksum/config: {{ include (print .Template.BasePath "/configmap.yaml") . | sha256sum }}
 checksum/secret: {{ include (print .Template.BasePath "/secret.yaml") . | sha256sum }}
 {{- end -}}
+
+{{/*
+Fails the render on what values.schema.json cannot express: a metrics port equal to the port it
+is split from (the services would refuse to start).
+*/}}
+{{- define "walcast.validateListeners" -}}
+{{- with .Values.gateway.metricsPort -}}
+{{- if eq (int .) (int $.Values.gateway.port) -}}
+{{- fail "gateway.metricsPort must differ from gateway.port (leave it empty to serve /metrics on gateway.port)" -}}
+{{- end -}}
+{{- end -}}
+{{- with .Values.ingester.metricsPort -}}
+{{- if eq (int .) (int $.Values.ingester.healthPort) -}}
+{{- fail "ingester.metricsPort must differ from ingester.healthPort (leave it empty to serve /metrics on ingester.healthPort)" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}

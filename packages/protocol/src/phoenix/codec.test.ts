@@ -1,5 +1,5 @@
 import { ProtocolError } from './message';
-import { codecFor, v1Codec, v2Codec } from './codec';
+import { DEFAULT_MAX_FRAME_DEPTH, MAX_REF_LENGTH, codecFor, v1Codec, v2Codec } from './codec';
 
 /** Runs `fn`, expects a ProtocolError, and returns it. */
 function protocolError(fn: () => unknown): ProtocolError {
@@ -288,5 +288,38 @@ describe('codecFor', () => {
   it('reports its version', () => {
     expect(v1Codec.vsn).toBe('1.0.0');
     expect(v2Codec.vsn).toBe('2.0.0');
+  });
+});
+
+describe('hostile frames', () => {
+  const deepConfig = (levels: number): string =>
+    `{"config":{"postgres_changes":${'['.repeat(levels)}${']'.repeat(levels)}}}`;
+
+  it.each([
+    ['1.0.0', (p: string) => `{"topic":"realtime:x","event":"phx_join","payload":${p},"ref":"1"}`],
+    ['2.0.0', (p: string) => `["1","1","realtime:x","phx_join",${p}]`],
+  ] as const)('refuses a frame nested deeper than the limit (vsn %s) before parsing it', (vsn, frame) => {
+    const codec = vsn === '1.0.0' ? v1Codec : v2Codec;
+    expect(() => codec.decode(frame(deepConfig(5000)))).toThrow(
+      new ProtocolError(`frame nests arrays and objects deeper than ${DEFAULT_MAX_FRAME_DEPTH} levels`),
+    );
+    // frame, payload and config are three levels, the arrays ten more
+    expect(() => codec.decode(frame(deepConfig(10)), 13)).not.toThrow();
+    expect(() => codec.decode(frame(deepConfig(10)), 12)).toThrow(ProtocolError);
+  });
+
+  it('refuses refs longer than MAX_REF_LENGTH, answering without the ref', () => {
+    const long = 'r'.repeat(MAX_REF_LENGTH + 1);
+    let err: ProtocolError | undefined;
+    try {
+      v2Codec.decode(`["1",${JSON.stringify(long)},"realtime:x","phx_join",{}]`);
+    } catch (e) {
+      err = e as ProtocolError;
+    }
+    expect(err?.message).toBe(`ref is longer than ${MAX_REF_LENGTH} characters`);
+    expect(err?.ref).toBeNull();
+    expect(() => v2Codec.decode(`[${JSON.stringify(long)},"1","realtime:x","phx_join",{}]`)).toThrow(
+      `join_ref is longer than ${MAX_REF_LENGTH} characters`,
+    );
   });
 });

@@ -6,14 +6,32 @@
  * V2 (`2.0.0`): `[join_ref, ref, topic, event, payload]` arrays; arrays longer than five are
  * accepted and the extras ignored, as the Supabase server does.
  */
+import { nestsDeeperThan } from './json-depth';
 import { ProtocolError, type PhoenixMessage } from './message';
+
+/** A frame refused for nesting deeper than allowed (a ProtocolError the gateway counts apart). */
+export class FrameTooDeepError extends ProtocolError {
+  constructor(readonly maxDepth: number) {
+    super(`frame nests arrays and objects deeper than ${maxDepth} levels`);
+    this.name = 'FrameTooDeepError';
+  }
+}
 
 export type ProtocolVersion = '1.0.0' | '2.0.0';
 
+/** Deepest nesting of arrays and objects a frame may have unless the caller says otherwise. */
+export const DEFAULT_MAX_FRAME_DEPTH = 64;
+
+/** Longest `ref` / `join_ref` accepted (Phoenix clients send small counters). */
+export const MAX_REF_LENGTH = 64;
+
 export interface PhoenixCodec {
   readonly vsn: ProtocolVersion;
-  /** Decodes one text frame; throws {@link ProtocolError} on malformed input. */
-  decode(text: string): PhoenixMessage;
+  /**
+   * Decodes one text frame; throws {@link ProtocolError} on malformed input, including a frame
+   * that nests deeper than `maxDepth` (checked before parsing, see json-depth.ts).
+   */
+  decode(text: string, maxDepth?: number): PhoenixMessage;
   encode(msg: PhoenixMessage): string;
   /** Fan-out fast path: splice an already-serialised payload instead of re-stringifying it. */
   encodeWithRawPayload(msg: Omit<PhoenixMessage, 'payload'>, payloadJson: string): string;
@@ -21,12 +39,17 @@ export interface PhoenixCodec {
 
 function readRef(value: unknown, field: string): string | null {
   if (value === null || value === undefined) return null;
-  if (typeof value === 'string') return value;
+  if (typeof value === 'string') {
+    if (value.length > MAX_REF_LENGTH)
+      throw new ProtocolError(`${field} is longer than ${MAX_REF_LENGTH} characters`);
+    return value;
+  }
   if (typeof value === 'number' && Number.isFinite(value)) return String(value);
   throw new ProtocolError(`${field} must be a string or null`);
 }
 
-function parseJson(text: string): unknown {
+function parseJson(text: string, maxDepth: number): unknown {
+  if (nestsDeeperThan(text, maxDepth)) throw new FrameTooDeepError(maxDepth);
   try {
     return JSON.parse(text);
   } catch {
@@ -44,9 +67,9 @@ function validate(
   let ref: string | null = null;
   try {
     ref = readRef(refRaw, 'ref');
-  } catch {
+  } catch (err) {
     // An unreadable ref cannot be answered; report the frame without one.
-    throw new ProtocolError('ref must be a string or null', null, typeof topic === 'string' ? topic : null);
+    throw new ProtocolError((err as Error).message, null, typeof topic === 'string' ? topic : null);
   }
   const where = typeof topic === 'string' ? topic : null;
   if (typeof topic !== 'string' || topic.length === 0)
@@ -67,8 +90,8 @@ const jsonRef = (ref: string | null): string => (ref === null ? 'null' : JSON.st
 
 export const v1Codec: PhoenixCodec = {
   vsn: '1.0.0',
-  decode(text) {
-    const value = parseJson(text);
+  decode(text, maxDepth = DEFAULT_MAX_FRAME_DEPTH) {
+    const value = parseJson(text, maxDepth);
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
       throw new ProtocolError('a vsn=1.0.0 frame must be a JSON object');
     }
@@ -85,8 +108,8 @@ export const v1Codec: PhoenixCodec = {
 
 export const v2Codec: PhoenixCodec = {
   vsn: '2.0.0',
-  decode(text) {
-    const value = parseJson(text);
+  decode(text, maxDepth = DEFAULT_MAX_FRAME_DEPTH) {
+    const value = parseJson(text, maxDepth);
     if (!Array.isArray(value) || value.length < 5) {
       throw new ProtocolError(
         'a vsn=2.0.0 frame must be a JSON array [join_ref, ref, topic, event, payload]',

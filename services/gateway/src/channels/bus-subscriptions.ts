@@ -101,6 +101,14 @@ export class BusSubscriptions {
     return this.entries.values();
   }
 
+  /** How many distinct subscriptions `keys` would add to those held. */
+  missing(keys: readonly BusKey[]): number {
+    const ids = new Set(keys.map(busKeyId));
+    let n = 0;
+    for (const id of ids) if (!this.entries.has(id)) n++;
+    return n;
+  }
+
   acquire(key: BusKey): BusEntry {
     const id = busKeyId(key);
     let entry = this.entries.get(id);

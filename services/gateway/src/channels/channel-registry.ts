@@ -8,7 +8,11 @@
  * matches and encodes it once per codec; uWS topic publishing does the per-socket work in C++.
  */
 import {
+  PhoenixEvents,
+  clip,
   decodeBusMessage,
+  errorReason,
+  subtopicOf,
   parseTopic,
   patternForAll,
   patternForSchema,
@@ -19,6 +23,9 @@ import { busKeyId, type BusKey } from '@walcast/bus';
 import type { Logger } from '@walcast/logger';
 import { LogThrottle } from '@walcast/logger';
 import type { RowFilter } from '../filters/row-filter';
+import type { Identity } from '../rls/identity';
+import type { RowAuthorizer } from '../rls/row-authorizer';
+import { GroupRowAccess } from './group-row-access';
 import type { GatewayMetrics } from '../metrics';
 import type { BusEntry, BusSubscriptions } from './bus-subscriptions';
 import type { DeliveryGroup, Fanout, IncomingChange, ParsedChange } from './delivery-group';
@@ -33,6 +40,8 @@ export interface ChannelMembership {
   joinRef: string | null;
   /** `null` for a modern channel that asked for no postgres_changes. */
   group: DeliveryGroup | null;
+  /** The same channel's group for another identity (row authorization, after a token refresh). */
+  rebuild: ((identity: Identity | null) => DeliveryGroup) | null;
   state: 'joining' | 'joined';
   /** The join request, answered when the subscription is live (or when superseded first). */
   request: { topic: string; ref: string | null; joinRef: string | null };
@@ -66,15 +75,24 @@ export class ChannelRegistry {
   private readonly gapThrottle = new LogThrottle({ max: 10, windowMs: 60_000 });
   private lostListener: (groups: DeliveryGroup[], reason: 'gap' | 'redis') => void = () => undefined;
 
+  private readonly rowAuthThrottle = new LogThrottle({ max: 5, windowMs: 60_000 });
+
   constructor(
     private readonly subscriptions: BusSubscriptions,
     private readonly fanout: Fanout,
     private readonly metrics: GatewayMetrics,
     private readonly log: Logger,
+    /** ROW_AUTHORIZATION=postgres: judges what each identity may see; else null. */
+    private readonly rowAuthorizer: RowAuthorizer | null = null,
   ) {}
 
   get busSubscriptionCount(): number {
     return this.subscriptions.size;
+  }
+
+  /** How many Redis subscriptions a group fed by `keys` would add to those held. */
+  subscriptionsNeeded(keys: readonly BusKey[]): number {
+    return this.subscriptions.missing(keys);
   }
 
   /**
@@ -95,13 +113,24 @@ export class ChannelRegistry {
     return this.groups.size;
   }
 
-  /** The group of a legacy topic, created (and its bus subscription acquired) on first use. */
-  legacyGroup(topic: string, target: LegacyTarget, filter: RowFilter): DeliveryGroup {
-    const key = `legacy|${topic}`;
+  /**
+   * The group of a legacy topic, created (and its bus subscription acquired) on first use. With an
+   * identity (row authorization), channels of the same topic read as different identities are in
+   * different groups.
+   */
+  legacyGroup(
+    topic: string,
+    target: LegacyTarget,
+    filter: RowFilter,
+    identity: Identity | null = null,
+  ): DeliveryGroup {
+    const identityKey = identity?.key ?? '';
+    const key = identityKey === '' ? `legacy|${topic}` : `legacy|${topic}|${identityKey}`;
     const existing = this.groups.get(key);
     if (existing) return existing;
     const entry = this.subscriptions.acquire(busKeyForLegacy(target));
-    const group = new LegacyGroup(topic, entry, filter);
+    const group = new LegacyGroup(topic, entry, filter, identityKey);
+    this.authorize(group, identity);
     entry.attach(group);
     this.groups.set(key, group);
     return group;
@@ -109,19 +138,54 @@ export class ChannelRegistry {
 
   /**
    * The group of a modern channel: sockets on the same topic with the same bindings (hence the same
-   * ids) receive identical frames.
+   * ids), read as the same identity, receive identical frames.
    */
-  postgresChangesGroup(topic: string, bindings: readonly Binding[]): DeliveryGroup {
-    const key = `pc|${topic}|${bindings.map((b) => b.id).join(',')}`;
+  postgresChangesGroup(
+    topic: string,
+    bindings: readonly Binding[],
+    identity: Identity | null = null,
+  ): DeliveryGroup {
+    const ids = bindings.map((b) => b.id).join(',');
+    const key = identity ? `pc|${topic}|${ids}|${identity.key}` : `pc|${topic}|${ids}`;
     return this.groupFor(
       key,
       bindings.map((b) => b.busKey),
       (entries) => {
         const byId = new Map(entries.map((e) => [e.id, e]));
         const bound = bindings.map((b) => ({ ...b, entry: byId.get(busKeyId(b.busKey))! }));
-        return new PostgresChangesGroup(key, topic, entries, bound);
+        const group = new PostgresChangesGroup(key, topic, entries, bound);
+        this.authorize(group, identity);
+        return group;
       },
     );
+  }
+
+  /** Gives a new group its row authorization (when the gateway has it and the group an identity). */
+  private authorize(group: DeliveryGroup, identity: Identity | null): void {
+    const { rowAuthorizer } = this;
+    if (!identity || !rowAuthorizer) return;
+    group.rowAccess = new GroupRowAccess({
+      authorizer: rowAuthorizer,
+      identity,
+      onUnavailable: (err, notify) => {
+        this.metrics.rowAuthUnavailable.inc();
+        if (!notify) return;
+        this.rowAuthThrottle.warn(
+          this.log,
+          { err, topic: clip(group.topic, 100), code: 'RowAuthorizationUnavailable' },
+          'changes could not be authorized and were not sent',
+        );
+        group.pushToMembers(this.fanout, PhoenixEvents.system, {
+          channel: subtopicOf(group.topic) ?? group.topic,
+          extension: 'postgres_changes',
+          status: 'error',
+          message: errorReason(
+            'RowAuthorizationUnavailable',
+            'changes could not be checked against row-level security and were not sent; delivery resumes by itself',
+          ),
+        });
+      },
+    });
   }
 
   /** Registers a group built by `create` from the bus entries of `keys` (acquired here), unless one with `key` exists. */

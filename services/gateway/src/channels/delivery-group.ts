@@ -3,10 +3,20 @@
  * topic, same subscription, same codec). A change is matched and encoded once per group and codec,
  * then handed to uWS topic publishing, which fans it out in C++ (invariant I4: never once per socket).
  */
-import type { BusHeader, ChangeColumn, PhoenixCodec, ProtocolVersion, Row } from '@walcast/protocol';
+import {
+  v1Codec,
+  v2Codec,
+  type BusHeader,
+  type ChangeColumn,
+  type PhoenixCodec,
+  type ProtocolVersion,
+  type Row,
+} from '@walcast/protocol';
 import type { WebSocket } from '../uws';
 import type { SocketData } from '../ws/socket-data';
+import type { PendingView } from '../rls/row-authorizer';
 import type { BusEntry } from './bus-subscriptions';
+import type { GroupRowAccess } from './group-row-access';
 
 /** The parts of a change event filters need, parsed at most once per bus message. */
 export interface ParsedChange {
@@ -25,6 +35,8 @@ export interface IncomingChange {
   table: string;
   /** Parses the event on first call and caches it; throws if the JSON is invalid. */
   parsed(): ParsedChange;
+  /** What each identity may see of it (row authorization), computed once per message. */
+  views?: Map<string, PendingView>;
 }
 
 /**
@@ -47,6 +59,10 @@ export abstract class DeliveryGroup {
     '1.0.0': new Set(),
     '2.0.0': new Set(),
   };
+  /** The channel topic its members joined. */
+  abstract readonly topic: string;
+  /** With ROW_AUTHORIZATION=postgres: the identity its members read as, and its ordered queue. */
+  rowAccess: GroupRowAccess | null = null;
 
   constructor(
     /** Unique among live groups. */
@@ -90,6 +106,27 @@ export abstract class DeliveryGroup {
 
   remove(ws: WebSocket<SocketData>): void {
     this.members[ws.getUserData().codec.vsn].delete(ws);
+  }
+
+  /**
+   * Runs `send` with the change as this group may see it: the event text as it came, or, with row
+   * authorization, the identity's view (readable columns only) once known, in order; `selectable`
+   * is then the set of columns the identity may read (`null`: all). Never for a change it may not see.
+   */
+  protected authorized(
+    change: IncomingChange,
+    send: (eventJson: string, selectable: ReadonlySet<string> | null) => void,
+  ): void {
+    if (!this.rowAccess) send(change.eventJson, null);
+    else this.rowAccess.submit(change, (view) => send(view.json, view.selectable));
+  }
+
+  /** A push with `ref` and `join_ref` null to every member (as change frames are sent). */
+  pushToMembers(fanout: Fanout, event: string, payload: unknown): void {
+    const json = JSON.stringify(payload);
+    this.publishToMembers(fanout, [v1Codec, v2Codec], (codec) =>
+      codec.encodeWithRawPayload({ joinRef: null, ref: null, topic: this.topic, event }, json),
+    );
   }
 
   /** Encodes the frame once for every codec that has members and sends it to them. */

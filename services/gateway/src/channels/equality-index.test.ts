@@ -3,6 +3,7 @@ import { DeliveryGroup, type IncomingChange, type ParsedChange } from './deliver
 import { EqualityIndex } from './equality-index';
 
 class FakeGroup extends DeliveryGroup {
+  readonly topic = 'realtime:fake';
   constructor(
     key: string,
     private readonly eq: { column: string; value: string } | null,

@@ -16,8 +16,10 @@ export class LegacyGroup extends DeliveryGroup {
     readonly topic: string,
     busEntry: BusEntry,
     private readonly filter: RowFilter,
+    /** Distinguishes groups of the same topic read as different identities. */
+    identityKey = '',
   ) {
-    super(`legacy|${topic}`, [busEntry]);
+    super(identityKey === '' ? `legacy|${topic}` : `legacy|${topic}|${identityKey}`, [busEntry]);
   }
 
   equalityFor(): { column: string; value: string } | null {
@@ -33,11 +35,12 @@ export class LegacyGroup extends DeliveryGroup {
       const columns = parsed.columns ?? [];
       if (!this.filter.matches(row, (name) => columns.find((c) => c.name === name)?.type)) return;
     }
-    this.publishToMembers(fanout, CODECS, (codec) =>
-      codec.encodeWithRawPayload(
-        { joinRef: null, ref: null, topic: this.topic, event: type },
-        change.eventJson,
-      ),
-    );
+    this.authorized(change, (eventJson, selectable) => {
+      // A filter on a column the identity may not read (a grant revoked since the join) matches nothing.
+      if (selectable && !this.filter.conditions.every((c) => selectable.has(c.column))) return;
+      this.publishToMembers(fanout, CODECS, (codec) =>
+        codec.encodeWithRawPayload({ joinRef: null, ref: null, topic: this.topic, event: type }, eventJson),
+      );
+    });
   }
 }

@@ -5,7 +5,13 @@
  * The id is a hash of the entry exactly as the client sent it (equal entries get equal ids, as in
  * the reference server), below 2^27; the join reply echoes the entry verbatim plus the id.
  */
-import { patternForAll, patternForSchema, topicForTable, type ChangeType } from '@walcast/protocol';
+import {
+  identifierProblem,
+  patternForAll,
+  patternForSchema,
+  topicForTable,
+  type ChangeType,
+} from '@walcast/protocol';
 import type { BusKey } from '@walcast/bus';
 import { FilterError, parseFilter } from '../filters/filter-parser';
 import { RowFilter } from '../filters/row-filter';
@@ -20,6 +26,8 @@ export interface Binding {
   filter: RowFilter;
   /** Columns to keep (the primary key is always kept), or null for all. */
   select: string[] | null;
+  /** Every column the binding names (its filter's and its `select`'s): all must be readable. */
+  columns: readonly string[];
   busKey: BusKey;
 }
 
@@ -36,8 +44,15 @@ export function bindingId(entry: unknown): number {
 
 const EVENTS = new Set(['*', 'INSERT', 'UPDATE', 'DELETE']);
 
-/** A binding, or the `system` error message explaining why the entry cannot be served. */
-export function parseBinding(entry: unknown): Binding | { error: string } {
+const unableToSubscribe = (why: string): { error: string } => ({
+  error: `Unable to subscribe to changes with given parameters: ${why}`,
+});
+
+/**
+ * A binding, or the `system` error message explaining why the entry cannot be served. A filter
+ * longer than `maxFilterBytes` is refused before it is parsed.
+ */
+export function parseBinding(entry: unknown, maxFilterBytes = Infinity): Binding | { error: string } {
   const id = bindingId(entry);
   if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
     return {
@@ -60,6 +75,13 @@ export function parseBinding(entry: unknown): Binding | { error: string } {
   }
   const schema = hasSchema ? (e.schema as string) : 'public';
   const table = hasTable ? (e.table as string) : '*';
+  const badName =
+    (schema === '*' ? null : identifierProblem('schema', schema)) ??
+    (table === '*' ? null : identifierProblem('table', table));
+  if (badName) return unableToSubscribe(badName);
+  if (typeof e.filter === 'string' && Buffer.byteLength(e.filter, 'utf8') > maxFilterBytes) {
+    return unableToSubscribe(`\`filter\` is longer than ${maxFilterBytes} bytes (MAX_FILTER_LENGTH)`);
+  }
   let filter: RowFilter;
   try {
     filter = new RowFilter(typeof e.filter === 'string' ? parseFilter(e.filter) : []);
@@ -92,5 +114,6 @@ export function parseBinding(entry: unknown): Binding | { error: string } {
       : table === '*'
         ? { pattern: patternForSchema(schema) }
         : { topic: topicForTable(schema, table) };
-  return { id, event: event as Binding['event'], schema, table, filter, select, busKey };
+  const columns = [...new Set([...filter.conditions.map((c) => c.column), ...(select ?? [])])];
+  return { id, event: event as Binding['event'], schema, table, filter, select, columns, busKey };
 }

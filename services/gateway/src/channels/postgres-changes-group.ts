@@ -53,16 +53,21 @@ export class PostgresChangesGroup extends DeliveryGroup {
       const key = b.select ? JSON.stringify(b.select) : '';
       bySelect.set(key, [...(bySelect.get(key) ?? []), b]);
     }
-    for (const [key, bindings] of bySelect) {
-      const data = key === '' ? change.eventJson : project(change, bindings[0]!.select!);
-      const payload = `{"ids":[${bindings.map((b) => b.id).join(',')}],"data":${data}}`;
-      this.publishToMembers(fanout, CODECS, (codec) =>
-        codec.encodeWithRawPayload(
-          { joinRef: null, ref: null, topic: this.topic, event: PhoenixEvents.postgresChanges },
-          payload,
-        ),
-      );
-    }
+    this.authorized(change, (eventJson, selectable) => {
+      for (const [key, all] of bySelect) {
+        // Bindings naming a column the identity may not read (revoked since the join) match nothing.
+        const bindings = selectable ? all.filter((b) => b.columns.every((c) => selectable.has(c))) : all;
+        if (bindings.length === 0) continue;
+        const data = key === '' ? eventJson : project(eventJson, change.header.pk, bindings[0]!.select!);
+        const payload = `{"ids":[${bindings.map((b) => b.id).join(',')}],"data":${data}}`;
+        this.publishToMembers(fanout, CODECS, (codec) =>
+          codec.encodeWithRawPayload(
+            { joinRef: null, ref: null, topic: this.topic, event: PhoenixEvents.postgresChanges },
+            payload,
+          ),
+        );
+      }
+    });
   }
 
   private matches(b: BoundBinding, change: IncomingChange): boolean {
@@ -78,9 +83,9 @@ export class PostgresChangesGroup extends DeliveryGroup {
 }
 
 /** The change with only the selected columns (and the primary key) in `columns`, `record`, `old_record`. */
-function project(change: IncomingChange, select: readonly string[]): string {
-  const keep = new Set([...select, ...(change.header.pk ?? [])]);
-  const members = objectMembers(change.eventJson).map(([key, raw]): [string, string] => {
+function project(eventJson: string, pk: readonly string[] | undefined, select: readonly string[]): string {
+  const keep = new Set([...select, ...(pk ?? [])]);
+  const members = objectMembers(eventJson).map(([key, raw]): [string, string] => {
     if (key === 'record' || key === 'old_record') {
       return [key, joinMembers(objectMembers(raw).filter(([column]) => keep.has(column)))];
     }

@@ -12,8 +12,13 @@
  * form). An unquoted value is everything after the first `.` of the op, so it may contain `.`,
  * `=` and `:`. A whitespace-only filter means no filter.
  *
- * Pure: imports nothing. Errors carry the wording clients of the reference server see.
+ * Every step is linear in the filter's length, and `like`/`ilike`/`match`/`imatch` values compile
+ * to patterns whose cost per change is bounded (text-pattern.ts). Pure: no I/O. Errors carry the
+ * wording clients of the reference server see.
  */
+import { LikePattern } from './like-pattern';
+import { compileRegexPattern } from './regex-pattern';
+import { PatternError, type TextPattern } from './text-pattern';
 
 export type FilterOp =
   | 'eq'
@@ -47,7 +52,6 @@ const OPS: ReadonlySet<string> = new Set([
 ]);
 
 export const MAX_IN_VALUES = 100;
-const MAX_PATTERN_LENGTH = 512;
 
 export interface FilterCondition {
   column: string;
@@ -58,7 +62,7 @@ export interface FilterCondition {
   value: string;
   values: readonly string[];
   /** Compiled `like`/`ilike`/`match`/`imatch` pattern. */
-  regex: RegExp | null;
+  pattern: TextPattern | null;
 }
 
 export class FilterError extends Error {
@@ -97,7 +101,7 @@ function parseCondition(part: string): FilterCondition {
     negate,
     value: '',
     values: [],
-    regex: null,
+    pattern: null,
   };
   if (op === 'in') {
     condition.values = parseInList(raw, part);
@@ -111,12 +115,21 @@ function parseCondition(part: string): FilterCondition {
     if (!['null', 'true', 'false', 'unknown'].includes(condition.value)) {
       throw new FilterError([op, raw], '`is` takes null, true, false or unknown');
     }
-  } else if (op === 'like' || op === 'ilike') {
-    condition.regex = likeToRegex(value, op === 'ilike');
-  } else if (op === 'match' || op === 'imatch') {
-    condition.regex = compileRegex(value, op === 'imatch', [op, raw]);
+  } else if (op === 'like' || op === 'ilike' || op === 'match' || op === 'imatch') {
+    condition.pattern = compilePattern(op, value, raw);
   }
   return condition;
+}
+
+function compilePattern(op: 'like' | 'ilike' | 'match' | 'imatch', value: string, raw: string): TextPattern {
+  try {
+    return op === 'like' || op === 'ilike'
+      ? LikePattern.compile(value, op === 'ilike')
+      : compileRegexPattern(value, op === 'imatch');
+  } catch (err) {
+    if (err instanceof PatternError) throw new FilterError([op, raw], err.message);
+    throw err;
+  }
 }
 
 function parseInList(raw: string, part: string): string[] {
@@ -165,68 +178,4 @@ function splitTopLevel(text: string, sep: string, keepEmpty = false): string[] {
   }
   parts.push(text.slice(start));
   return keepEmpty ? parts : parts.filter((p) => p.trim() !== '');
-}
-
-/** SQL LIKE (`%`, `_`, and PostgREST's `*` for `%`; `\` escapes) as an anchored RegExp. */
-function likeToRegex(pattern: string, caseInsensitive: boolean): RegExp {
-  let source = '^';
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i]!;
-    if (c === '\\' && i + 1 < pattern.length) source += escapeRegex(pattern[++i]!);
-    else if (c === '%' || c === '*') source += '[\\s\\S]*';
-    else if (c === '_') source += '[\\s\\S]';
-    else source += escapeRegex(c);
-  }
-  return new RegExp(`${source}$`, caseInsensitive ? 'i' : '');
-}
-
-const escapeRegex = (c: string): string => c.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
-
-/**
- * A POSIX-style regular expression as a JavaScript RegExp. Patterns run on the gateway's only
- * thread for every change, so those that can backtrack catastrophically (a quantified group that
- * itself contains a quantifier, or a back-reference) and overlong ones are refused.
- */
-function compileRegex(pattern: string, caseInsensitive: boolean, params: string[]): RegExp {
-  if (pattern.length > MAX_PATTERN_LENGTH)
-    throw new FilterError(params, `pattern longer than ${MAX_PATTERN_LENGTH} characters`);
-  if (hasNestedQuantifier(pattern) || /\\[1-9]/.test(pattern)) {
-    throw new FilterError(params, 'nested quantifiers and back-references are not allowed in patterns');
-  }
-  try {
-    return new RegExp(pattern, caseInsensitive ? 'i' : '');
-  } catch (err) {
-    throw new FilterError(params, `invalid regular expression: ${(err as Error).message}`);
-  }
-}
-
-/**
- * True when a quantified group contains, at any depth, a quantifier or an alternation: the shapes
- * (`(a+)+`, `((a+))+`, `(a|a)+`) that can backtrack exponentially.
- */
-function hasNestedQuantifier(pattern: string): boolean {
-  const stack: boolean[] = []; // per open group: does it contain a quantifier or `|`?
-  let inClass = false;
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i];
-    if (c === '\\') {
-      i++;
-      continue;
-    }
-    if (inClass) {
-      if (c === ']') inClass = false;
-      continue;
-    }
-    if (c === '[') inClass = true;
-    else if (c === '(') stack.push(false);
-    else if (c === ')') {
-      const risky = stack.pop() ?? false;
-      const next = pattern[i + 1];
-      if (risky && (next === '*' || next === '+' || next === '?' || next === '{')) return true;
-      if (risky && stack.length > 0) stack[stack.length - 1] = true;
-    } else if ((c === '*' || c === '+' || c === '?' || c === '{' || c === '|') && stack.length > 0) {
-      stack[stack.length - 1] = true;
-    }
-  }
-  return false;
 }

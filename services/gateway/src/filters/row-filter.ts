@@ -135,7 +135,7 @@ class CompiledCondition {
       case 'ilike':
       case 'match':
       case 'imatch':
-        return c.regex!.test(text);
+        return c.pattern!.test(text);
       default: {
         if (cast.value === null) return null;
         const cmp = compare(value, cast.value);

@@ -4,8 +4,8 @@
  * `phx_error` for a legacy channel (the client rejoins), `system` error then `phx_close` for a
  * modern one.
  */
-import { PhoenixEvents, subtopicOf, type PhoenixMessage } from '@walcast/protocol';
-import type { Logger } from '@walcast/logger';
+import { PhoenixEvents, clip, subtopicOf, type PhoenixMessage } from '@walcast/protocol';
+import { LogThrottle, type Logger } from '@walcast/logger';
 import { AuthError, expired } from '../auth/auth-error';
 import { cleanToken, isOpaqueKey, type TokenVerifier, type VerifiedToken } from '../auth/token-verifier';
 import type { ChannelMembership } from '../channels/channel-registry';
@@ -20,6 +20,8 @@ export interface ChannelAuthOptions {
   log: Logger;
   /** Releases a membership and forgets it on its socket (the client is told separately). */
   endChannel(ws: WebSocket<SocketData>, membership: ChannelMembership): void;
+  /** A refreshed token changed a joined channel's claims (after they were recorded). */
+  claimsChanged?(ws: WebSocket<SocketData>, membership: ChannelMembership): void;
 }
 
 /** The token side of channels when SECURE_CHANNELS is on: join checks, refresh, expiry. */
@@ -74,8 +76,12 @@ export class ChannelAuth {
     return this.check(token).then((result) => {
       if (data.closed || data.channels.get(membership.topic) !== membership) return;
       ws.cork(() => {
-        if (result instanceof AuthError) this.endForToken(ws, membership, result, 'refresh');
-        else this.authorize(ws, membership, token, result);
+        if (result instanceof AuthError) {
+          this.endForToken(ws, membership, result, 'refresh');
+          return;
+        }
+        this.authorize(ws, membership, token, result);
+        this.opts.claimsChanged?.(ws, membership);
       });
     });
   }
@@ -114,9 +120,13 @@ export class ChannelAuth {
   }
 }
 
+/** Refusals a client can repeat at will are logged at most this often per stage and reason. */
+const refusalLog = new LogThrottle({ max: 20, windowMs: 10_000 });
+
 /**
- * Counts a refused token by stage and reason and logs it once, with its codes and never the token:
- * at info (a client fault), or at warn when the keys could not be fetched (our fault).
+ * Counts a refused token by stage and reason and logs it, with its codes and never the token: at
+ * info (a client fault; throttled, since a client can repeat it at will), or at warn when the keys
+ * could not be fetched (our fault).
  */
 export function reportRefusal(
   { metrics, log }: { metrics: GatewayMetrics; log: Logger },
@@ -126,9 +136,13 @@ export function reportRefusal(
   msg: string,
 ): void {
   metrics.authRefusals.inc({ stage, reason: err.failure });
-  const fields = { ...context, code: err.code, reason: err.failure };
+  const fields: Record<string, unknown> = { ...context, code: err.code, reason: err.failure };
+  if (typeof fields.channel === 'string') fields.channel = clip(fields.channel, 100);
   if (err.failure === 'key-unavailable') log.warn({ ...fields, err: err.cause }, msg);
-  else log.info(fields, msg);
+  else
+    refusalLog.run(`${stage}:${err.failure}`, (suppressed) =>
+      log.info(suppressed > 0 ? { ...fields, suppressed } : fields, msg),
+    );
 }
 
 /** setTimeout fires at once past 2^31-1 ms; longer waits are re-armed in steps. */

@@ -11,44 +11,73 @@
  * - With SECURE_CHANNELS, a join and an `access_token` push wait for their token check; frames that
  *   arrive meanwhile are queued on the socket and handled afterwards, in order. The token rules themselves
  *   (verification, refresh, expiry) live in ChannelAuth.
+ * - Every request is held to the client limits (client-limits.ts) before work proportional to it is
+ *   done; replies and logs repeat at most a short prefix of what the client sent. An exception while
+ *   handling a frame is answered to that socket with InternalError and never escapes to uWS.
  */
 import {
+  ErrorCodes,
+  FrameTooDeepError,
   PHOENIX_TOPIC,
   PhoenixEvents,
   ProtocolError,
   TopicError,
+  clip,
   errorReason,
   parseLegacySubtopic,
   subtopicOf,
   type LegacyTarget,
   type PhoenixMessage,
 } from '@walcast/protocol';
-import type { Logger } from '@walcast/logger';
+import { LogThrottle, type Logger } from '@walcast/logger';
+import type { BusKey } from '@walcast/bus';
 import { AuthError } from '../auth/auth-error';
 import { channelToken, type TokenVerifier, type VerifiedToken } from '../auth/token-verifier';
 import { FilterError, parseFilter } from '../filters/filter-parser';
 import { bindingId, parseBinding, type Binding } from '../channels/postgres-changes-binding';
 import type { DeliveryGroup } from '../channels/delivery-group';
 import { RowFilter } from '../filters/row-filter';
-import type { ChannelMembership, ChannelRegistry } from '../channels/channel-registry';
+import { busKeyForLegacy, type ChannelMembership, type ChannelRegistry } from '../channels/channel-registry';
+import type { ClientLimits } from '../config';
 import type { GatewayMetrics } from '../metrics';
 import type { WebSocket } from '../uws';
-import { ChannelAuth } from './channel-auth';
+import { ChannelAuth, pushTokenFailure } from './channel-auth';
+import { identityOf, type Identity } from '../rls/identity';
+import { joinProblems, type JoinTarget } from '../rls/join-checks';
+import type { TableAccessCatalog } from '../rls/table-access';
+import {
+  JoinRate,
+  checkBindings,
+  checkChannels,
+  checkSubscriptions,
+  checkTopic,
+  joinRateRefusal,
+  longestTopicChars,
+  type Refusal,
+} from './client-limits';
 import { pushLifecycle, push, reply } from './frames';
 import type { SocketData } from './socket-data';
 
 export interface ConnectionHandlerOptions {
   registry: ChannelRegistry;
   joinTimeoutMs: number;
+  limits: ClientLimits;
+  /** ROW_AUTHORIZATION=postgres: channels read as their JWT's role and claims; else null. */
+  rowAuth: { catalog: TableAccessCatalog } | null;
   /** Null when SECURE_CHANNELS is off: joins need no token. */
   verifier: TokenVerifier | null;
   metrics: GatewayMetrics;
   log: Logger;
 }
 
+/** Frames a socket may send while one of its token checks is pending; later ones are refused. */
+export const MAX_QUEUED_FRAMES = 100;
+
 export class ConnectionHandler {
   /** Token checks of joins and channels; null when SECURE_CHANNELS is off. */
   private readonly auth: ChannelAuth | null;
+  /** Refused joins and malformed frames are logged, but a client cannot flood the log with them. */
+  private readonly refusalLog = new LogThrottle({ max: 20, windowMs: 10_000 });
 
   constructor(private readonly opts: ConnectionHandlerOptions) {
     this.auth = opts.verifier
@@ -60,6 +89,7 @@ export class ConnectionHandler {
             this.release(ws, membership);
             ws.getUserData().channels.delete(membership.topic);
           },
+          claimsChanged: (ws, membership) => this.regroup(ws, membership),
         })
       : null;
   }
@@ -73,19 +103,28 @@ export class ConnectionHandler {
     }
     let msg: PhoenixMessage;
     try {
-      msg = data.codec.decode(Buffer.from(message).toString('utf8'));
+      msg = data.codec.decode(Buffer.from(message).toString('utf8'), this.opts.limits.maxFrameDepth);
     } catch (err) {
+      if (err instanceof FrameTooDeepError) this.opts.metrics.limitRefusals.inc({ limit: 'frame_depth' });
       this.protocolError(ws, err instanceof ProtocolError ? err : new ProtocolError(String(err)));
       return;
     }
-    this.dispatch(ws, msg);
+    try {
+      this.dispatch(ws, msg);
+    } catch (err) {
+      this.internalError(ws, msg, err);
+    }
   }
 
   /** Routes `msg`, or queues it behind a pending token check. */
   private dispatch(ws: WebSocket<SocketData>, msg: PhoenixMessage): void {
     const data = ws.getUserData();
     if (data.inbox) {
-      data.inbox.push(msg);
+      if (data.inbox.length < MAX_QUEUED_FRAMES) data.inbox.push(msg);
+      else {
+        const why = `more than ${MAX_QUEUED_FRAMES} frames sent while a token check is pending`;
+        this.protocolError(ws, new ProtocolError(why, msg.ref, msg.topic));
+      }
       return;
     }
     const pending = this.route(ws, msg);
@@ -105,7 +144,13 @@ export class ConnectionHandler {
         if (data.closed || queued.length === 0) return;
         ws.cork(() => {
           while (queued.length > 0 && !data.closed) {
-            const next = this.route(ws, queued.shift()!);
+            const msg = queued.shift()!;
+            let next: Promise<void> | undefined;
+            try {
+              next = this.route(ws, msg);
+            } catch (err) {
+              this.internalError(ws, msg, err);
+            }
             if (next) {
               this.holdInbox(ws, data, next);
               data.inbox!.push(...queued);
@@ -139,6 +184,32 @@ export class ConnectionHandler {
     return ended;
   }
 
+  /**
+   * Moves a channel whose claims changed (an `access_token` push) to the group of its new identity,
+   * so the next change is judged for the new claims. Only with row authorization.
+   */
+  private regroup(ws: WebSocket<SocketData>, membership: ChannelMembership): void {
+    const data = ws.getUserData();
+    const old = membership.group;
+    if (!this.opts.rowAuth || !old || !membership.rebuild || !membership.claims) return;
+    const identity = identityOf(membership.claims);
+    if ('error' in identity) {
+      this.end(ws, membership);
+      pushTokenFailure(ws, membership, 'InvalidJWTToken: Fields `role` and `exp` are required in JWT');
+      return;
+    }
+    if (old.rowAccess?.identity.key === identity.key) return;
+    const next = membership.rebuild(identity);
+    membership.group = next;
+    next.add(ws);
+    if (membership.state === 'joined') {
+      ws.unsubscribe(old.uwsTopic(data.codec.vsn));
+      ws.subscribe(next.uwsTopic(data.codec.vsn));
+    }
+    old.remove(ws);
+    this.opts.registry.releaseIfEmpty(old);
+  }
+
   onClose(ws: WebSocket<SocketData>): void {
     const data = ws.getUserData();
     data.closed = true;
@@ -151,6 +222,11 @@ export class ConnectionHandler {
     const data = ws.getUserData();
     if (msg.topic === PHOENIX_TOPIC && msg.event === PhoenixEvents.heartbeat) {
       reply(ws, msg, 'ok', {});
+      return;
+    }
+    if (msg.topic.length > longestTopicChars(this.opts.limits)) {
+      // No channel can have this topic: answer on a prefix of it rather than echo it whole.
+      this.refuse(ws, { ...msg, topic: clip(msg.topic, 64) }, checkTopic(msg.topic, true, this.opts.limits)!);
       return;
     }
     if (msg.event === PhoenixEvents.join) return this.join(ws, msg);
@@ -173,27 +249,42 @@ export class ConnectionHandler {
 
   private join(ws: WebSocket<SocketData>, msg: PhoenixMessage): Promise<void> | undefined {
     const data = ws.getUserData();
+    const { limits } = this.opts;
+    const now = Date.now();
+    if (!(data.joinRate ??= new JoinRate(limits.maxJoinsPerSecond, now)).take(now)) {
+      // As the original server: refuse, then disconnect (the client reconnects with backoff).
+      this.refuse(ws, msg, joinRateRefusal(limits));
+      data.closeReason = 'join_rate';
+      ws.end(ErrorCodes.ClientJoinRateLimitReached.close, 'too many joins per second');
+      return;
+    }
     const subtopic = subtopicOf(msg.topic);
     if (subtopic === null) {
       this.joinError(ws, msg, 'unmatched topic');
       return;
     }
     const payload = isObject(msg.payload) ? msg.payload : {};
-    const { auth } = this;
-    if (!auth) {
-      this.joinVerified(ws, msg, subtopic, payload, null);
+    const refusal =
+      checkChannels(data.channels.size, data.channels.has(msg.topic), limits) ??
+      checkTopic(msg.topic, 'config' in payload, limits);
+    if (refusal) {
+      this.refuse(ws, msg, refusal);
       return;
     }
+    const { auth } = this;
+    if (!auth) return this.joinVerified(ws, msg, subtopic, payload, null);
     const token = channelToken(payload, data.connectToken);
     return auth.check(token).then((result) => {
       if (data.closed) return;
+      let pending: Promise<void> | undefined;
       ws.cork(() => {
         if (result instanceof AuthError) {
           auth.refuseJoin(ws, msg, 'config' in payload, result);
           return;
         }
-        this.joinVerified(ws, msg, subtopic, payload, { token: token!, verified: result });
+        pending = this.joinVerified(ws, msg, subtopic, payload, { token: token!, verified: result });
       });
+      return pending;
     });
   }
 
@@ -203,22 +294,74 @@ export class ConnectionHandler {
     subtopic: string,
     payload: Record<string, unknown>,
     auth: { token: string; verified: VerifiedToken } | null,
-  ): void {
+  ): Promise<void> | undefined {
     const data = ws.getUserData();
+    const rowAuth = this.opts.rowAuth && auth ? identityOf(auth.verified.claims) : null;
+    if (rowAuth && 'error' in rowAuth) {
+      // The original server's refusal of a token without `role`.
+      this.joinError(ws, msg, 'InvalidJWTToken: Fields `role` and `exp` are required in JWT');
+      return;
+    }
     const previous = data.channels.get(msg.topic);
     if (previous) {
       // A second join of a joined topic replaces the first (Phoenix shuts the old channel down).
       this.end(ws, previous);
       pushLifecycle(ws, msg.topic, previous.joinRef, PhoenixEvents.close);
     }
-    if ('config' in payload) this.joinModern(ws, msg, subtopic, payload.config);
-    else this.joinLegacy(ws, msg, subtopic);
-    const membership = data.channels.get(msg.topic);
-    if (auth && membership) this.auth?.authorize(ws, membership, auth.token, auth.verified);
+    const authorize = (): void => {
+      const membership = data.channels.get(msg.topic);
+      if (auth && membership && membership.request.ref === msg.ref && membership.token === null)
+        this.auth?.authorize(ws, membership, auth.token, auth.verified);
+    };
+    const pending =
+      'config' in payload
+        ? this.joinModern(ws, msg, subtopic, payload.config, rowAuth)
+        : this.joinLegacy(ws, msg, subtopic, rowAuth);
+    if (!pending) {
+      authorize();
+      return;
+    }
+    return pending.then(() => {
+      if (!data.closed) ws.cork(authorize);
+    });
+  }
+
+  /**
+   * Row authorization's checks of a join (the role exists; its filters and `select` name readable
+   * columns), then `proceed` with the problem of each target (null: none), corked. When the database
+   * cannot answer, `unavailable` instead. Nothing is checked without row authorization.
+   */
+  private checkRows(
+    ws: WebSocket<SocketData>,
+    identity: Identity,
+    targets: JoinTarget[],
+    proceed: (problems: Array<string | null>) => void,
+    unavailable: () => void,
+  ): Promise<void> {
+    const data = ws.getUserData();
+    return joinProblems(this.opts.rowAuth!.catalog, identity, targets).then(
+      (problems) => {
+        if (!data.closed) ws.cork(() => proceed(problems));
+      },
+      (err: unknown) => {
+        this.refusalLog.run('row-auth-join', (suppressed) =>
+          this.opts.log.warn(
+            { err, connId: data.id, code: 'RowAuthorizationUnavailable', suppressed },
+            'could not check a join against the database',
+          ),
+        );
+        if (!data.closed) ws.cork(unavailable);
+      },
+    );
   }
 
   /** Without `config`: the topic names what to deliver; answered `ok` once the subscription is live. */
-  private joinLegacy(ws: WebSocket<SocketData>, msg: PhoenixMessage, subtopic: string): void {
+  private joinLegacy(
+    ws: WebSocket<SocketData>,
+    msg: PhoenixMessage,
+    subtopic: string,
+    identity: Identity | null,
+  ): Promise<void> | undefined {
     let filter: RowFilter;
     let target: LegacyTarget;
     try {
@@ -239,12 +382,36 @@ export class ConnectionHandler {
       }
       throw err;
     }
-    const group = this.opts.registry.legacyGroup(msg.topic, target, filter);
-    this.attach(ws, msg, group, false, () => {
-      this.opts.metrics.joins.inc({ result: 'ok' });
-      reply(ws, msg, 'ok', {});
-      this.pushSubscribed(ws, msg, subtopic);
-    });
+    if (this.refusedForSubscriptions(ws, msg, [busKeyForLegacy(target)])) return;
+    const subscribe = (): void => {
+      const rebuild = (as: Identity | null): DeliveryGroup =>
+        this.opts.registry.legacyGroup(msg.topic, target, filter, as);
+      this.attach(ws, msg, rebuild(identity), false, rebuild, () => {
+        this.opts.metrics.joins.inc({ result: 'ok' });
+        reply(ws, msg, 'ok', {});
+        this.pushSubscribed(ws, msg, subtopic);
+      });
+    };
+    if (!identity) {
+      subscribe();
+      return;
+    }
+    const schemaTarget: JoinTarget =
+      target.kind === 'table'
+        ? { schema: target.schema, table: target.table, columns: filter.conditions.map((c) => c.column) }
+        : { schema: target.kind === 'schema' ? target.schema : '*', table: '*', columns: [] };
+    return this.checkRows(
+      ws,
+      identity,
+      [schemaTarget],
+      ([problem]) => (problem ? this.joinError(ws, msg, problem) : subscribe()),
+      () =>
+        this.joinError(
+          ws,
+          msg,
+          errorReason('RowAuthorizationUnavailable', 'could not check the join against the database; retry'),
+        ),
+    );
   }
 
   /**
@@ -257,13 +424,20 @@ export class ConnectionHandler {
     msg: PhoenixMessage,
     subtopic: string,
     config: unknown,
-  ): void {
+    identity: Identity | null,
+  ): Promise<void> | undefined {
     if (subtopic === '') {
       this.joinError(ws, msg, errorReason('TopicNameRequired', 'You must provide a topic name'));
       return;
     }
     const requested =
       isObject(config) && Array.isArray(config.postgres_changes) ? config.postgres_changes : [];
+    const { limits } = this.opts;
+    const refusal = checkBindings(requested, limits);
+    if (refusal) {
+      this.refuse(ws, msg, refusal);
+      return;
+    }
     const echo = requested.map((entry: unknown) => ({
       id: bindingId(entry),
       ...(isObject(entry) ? entry : {}),
@@ -271,23 +445,62 @@ export class ConnectionHandler {
     const bindings: Binding[] = [];
     const errors: string[] = [];
     for (const entry of requested) {
-      const parsed = parseBinding(entry);
+      const parsed = parseBinding(entry, limits.maxFilterBytes);
       if ('error' in parsed) errors.push(parsed.error);
       else bindings.push(parsed);
     }
-    const group = bindings.length > 0 ? this.opts.registry.postgresChangesGroup(msg.topic, bindings) : null;
+    if (
+      this.refusedForSubscriptions(
+        ws,
+        msg,
+        bindings.map((b) => b.busKey),
+      )
+    )
+      return;
     this.opts.metrics.joins.inc({ result: 'ok' });
     reply(ws, msg, 'ok', { postgres_changes: echo });
-    const joinRef = msg.joinRef ?? msg.ref;
-    for (const message of errors) {
-      push(ws, msg.topic, joinRef, PhoenixEvents.system, {
-        channel: subtopic,
-        extension: 'postgres_changes',
-        message,
-        status: 'error',
-      });
+    const subscribe = (served: Binding[], refused: string[]): void => {
+      for (const message of refused) this.pushSystemError(ws, msg, subtopic, message);
+      const rebuild = (as: Identity | null): DeliveryGroup =>
+        this.opts.registry.postgresChangesGroup(msg.topic, served, as);
+      const group = served.length > 0 ? rebuild(identity) : null;
+      this.attach(ws, msg, group, true, group ? rebuild : null, () => this.pushSubscribed(ws, msg, subtopic));
+    };
+    if (!identity || bindings.length === 0) {
+      subscribe(bindings, errors);
+      return;
     }
-    this.attach(ws, msg, group, true, () => this.pushSubscribed(ws, msg, subtopic));
+    return this.checkRows(
+      ws,
+      identity,
+      bindings.map((b) => ({ schema: b.schema, table: b.table, columns: b.columns })),
+      (problems) => {
+        const served = bindings.filter((_, i) => problems[i] === null);
+        subscribe(served, [...errors, ...problems.filter((p): p is string => p !== null)]);
+      },
+      () => {
+        const reason = errorReason(
+          'RowAuthorizationUnavailable',
+          'could not check the join against the database; retry',
+        );
+        this.pushSystemError(ws, msg, subtopic, reason);
+        pushLifecycle(ws, msg.topic, msg.joinRef ?? msg.ref, PhoenixEvents.error);
+      },
+    );
+  }
+
+  private pushSystemError(
+    ws: WebSocket<SocketData>,
+    msg: PhoenixMessage,
+    subtopic: string,
+    message: string,
+  ): void {
+    push(ws, msg.topic, msg.joinRef ?? msg.ref, PhoenixEvents.system, {
+      channel: subtopic,
+      extension: 'postgres_changes',
+      message: clip(message),
+      status: 'error',
+    });
   }
 
   /**
@@ -301,6 +514,7 @@ export class ConnectionHandler {
     msg: PhoenixMessage,
     group: DeliveryGroup | null,
     modern: boolean,
+    rebuild: ((identity: Identity | null) => DeliveryGroup) | null,
     onLive: () => void,
   ): void {
     const data = ws.getUserData();
@@ -309,6 +523,7 @@ export class ConnectionHandler {
       topic: msg.topic,
       joinRef,
       group,
+      rebuild,
       state: 'joining',
       request: { topic: msg.topic, ref: msg.ref, joinRef: msg.joinRef },
       modern,
@@ -350,7 +565,8 @@ export class ConnectionHandler {
       membership.cancelWait = null;
       membership.state = 'joined';
       ws.cork(() => {
-        ws.subscribe(group.uwsTopic(data.codec.vsn));
+        // The group may have changed meanwhile (an access_token with other claims).
+        ws.subscribe((membership.group ?? group).uwsTopic(data.codec.vsn));
         onLive();
       });
     });
@@ -397,18 +613,58 @@ export class ConnectionHandler {
     this.opts.registry.releaseIfEmpty(group);
   }
 
+  /** True (and the join answered) when the group the join needs would pass MAX_BUS_SUBSCRIPTIONS. */
+  private refusedForSubscriptions(
+    ws: WebSocket<SocketData>,
+    msg: PhoenixMessage,
+    keys: readonly BusKey[],
+  ): boolean {
+    const { registry, limits } = this.opts;
+    const refusal = checkSubscriptions(
+      registry.busSubscriptionCount,
+      registry.subscriptionsNeeded(keys),
+      limits,
+    );
+    if (refusal) this.refuse(ws, msg, refusal);
+    return refusal !== null;
+  }
+
+  /** Answers a request refused for a client limit, and counts it. */
+  private refuse(ws: WebSocket<SocketData>, msg: PhoenixMessage, refusal: Refusal): void {
+    this.opts.metrics.limitRefusals.inc({ limit: refusal.limit });
+    if (msg.event === PhoenixEvents.join) this.joinError(ws, msg, refusal.reason);
+    else reply(ws, msg, 'error', { reason: refusal.reason });
+  }
+
   private joinError(ws: WebSocket<SocketData>, msg: PhoenixMessage, reason: string): void {
     this.opts.metrics.joins.inc({ result: 'error' });
-    this.opts.log.info({ connId: ws.getUserData().id, channel: msg.topic, reason }, 'join refused');
+    const fields = { connId: ws.getUserData().id, channel: clip(msg.topic, 100), reason };
+    this.refusalLog.info(this.opts.log, fields, 'join refused');
     reply(ws, msg, 'error', { reason });
   }
 
   private protocolError(ws: WebSocket<SocketData>, err: ProtocolError): void {
     this.opts.metrics.protocolErrors.inc();
     const data = ws.getUserData();
-    this.opts.log.debug({ connId: data.id, err: err.message }, 'malformed frame');
-    reply(ws, { topic: err.topic ?? PHOENIX_TOPIC, ref: err.ref, joinRef: null }, 'error', {
+    this.opts.log.debug({ connId: data.id, err: clip(err.message) }, 'malformed frame');
+    const topic = err.topic === null ? PHOENIX_TOPIC : clip(err.topic, longestTopicChars(this.opts.limits));
+    reply(ws, { topic, ref: err.ref, joinRef: null }, 'error', {
       reason: errorReason('ProtocolViolation', err.message),
+    });
+  }
+
+  /** A fault of ours while handling `msg`: logged (throttled) and answered, never thrown to uWS. */
+  private internalError(ws: WebSocket<SocketData>, msg: PhoenixMessage, err: unknown): void {
+    const data = ws.getUserData();
+    this.refusalLog.run('internal', (suppressed) =>
+      this.opts.log.error(
+        { err, connId: data.id, event: clip(msg.event, 64), code: 'InternalError', suppressed },
+        'could not handle a frame',
+      ),
+    );
+    if (data.closed) return;
+    reply(ws, { ...msg, topic: clip(msg.topic, longestTopicChars(this.opts.limits)) }, 'error', {
+      reason: errorReason('InternalError', 'the server could not handle this message'),
     });
   }
 }

@@ -5,6 +5,7 @@
 import type { PhoenixCodec } from '@walcast/protocol';
 import type { ChannelMembership } from '../channels/channel-registry';
 import type { CloseReason } from '../metrics';
+import type { JoinRate } from './client-limits';
 
 export interface SocketData {
   /** Process-unique connection id, for logs (`connId`). */
@@ -26,4 +27,6 @@ export interface SocketData {
    * done; `null` when nothing is pending.
    */
   inbox: unknown[] | null;
+  /** The socket's join rate limit, made on its first join. */
+  joinRate: JoinRate | null;
 }

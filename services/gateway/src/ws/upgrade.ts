@@ -51,6 +51,7 @@ export function socketDataFor(
     closeReason: null,
     connectToken: token,
     inbox: null,
+    joinRate: null,
   };
 }
 

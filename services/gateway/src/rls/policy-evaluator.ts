@@ -1,0 +1,246 @@
+/**
+ * Evaluates a table's SELECT policies in PostgreSQL on row values as they were committed (from the
+ * change, not from the table), for one identity: the role is set with `SET LOCAL ROLE`, the claims
+ * with `request.jwt.claims` / `.claim.sub` / `.claim.role`, and the policies run over
+ * `jsonb_populate_record(null::<table>, <row>)`, aliased as the table so their column references
+ * resolve to the committed values. Policies that read other tables see those tables' current state.
+ *
+ * Batching: every evaluation asked for in one event-loop turn for the same table and role shares
+ * one transaction on one pooled connection, and the rows of one identity one statement. A statement
+ * that raises is retried row by row (each under a savepoint), so a policy that raises for one row
+ * or one identity yields an error verdict for that one only. A connection or timeout failure
+ * rejects every evaluation of the batch: the caller fails closed.
+ */
+import type { Logger } from '@walcast/logger';
+import { LogThrottle } from '@walcast/logger';
+import type { Identity } from './identity';
+import type { ConnectionPool, PooledConnection } from './queryable';
+import type { PolicySet, TableAccess } from './table-access';
+
+export type Verdict = true | false | { error: string };
+
+/** The error verdict's text, as Supabase's fix for raising policies words it. */
+export const POLICY_ERROR = 'Error 500: Internal Server Error, RLS policy evaluation failed';
+
+/** Rows of one identity evaluated in one statement at most. */
+const MAX_ROWS_PER_STATEMENT = 500;
+
+interface Pending {
+  /** The row as JSON text (the change's own bytes: int8 and numeric keep their digits). */
+  rowJson: string;
+  resolve(v: Verdict): void;
+  reject(err: unknown): void;
+}
+
+interface Batch {
+  access: TableAccess;
+  role: string;
+  identities: Map<string, { identity: Identity; items: Pending[] }>;
+}
+
+export interface PolicyEvaluatorOptions {
+  pool: ConnectionPool;
+  log: Logger;
+  /** Called once per transaction with how many rows it judged and how long it took. */
+  onBatch?(rows: number, seconds: number): void;
+}
+
+/** `"name"` with embedded quotes doubled. */
+export const quoteIdent = (name: string): string => `"${name.replace(/"/g, '""')}"`;
+
+/** The policies as one SQL boolean: any permissive passes and every restrictive passes (NULL is false). */
+export function combinedPolicySql(policies: PolicySet): string {
+  if (policies.permissive.length === 0) return 'false';
+  const permissive = `((${policies.permissive.map((q) => `(${q})`).join(' OR ')}) IS TRUE)`;
+  return [permissive, ...policies.restrictive.map((q) => `((${q}) IS TRUE)`)].join(' AND ');
+}
+
+/**
+ * The statement judging a JSON array of rows of `access`'s table: `(ord, visible)` per row. The
+ * array is `rows` (SQL text: a parameter such as `$1`, or a quoted literal).
+ */
+export function policyStatement(access: TableAccess, rows = '$1'): string {
+  const table = quoteIdent(access.table);
+  return (
+    `select _walcast_r._walcast_ord::int as ord, (${combinedPolicySql(access.policies)}) as visible ` +
+    `from jsonb_array_elements(${rows}::jsonb) with ordinality as _walcast_r(_walcast_row, _walcast_ord) ` +
+    `cross join lateral jsonb_populate_record(null::${quoteIdent(access.schema)}.${table}, ` +
+    `_walcast_r._walcast_row) as ${table}`
+  );
+}
+
+/** A string as an SQL literal (standard_conforming_strings, or E'' when it holds a backslash). */
+export function quoteLiteral(text: string): string {
+  const quoted = `'${text.replace(/'/g, "''")}'`;
+  return text.includes('\\') ? ` E${quoted.replace(/\\/g, '\\\\')}` : quoted;
+}
+
+const SET_CLAIMS =
+  "select set_config('request.jwt.claims', $1, true), set_config('request.jwt.claim.sub', $2, true), " +
+  "set_config('request.jwt.claim.role', $3, true)";
+
+export class PolicyEvaluator {
+  private readonly batches = new Map<string, Batch>();
+  private scheduled = false;
+  private readonly throttle = new LogThrottle({ max: 10, windowMs: 60_000 });
+
+  constructor(private readonly opts: PolicyEvaluatorOptions) {}
+
+  /** Whether `identity` may see the row `rowJson` (a JSON object) of `access`'s table by its policies. */
+  evaluate(access: TableAccess, identity: Identity, rowJson: string): Promise<Verdict> {
+    const key = `${access.version}|${identity.role}`;
+    let batch = this.batches.get(key);
+    if (!batch) {
+      batch = { access, role: identity.role, identities: new Map() };
+      this.batches.set(key, batch);
+    }
+    let forIdentity = batch.identities.get(identity.key);
+    if (!forIdentity) {
+      forIdentity = { identity, items: [] };
+      batch.identities.set(identity.key, forIdentity);
+    }
+    const items = forIdentity.items;
+    const promise = new Promise<Verdict>((resolve, reject) => items.push({ rowJson, resolve, reject }));
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.flush());
+    }
+    return promise;
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    const batches = [...this.batches.values()];
+    this.batches.clear();
+    for (const batch of batches) {
+      void this.run(batch).catch((err: unknown) => {
+        for (const { items } of batch.identities.values()) for (const item of items) item.reject(err);
+      });
+    }
+  }
+
+  private async run(batch: Batch): Promise<void> {
+    const started = process.hrtime.bigint();
+    const statement = policyStatement(batch.access);
+    const conn = await this.opts.pool.connect();
+    let broken: Error | undefined;
+    let rows = 0;
+    try {
+      if (await this.judgeAtOnce(conn, batch)) {
+        rows = [...batch.identities.values()].reduce((n, { items }) => n + items.length, 0);
+        return;
+      }
+      // A statement raised: judge identity by identity, row by row where needed.
+      await conn.query(`begin; set local role ${quoteIdent(batch.role)}`);
+      for (const { identity, items } of batch.identities.values()) {
+        await conn.query(SET_CLAIMS, [identity.claimsJson, identity.sub, identity.role]);
+        for (let i = 0; i < items.length; i += MAX_ROWS_PER_STATEMENT) {
+          const chunk = items.slice(i, i + MAX_ROWS_PER_STATEMENT);
+          await this.judge(conn, statement, chunk, batch);
+          rows += chunk.length;
+        }
+      }
+      await conn.query('rollback');
+    } catch (err) {
+      broken = err instanceof Error ? err : new Error(String(err));
+      throw err;
+    } finally {
+      conn.release(broken);
+      this.opts.onBatch?.(rows, Number(process.hrtime.bigint() - started) / 1e9);
+    }
+  }
+
+  /**
+   * The whole batch in one round trip: one transaction, and per identity its claims and one
+   * statement over its rows, as one multi-statement text. Each identity's policies run in a
+   * statement of their own (a subquery the planner runs once per statement stays per identity).
+   * False, with nothing resolved, when a statement raised (the caller then isolates it).
+   */
+  private async judgeAtOnce(conn: PooledConnection, batch: Batch): Promise<boolean> {
+    const groups = [...batch.identities.values()];
+    if (groups.some(({ items }) => items.length > MAX_ROWS_PER_STATEMENT)) return false;
+    const parts = [`begin`, `set local role ${quoteIdent(batch.role)}`];
+    for (const { identity, items } of groups) {
+      parts.push(
+        `select set_config('request.jwt.claims', ${quoteLiteral(identity.claimsJson)}, true), ` +
+          `set_config('request.jwt.claim.sub', ${quoteLiteral(identity.sub)}, true), ` +
+          `set_config('request.jwt.claim.role', ${quoteLiteral(identity.role)}, true)`,
+        policyStatement(batch.access, quoteLiteral(`[${items.map((i) => i.rowJson).join(',')}]`)),
+      );
+    }
+    parts.push('rollback');
+    let results: Array<{ rows: unknown[] }>;
+    try {
+      results = await conn.queryMany(parts.join(';\n'));
+    } catch (err) {
+      if (!isSqlError(err)) throw err;
+      await conn.query('rollback');
+      return false;
+    }
+    groups.forEach(({ items }, k) => {
+      const verdicts = new Array<boolean>(items.length).fill(false);
+      for (const r of results[3 + 2 * k]!.rows as Array<{ ord: number; visible: boolean | null }>)
+        verdicts[r.ord - 1] = r.visible === true;
+      items.forEach((item, i) => item.resolve(verdicts[i]!));
+    });
+    return true;
+  }
+
+  /** One statement for `items`; if it raises, each row on its own under a savepoint. */
+  private async judge(
+    conn: PooledConnection,
+    statement: string,
+    items: Pending[],
+    batch: Batch,
+  ): Promise<void> {
+    const rows = `[${items.map((i) => i.rowJson).join(',')}]`;
+    await conn.query('savepoint walcast_batch');
+    try {
+      const result = await conn.query<{ ord: number; visible: boolean | null }>(statement, [rows]);
+      await conn.query('release savepoint walcast_batch');
+      const verdicts = new Array<boolean>(items.length).fill(false);
+      for (const r of result.rows) verdicts[r.ord - 1] = r.visible === true;
+      items.forEach((item, i) => item.resolve(verdicts[i]!));
+      return;
+    } catch (err) {
+      if (!isSqlError(err)) throw err;
+      await conn.query('rollback to savepoint walcast_batch');
+    }
+    for (const item of items) {
+      await conn.query('savepoint walcast_row');
+      try {
+        const result = await conn.query<{ visible: boolean | null }>(statement, [`[${item.rowJson}]`]);
+        await conn.query('release savepoint walcast_row');
+        item.resolve(result.rows[0]?.visible === true);
+      } catch (err) {
+        if (!isSqlError(err)) throw err;
+        await conn.query('rollback to savepoint walcast_row');
+        this.throttle.warn(
+          this.opts.log,
+          {
+            err,
+            schema: batch.access.schema,
+            table: batch.access.table,
+            role: batch.role,
+            code: 'PolicyError',
+          },
+          'a row-level security policy raised; that subscriber gets an error instead of the row',
+        );
+        item.resolve({ error: POLICY_ERROR });
+      }
+    }
+  }
+}
+
+/** An error PostgreSQL raised for the statement (it has a SQLSTATE), not a broken connection or a timeout. */
+function isSqlError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  // 57014: query_canceled (statement_timeout); 08xxx: connection exceptions; 57P0x: shutdown.
+  return (
+    typeof code === 'string' &&
+    code.length === 5 &&
+    code !== '57014' &&
+    !code.startsWith('08') &&
+    !code.startsWith('57P')
+  );
+}
