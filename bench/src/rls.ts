@@ -140,7 +140,9 @@ async function runMode(
   redisUrl: string,
   pub: Redis,
   users: string[],
+  load: { messages: number; rate: number },
 ): Promise<ModeResult> {
+  const { messages: MESSAGES, rate: RATE } = load;
   await sql(pgUrl, `drop policy if exists bench on ${TABLE}`);
   const policy = POLICIES[mode];
   if (policy)
