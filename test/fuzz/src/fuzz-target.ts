@@ -49,13 +49,31 @@ export class FuzzTarget {
 
   static async start(): Promise<FuzzTarget> {
     const { backends, stack } = await startStackWithSchema(
-      [TABLE_DDL, 'create publication supabase_realtime for all tables'],
+      [
+        TABLE_DDL,
+        'create publication supabase_realtime for all tables',
+        // Row authorization (on by default with SECURE_CHANNELS) checks each row as the token's role.
+        'create role authenticated nologin',
+        'grant usage on schema public to authenticated',
+        'grant select on public.items to authenticated',
+      ],
       { gateways: 1, gatewayEnv: GATEWAY_ENV, ingesterEnv: { LOG_LEVEL: 'warn' } },
     );
-    const writer = await TrickleWriter.start(backends.pg.url);
-    const target = new FuzzTarget(backends, stack, writer, await NoiseProbe.start());
-    await target.openControl();
-    return target;
+    let writer: TrickleWriter | null = null;
+    let noise: NoiseProbe | null = null;
+    try {
+      writer = await TrickleWriter.start(backends.pg.url);
+      noise = await NoiseProbe.start();
+      const target = new FuzzTarget(backends, stack, writer, noise);
+      await target.openControl();
+      return target;
+    } catch (err) {
+      noise?.stop();
+      await writer?.stop();
+      await stack.stop().catch(() => undefined);
+      await backends.stop().catch(() => undefined);
+      throw err;
+    }
   }
 
   get port(): number {
