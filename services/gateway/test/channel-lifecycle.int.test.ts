@@ -1,4 +1,4 @@
-// Phoenix channel semantics in both serialisers (protocol.md §1.2, §1.3, §1.5, §2.1, §5.1, §6):
+// Phoenix channel semantics in both serialisers (docs/protocol.md P1–P4, C1–C4, L2):
 // heartbeats, join and leave replies with the right refs, `system` after the join, `phx_close` with
 // the join ref, unrouted topics, topic and filter errors, duplicate joins, `access_token` and unknown
 // events, and that a join's ok reply means changes committed after it are delivered.
@@ -332,7 +332,7 @@ describe('a join reply means changes flow', () => {
 // Frames that reach the gateway in one TCP read are handled back to back, with no event-loop turn
 // in between, so a join is still waiting for its Redis subscription when the next frame is read.
 // Phoenix handles a socket's frames in order and a join is answered before the next frame is
-// handled (protocol.md §1.5: "The server runs the join logic and replies with the same ref").
+// handled (docs/protocol.md C2: a superseded join is still answered, in order).
 // Each test uses a topic nobody else joined, so its bus subscription is new and not yet live.
 describe('frames handled in the same read as a pending join', () => {
   async function batch(topic: string, ...frames: string[]): Promise<RawTcpWebSocket> {

@@ -1,6 +1,6 @@
 // The gateway's HTTP surface: both websocket paths, `vsn` negotiation (missing → V1, unknown →
 // HTTP 403 before any websocket), /healthz, /readyz following Redis, 404 for anything else, and
-// the refusal to run on uWebSockets.js's JavaScript fallback (protocol.md §1.1, §1.5).
+// the refusal to run on uWebSockets.js's JavaScript fallback (docs/protocol.md P1).
 import {
   GATEWAY_ENTRY,
   PhoenixTestClient,

@@ -1,5 +1,5 @@
 /**
- * One entry of a modern join's `config.postgres_changes` (protocol.md §3.2–3.6): validated, with
+ * One entry of a modern join's `config.postgres_changes` (docs/protocol.md M1–M4): validated, with
  * its numeric id, the Redis subscription it needs, and its row filter.
  *
  * The id is a hash of the entry exactly as the client sent it (equal entries get equal ids, as in

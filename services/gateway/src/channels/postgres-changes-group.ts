@@ -1,7 +1,7 @@
 /**
  * Delivery for modern channels (a join with `config`): one `postgres_changes` frame per change per
  * channel, `{"ids": [...], "data": <change>}`, where `ids` are this channel's bindings that match
- * (protocol.md §3.5). TRUNCATE is never sent to these clients (decision 5). DELETE is matched
+ * (docs/protocol.md M3). TRUNCATE is never sent to these clients (M3). DELETE is matched
  * against `old_record`. A binding with `select` gets the change projected to those columns plus
  * the primary key, rebuilt from the ingester's bytes.
  *
