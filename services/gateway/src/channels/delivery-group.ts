@@ -5,8 +5,13 @@
  */
 import type { BusHeader, ChangeColumn, PhoenixCodec, ProtocolVersion, Row } from '@walcast/protocol';
 import type { WebSocket } from '../uws';
-import type { SocketData } from '../ws/socket-data';
 import type { BusEntry } from './bus-subscriptions';
+
+/**
+ * A member socket as a group sees it: only its codec matters here. (The gateway's sockets carry
+ * more, see ws/socket-data.ts; the channel layer does not depend on the websocket layer.)
+ */
+export type MemberSocket = WebSocket<{ readonly codec: PhoenixCodec }>;
 
 /** The parts of a change event filters need, parsed at most once per bus message. */
 export interface ParsedChange {
@@ -35,7 +40,7 @@ export interface IncomingChange {
  */
 export interface Fanout {
   publish(uwsTopic: string, frame: string): void;
-  sendLarge(sockets: Iterable<WebSocket<SocketData>>, frame: string): void;
+  sendLarge(sockets: Iterable<MemberSocket>, frame: string): void;
 }
 
 /** Frames longer than this (in UTF-16 units, so at most 3× the bytes) go through `sendLarge`. */
@@ -43,7 +48,7 @@ export const LARGE_FRAME_CHARS = 256 * 1024;
 
 export abstract class DeliveryGroup {
   /** Member sockets per protocol version. */
-  private readonly members: Record<ProtocolVersion, Set<WebSocket<SocketData>>> = {
+  private readonly members: Record<ProtocolVersion, Set<MemberSocket>> = {
     '1.0.0': new Set(),
     '2.0.0': new Set(),
   };
@@ -80,15 +85,15 @@ export abstract class DeliveryGroup {
   }
 
   /** Every member socket, of both protocol versions (a copy: callers may remove members). */
-  memberSockets(): Array<WebSocket<SocketData>> {
+  memberSockets(): MemberSocket[] {
     return [...this.members['1.0.0'], ...this.members['2.0.0']];
   }
 
-  add(ws: WebSocket<SocketData>): void {
+  add(ws: MemberSocket): void {
     this.members[ws.getUserData().codec.vsn].add(ws);
   }
 
-  remove(ws: WebSocket<SocketData>): void {
+  remove(ws: MemberSocket): void {
     this.members[ws.getUserData().codec.vsn].delete(ws);
   }
 

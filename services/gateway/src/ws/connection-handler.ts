@@ -35,7 +35,7 @@ import type { GatewayMetrics } from '../metrics';
 import type { WebSocket } from '../uws';
 import { ChannelAuth } from './channel-auth';
 import { pushLifecycle, push, reply } from './frames';
-import type { SocketData } from './socket-data';
+import { gatewaySocket, type SocketData } from './socket-data';
 
 export interface ConnectionHandlerOptions {
   registry: ChannelRegistry;
@@ -125,7 +125,7 @@ export class ConnectionHandler {
   failChannels(groups: readonly DeliveryGroup[]): number {
     let ended = 0;
     for (const group of groups) {
-      for (const ws of group.memberSockets()) {
+      for (const ws of group.memberSockets().map(gatewaySocket)) {
         const data = ws.getUserData();
         if (data.closed) continue;
         for (const membership of [...data.channels.values()]) {
