@@ -4,15 +4,13 @@ import { MemoryBus } from '@walcast/bus';
 import type { Logger } from '@walcast/logger';
 import { v1Codec, v2Codec, type PhoenixCodec } from '@walcast/protocol';
 import { RowFilter } from '../filters/row-filter';
-import type { WebSocket } from '../uws';
-import type { SocketData } from '../ws/socket-data';
 import { BusSubscriptions } from './bus-subscriptions';
-import { LARGE_FRAME_CHARS, type Fanout, type IncomingChange } from './delivery-group';
+import { LARGE_FRAME_CHARS, type Fanout, type IncomingChange, type MemberSocket } from './delivery-group';
 import { LegacyGroup } from './legacy-group';
 
 /** Only what a delivery group reads of a socket: its codec. */
-const socket = (codec: PhoenixCodec): WebSocket<SocketData> =>
-  ({ getUserData: () => ({ codec }) }) as unknown as WebSocket<SocketData>;
+const socket = (codec: PhoenixCodec): MemberSocket =>
+  ({ getUserData: () => ({ codec }) }) as unknown as MemberSocket;
 
 function recordingFanout() {
   const published: Array<{ uwsTopic: string; frame: string }> = [];
