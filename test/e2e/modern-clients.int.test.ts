@@ -194,7 +194,7 @@ describe.each(VSNS)('realtime-js 2.119.1 RealtimeClient, vsn %s', (vsn) => {
     ...extra,
   });
   const ids = (changes: Change[]): unknown[] =>
-    changes.map((c) => ((c.eventType === 'DELETE' ? c.old : c.new) as Row).id);
+    changes.map((c) => (c.eventType === 'DELETE' ? c.old : c.new).id);
 
   it('delivers INSERT, UPDATE and DELETE; old is {id} under DEFAULT identity, the whole row under FULL', async () => {
     const c = modern(vsn);

@@ -27,7 +27,7 @@ describe('BusSubscriptions: reference counting', () => {
   it('subscribes once for any number of acquirers of one key', () => {
     const { subs, subscribe } = setup();
     const a = subs.acquire(key);
-    const b = subs.acquire({ topic: key.topic! });
+    const b = subs.acquire({ topic: key.topic });
     expect(a).toBe(b);
     expect(a.refs).toBe(2);
     expect(subscribe).toHaveBeenCalledTimes(1);
@@ -51,14 +51,14 @@ describe('BusSubscriptions: reference counting', () => {
     await flush();
     subs.release(entry);
     expect(unsubscribe).not.toHaveBeenCalled();
-    await bus.publish(key.topic!, 'still subscribed');
+    await bus.publish(key.topic, 'still subscribed');
     subs.release(entry);
     expect(unsubscribe).toHaveBeenCalledTimes(1);
     expect(unsubscribe).toHaveBeenCalledWith(key);
     expect(subs.size).toBe(0);
     expect(subs.get(entry.id)).toBeUndefined();
     await flush();
-    await bus.publish(key.topic!, 'after release');
+    await bus.publish(key.topic, 'after release');
     expect(received).toEqual(['still subscribed']);
   });
 
@@ -71,7 +71,7 @@ describe('BusSubscriptions: reference counting', () => {
     expect(subscribe).toHaveBeenCalledTimes(2);
     await flush();
     expect(second.live).toBe(true);
-    await bus.publish(key.topic!, 'm');
+    await bus.publish(key.topic, 'm');
     expect(received).toEqual(['m']);
   });
 

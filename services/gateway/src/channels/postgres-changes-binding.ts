@@ -84,7 +84,7 @@ export function parseBinding(entry: unknown): Binding | { error: string } {
           'Unable to subscribe to changes with given parameters: `select` needs a specific schema and table',
       };
     }
-    select = e.select as string[];
+    select = e.select;
   }
   const busKey: BusKey =
     schema === '*'
