@@ -6,6 +6,7 @@ import {
   ConfigError,
   bool,
   bytes,
+  defaultInstanceId,
   durationMs,
   int,
   jsonObject,
@@ -15,8 +16,6 @@ import {
   url,
 } from '@walcast/config';
 import { LOG_LEVELS, type LogLevel } from '@walcast/logger';
-import { hostname } from 'node:os';
-import { randomBytes } from 'node:crypto';
 
 export const gatewaySchema = {
   PORT: int({
@@ -124,7 +123,7 @@ export function readConfig(env: Readonly<Record<string, string | undefined>> = p
     maxFrameBytes: e.MAX_FRAME_SIZE,
     joinTimeoutMs: e.JOIN_TIMEOUT,
     shutdownGraceMs: e.SHUTDOWN_GRACE,
-    instanceId: e.INSTANCE_ID ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
+    instanceId: e.INSTANCE_ID ?? defaultInstanceId(),
     auth: Object.freeze(authConfig(e)),
   });
 }
