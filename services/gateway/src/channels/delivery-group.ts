@@ -4,8 +4,28 @@
  * then handed to uWS topic publishing, which fans it out in C++ (invariant I4: never once per socket).
  */
 import type { BusHeader, ChangeColumn, PhoenixCodec, ProtocolVersion, Row } from '@walcast/protocol';
+import type { RowFilter } from '../filters/row-filter';
 import type { WebSocket } from '../uws';
 import type { BusEntry } from './bus-subscriptions';
+
+/**
+ * The row a filter is evaluated on (docs/protocol.md L3, M3): `old_record` for a DELETE (the row
+ * is gone), `record` otherwise. Parses the event.
+ */
+export function rowToFilter(change: IncomingChange): Row | undefined {
+  const parsed = change.parsed();
+  return change.header.type === 'DELETE' ? parsed.old_record : parsed.record;
+}
+
+/** The type name of column `name` in the change's `columns` (filters compare by type). */
+export function columnTypeOf(change: IncomingChange, name: string): string | undefined {
+  return change.parsed().columns?.find((c) => c.name === name)?.type;
+}
+
+/** Whether `filter` matches the change's row to filter on. */
+export function matchesFilter(filter: RowFilter, change: IncomingChange): boolean {
+  return filter.matches(rowToFilter(change), (name) => columnTypeOf(change, name));
+}
 
 /**
  * A member socket as a group sees it: only its codec matters here. (The gateway's sockets carry

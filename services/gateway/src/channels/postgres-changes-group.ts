@@ -11,7 +11,7 @@
  */
 import { PhoenixEvents, v1Codec, v2Codec } from '@walcast/protocol';
 import type { BusEntry } from './bus-subscriptions';
-import { DeliveryGroup, type Fanout, type IncomingChange } from './delivery-group';
+import { DeliveryGroup, matchesFilter, type Fanout, type IncomingChange } from './delivery-group';
 import type { Binding } from './postgres-changes-binding';
 import { joinMembers, objectMembers } from './raw-json';
 
@@ -69,11 +69,7 @@ export class PostgresChangesGroup extends DeliveryGroup {
     if (b.event !== '*' && b.event !== change.header.type) return false;
     if (b.schema !== '*' && b.schema !== change.schema) return false;
     if (b.table !== '*' && b.table !== change.table) return false;
-    if (b.filter.isEmpty) return true;
-    const parsed = change.parsed();
-    const row = change.header.type === 'DELETE' ? parsed.old_record : parsed.record;
-    const columns = parsed.columns ?? [];
-    return b.filter.matches(row, (name) => columns.find((c) => c.name === name)?.type);
+    return b.filter.isEmpty || matchesFilter(b.filter, change);
   }
 }
 
