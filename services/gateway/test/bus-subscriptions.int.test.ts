@@ -16,11 +16,12 @@ import {
   type RedisClient,
   startUsersStack,
 } from './support';
+import { topicForTable } from '@walcast/protocol';
 
 jest.setTimeout(60_000);
 
 const USERS = 'realtime:public:users';
-const USERS_BUS = 'walcast:v1:table:public:users';
+const USERS_BUS = topicForTable('public', 'users');
 
 let backends: Backends;
 let stack: WalcastStack;

@@ -23,13 +23,14 @@ import {
   startUsersStack,
   stopUsersStack,
 } from './support';
+import { topicForTable } from '@walcast/protocol';
 
 jest.setTimeout(60_000);
 
 const USERS = 'realtime:public:users';
-const USERS_BUS = 'walcast:v1:table:public:users';
+const USERS_BUS = topicForTable('public', 'users');
 const GHOST = 'realtime:public:ghost';
-const GHOST_BUS = 'walcast:v1:table:public:ghost';
+const GHOST_BUS = topicForTable('public', 'ghost');
 
 let backends: Backends;
 let stack: WalcastStack;

@@ -1,6 +1,7 @@
 import { MemoryBus, type BusKey } from '@walcast/bus';
 import type { Logger } from '@walcast/logger';
 import { BusEntry, BusSubscriptions } from './bus-subscriptions';
+import { topicForTable } from '@walcast/protocol';
 
 function fakeLog(): Logger & { warn: jest.Mock; debug: jest.Mock } {
   return { warn: jest.fn(), debug: jest.fn() } as unknown as Logger & { warn: jest.Mock; debug: jest.Mock };
@@ -21,7 +22,7 @@ function setup() {
   return { bus, received, subscribe, unsubscribe, log, subs: new BusSubscriptions(bus, log) };
 }
 
-const key: BusKey = { topic: 'walcast:v1:table:public:users' };
+const key: BusKey = { topic: topicForTable('public', 'users') };
 
 describe('BusSubscriptions: reference counting', () => {
   it('subscribes once for any number of acquirers of one key', () => {
