@@ -1,8 +1,8 @@
 // Generates docs/errors.md from the catalogues in packages/protocol/src/{error,log}-codes.ts (run
 // after `pnpm build`). `--check` fails when the committed file differs, so the page cannot drift.
 'use strict';
-const { readFileSync, writeFileSync } = require('node:fs');
 const { join } = require('node:path');
+const { writeOrCheck } = require('./generated-doc');
 
 const root = join(__dirname, '..');
 const { ErrorCodes, IngesterErrorCodes, LogCodes, TokenRefusalReasons } = require(
@@ -88,22 +88,7 @@ async function main() {
   const file = join(root, 'docs/errors.md');
   const options = (await prettier.resolveConfig(file)) ?? {};
   const formatted = await prettier.format(text, { ...options, filepath: file });
-  if (process.argv.includes('--check')) {
-    let current = '';
-    try {
-      current = readFileSync(file, 'utf8');
-    } catch {
-      // Missing file: reported as drift below.
-    }
-    if (current !== formatted) {
-      process.stderr.write('docs/errors.md is out of date; run `pnpm docs:errors` and commit it\n');
-      process.exit(1);
-    }
-    process.stdout.write('docs/errors.md is up to date\n');
-  } else {
-    writeFileSync(file, formatted);
-    process.stdout.write(`wrote ${file}\n`);
-  }
+  writeOrCheck(file, formatted, 'pnpm docs:errors');
 }
 
 main().catch((err) => {
