@@ -103,7 +103,9 @@ export class Ingester {
       attempt = this.currentState === 'retrying' && this.lastErrorCode ? attempt + 1 : 0;
       // A standby polls at a steady pace so it takes over soon after the leader goes.
       if (this.currentState === 'standby') attempt = 2;
-      await this.sleep(this.backoffMs(attempt));
+      const delayMs = this.backoffMs(attempt);
+      this.log.debug({ code: this.lastErrorCode, attempt, delayMs }, 'retrying');
+      await this.sleep(delayMs);
     }
   }
 
