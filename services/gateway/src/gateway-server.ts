@@ -78,7 +78,12 @@ export class GatewayServer {
         sendLarge: (sockets, frame) => {
           const bytes = Buffer.from(frame);
           for (const ws of sockets) {
-            sendFragmented(gatewaySocket(ws), bytes, config.maxBackpressureBytes, ErrorCodes.SlowConsumer.close);
+            sendFragmented(
+              gatewaySocket(ws),
+              bytes,
+              config.maxBackpressureBytes,
+              ErrorCodes.SlowConsumer.close,
+            );
             metrics.framesOut.inc();
             metrics.bytesOut.inc(bytes.length);
           }
