@@ -109,12 +109,6 @@ export const LogCodes = {
     doc: 'gateway: as `InvalidToken`, for a token whose `exp` has passed (reason `expired`).',
     where: ['services/gateway/src/auth/auth-error.ts'],
   },
-  InternalError: {
-    doc:
-      'gateway: an unexpected error in a connect check (answered HTTP 500), a token check or a metrics ' +
-      'scrape; a bug to report.',
-    where: ['services/gateway/src/gateway-server.ts', 'services/gateway/src/ws/connection-handler.ts'],
-  },
 } as const satisfies Record<string, LogCodeEntry>;
 
 export type LogCode = keyof typeof LogCodes;
