@@ -5,8 +5,9 @@
  * `jsonb_populate_record(null::<table>, <row>)`, aliased as the table so their column references
  * resolve to the committed values. Policies that read other tables see those tables' current state.
  *
- * Batching: every evaluation asked for in one event-loop turn for the same table and role shares
- * one transaction on one pooled connection, and the rows of one identity one statement. A statement
+ * Batching: evaluations for the same table and role asked for while no connection is free (or in
+ * one event-loop turn) share one transaction, sent in one round trip, and the rows of one identity
+ * one statement; so batches grow with the load. A statement
  * that raises is retried row by row (each under a savepoint), so a policy that raises for one row
  * or one identity yields an error verdict for that one only. A connection or timeout failure
  * rejects every evaluation of the batch: the caller fails closed.
@@ -40,6 +41,8 @@ interface Batch {
 
 export interface PolicyEvaluatorOptions {
   pool: ConnectionPool;
+  /** Batches evaluated at once: the pool's size. */
+  maxConcurrent: number;
   log: Logger;
   /** Called once per transaction with how many rows it judged and how long it took. */
   onBatch?(rows: number, seconds: number): void;
@@ -82,6 +85,8 @@ const SET_CLAIMS =
 export class PolicyEvaluator {
   private readonly batches = new Map<string, Batch>();
   private scheduled = false;
+  /** Batches being evaluated (each holds one pooled connection). */
+  private running = 0;
   private readonly throttle = new LogThrottle({ max: 10, windowMs: 60_000 });
 
   constructor(private readonly opts: PolicyEvaluatorOptions) {}
@@ -108,14 +113,25 @@ export class PolicyEvaluator {
     return promise;
   }
 
+  /**
+   * Starts the waiting batches, as many as connections are free. While every connection is busy,
+   * evaluations keep joining the waiting batches, so batches grow with the load and the cost of a
+   * round trip and of planning a statement is shared by more rows.
+   */
   private flush(): void {
     this.scheduled = false;
-    const batches = [...this.batches.values()];
-    this.batches.clear();
-    for (const batch of batches) {
-      void this.run(batch).catch((err: unknown) => {
-        for (const { items } of batch.identities.values()) for (const item of items) item.reject(err);
-      });
+    for (const [key, batch] of this.batches) {
+      if (this.running >= this.opts.maxConcurrent) return;
+      this.batches.delete(key);
+      this.running++;
+      void this.run(batch)
+        .catch((err: unknown) => {
+          for (const { items } of batch.identities.values()) for (const item of items) item.reject(err);
+        })
+        .finally(() => {
+          this.running--;
+          if (this.batches.size > 0) this.flush();
+        });
     }
   }
 
