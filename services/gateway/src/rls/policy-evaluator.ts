@@ -87,6 +87,8 @@ export class PolicyEvaluator {
   private scheduled = false;
   /** Batches being evaluated (each holds one pooled connection). */
   private running = 0;
+  /** Keys (table version and role) of the batches being evaluated, with how many parts run. */
+  private readonly inFlight = new Map<string, number>();
   private readonly throttle = new LogThrottle({ max: 10, windowMs: 60_000 });
 
   constructor(private readonly opts: PolicyEvaluatorOptions) {}
@@ -121,17 +123,28 @@ export class PolicyEvaluator {
   private flush(): void {
     this.scheduled = false;
     for (const [key, batch] of this.batches) {
-      if (this.running >= this.opts.maxConcurrent) return;
+      const free = this.opts.maxConcurrent - this.running;
+      if (free <= 0) return;
+      // One evaluation at a time per table and role: the next one takes every row that came meanwhile.
+      if (this.inFlight.has(key)) continue;
       this.batches.delete(key);
-      this.running++;
-      void this.run(batch)
-        .catch((err: unknown) => {
-          for (const { items } of batch.identities.values()) for (const item of items) item.reject(err);
-        })
-        .finally(() => {
-          this.running--;
-          if (this.batches.size > 0) this.flush();
-        });
+      // Its identities split over the free connections, evaluated in parallel.
+      const parts = splitBatch(batch, free);
+      this.inFlight.set(key, parts.length);
+      this.running += parts.length;
+      for (const part of parts) {
+        void this.run(part)
+          .catch((err: unknown) => {
+            for (const { items } of part.identities.values()) for (const item of items) item.reject(err);
+          })
+          .finally(() => {
+            this.running--;
+            const left = (this.inFlight.get(key) ?? 1) - 1;
+            if (left > 0) this.inFlight.set(key, left);
+            else this.inFlight.delete(key);
+            if (this.batches.size > 0) this.flush();
+          });
+      }
     }
   }
 
@@ -175,13 +188,19 @@ export class PolicyEvaluator {
   private async judgeAtOnce(conn: PooledConnection, batch: Batch): Promise<boolean> {
     const groups = [...batch.identities.values()];
     if (groups.some(({ items }) => items.length > MAX_ROWS_PER_STATEMENT)) return false;
-    const parts = [`begin`, `set local role ${quoteIdent(batch.role)}`];
+    // The statement is prepared once per connection (a prepared statement outlives the rolled-back
+    // transaction) and executed per identity: planning it once per identity cost most of the time.
+    const statement = policyStatement(batch.access);
+    const name = `walcast_policy_${fnv1a(statement)}`;
+    const prepare = !conn.prepared.has(name);
+    const parts = prepare ? [`prepare ${name}(text) as ${statement}`] : [];
+    parts.push(`begin`, `set local role ${quoteIdent(batch.role)}`);
     for (const { identity, items } of groups) {
       parts.push(
         `select set_config('request.jwt.claims', ${quoteLiteral(identity.claimsJson)}, true), ` +
           `set_config('request.jwt.claim.sub', ${quoteLiteral(identity.sub)}, true), ` +
           `set_config('request.jwt.claim.role', ${quoteLiteral(identity.role)}, true)`,
-        policyStatement(batch.access, quoteLiteral(`[${items.map((i) => i.rowJson).join(',')}]`)),
+        `execute ${name}(${quoteLiteral(`[${items.map((i) => i.rowJson).join(',')}]`)})`,
       );
     }
     parts.push('rollback');
@@ -193,9 +212,11 @@ export class PolicyEvaluator {
       await conn.query('rollback');
       return false;
     }
+    if (prepare) conn.prepared.add(name);
+    const first = prepare ? 4 : 3;
     groups.forEach(({ items }, k) => {
       const verdicts = new Array<boolean>(items.length).fill(false);
-      for (const r of results[3 + 2 * k]!.rows as Array<{ ord: number; visible: boolean | null }>)
+      for (const r of results[first + 2 * k]!.rows as Array<{ ord: number; visible: boolean | null }>)
         verdicts[r.ord - 1] = r.visible === true;
       items.forEach((item, i) => item.resolve(verdicts[i]!));
     });
@@ -246,6 +267,29 @@ export class PolicyEvaluator {
       }
     }
   }
+}
+
+/** `batch` as at most `parts` batches of whole identities, of about equal size. */
+function splitBatch(batch: Batch, parts: number): Batch[] {
+  const entries = [...batch.identities.entries()];
+  const count = Math.max(1, Math.min(parts, entries.length));
+  if (count === 1) return [batch];
+  const size = Math.ceil(entries.length / count);
+  const out: Batch[] = [];
+  for (let i = 0; i < entries.length; i += size) {
+    out.push({ access: batch.access, role: batch.role, identities: new Map(entries.slice(i, i + size)) });
+  }
+  return out;
+}
+
+/** FNV-1a of `text` as 8 hex digits (names a prepared statement after its text). */
+function fnv1a(text: string): string {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash.toString(16).padStart(8, '0');
 }
 
 /** An error PostgreSQL raised for the statement (it has a SQLSTATE), not a broken connection or a timeout. */
