@@ -15,7 +15,7 @@ import { TableAccessCatalog } from '../src/rls/table-access';
 
 jest.setTimeout(60_000);
 
-const log = createLogger({ service: 'test', level: 'silent', version: 'test' });
+const log = createLogger({ service: 'gateway', level: 'silent', version: 'test' });
 let backends: Backends;
 let pool: ConnectionPool;
 let catalog: TableAccessCatalog;
