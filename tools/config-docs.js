@@ -1,8 +1,8 @@
 // Generates docs/configuration.md from the services' config schemas (run after `pnpm build`).
 // `--check` fails when the committed file differs, so the reference cannot drift from the code.
 'use strict';
-const { readFileSync, writeFileSync } = require('node:fs');
 const { join } = require('node:path');
+const { writeOrCheck } = require('./generated-doc');
 
 const root = join(__dirname, '..');
 const { describeSchema } = require(join(root, 'packages/config/dist/index.js'));
@@ -22,20 +22,4 @@ const text = [
   describeSchema('Gateway (`services/gateway`)', gatewaySchema),
 ].join('\n');
 
-const file = join(root, 'docs/configuration.md');
-if (process.argv.includes('--check')) {
-  let current = '';
-  try {
-    current = readFileSync(file, 'utf8');
-  } catch {
-    // Missing file: reported as drift below.
-  }
-  if (current !== text) {
-    process.stderr.write('docs/configuration.md is out of date; run `pnpm docs:config` and commit it\n');
-    process.exit(1);
-  }
-  process.stdout.write('docs/configuration.md is up to date\n');
-} else {
-  writeFileSync(file, text);
-  process.stdout.write(`wrote ${file}\n`);
-}
+writeOrCheck(join(root, 'docs/configuration.md'), text, 'pnpm docs:config');

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { Client } from 'pg';
 import { LocalPostgres, LocalRedis, findPostgresBinDir, freePort } from '@walcast/local-services';
+import { patternForAll } from '@walcast/protocol';
 import { INGESTER_ENTRY, spawnService, type ServiceProcess } from '@walcast/test-utils';
 import { epochMs, median, nowMs, pollUntil, procCpuSeconds, type ResultRow } from './util';
 
@@ -189,7 +190,7 @@ async function runOnce(
     if (received === 0) firstAt = nowMs();
     received++;
   });
-  await sub.psubscribe('walcast:v1:table:*');
+  await sub.psubscribe(patternForAll());
   const i0 = nowMs();
   const ingester = await startIngester(url, redis.url);
   let ingesterMs = NaN;

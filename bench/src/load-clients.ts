@@ -63,7 +63,7 @@ export class ClientProc {
         try {
           resolve(this.check(m));
         } catch (err) {
-          reject(err);
+          reject(err instanceof Error ? err : new Error(String(err)));
         }
       };
       this.waiters.push(wait);

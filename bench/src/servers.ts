@@ -67,7 +67,7 @@ export async function startWsBaseline(
   });
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('ws baseline did not start')), 20_000);
-    child.stdout!.on('data', (d: Buffer) => {
+    child.stdout.on('data', (d: Buffer) => {
       if (d.toString().includes('ready')) {
         clearTimeout(timer);
         resolve();

@@ -1,6 +1,7 @@
 /** Small helpers shared by the benchmarks: timing, medians, table rows, CPU time of a pid. */
 import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
+import { BUS_MESSAGE_VERSION, encodeBusMessage } from '@walcast/protocol';
 
 /** Milliseconds on a monotonic clock. */
 export function nowMs(): number {
@@ -108,10 +109,7 @@ export function printTable(rows: ResultRow[]): void {
   for (const row of body) console.log(`| ${row.join(' | ')} |`);
 }
 
-/**
- * The bus envelope, as `packages/protocol/src/bus-message.ts` `encodeBusMessage` writes it (copied:
- * bench may not add a dependency on @walcast/protocol). Header line, `\n`, then the change event JSON.
- */
+/** The bus envelope of an INSERT-typed change from `src`: header line, `\n`, then the change event JSON. */
 export function encodeEnvelope(
   src: string,
   seq: number,
@@ -119,13 +117,11 @@ export function encodeEnvelope(
   eventJson: string,
   pk: string[],
 ): string {
-  return `{"v":1,"src":${JSON.stringify(src)},"seq":${seq},"lsn":"${lsn}","type":"INSERT","pk":${JSON.stringify(pk)}}\n${eventJson}`;
+  return encodeBusMessage({ v: BUS_MESSAGE_VERSION, src, seq, lsn, type: 'INSERT', pk }, eventJson);
 }
 
-/** As `topicForTable` in packages/protocol/src/topics.ts, for plain identifiers. */
-export function topicForTable(schema: string, table: string): string {
-  return `walcast:v1:table:${encodeURIComponent(schema)}:${encodeURIComponent(table)}`;
-}
+/** Bus topics come from @walcast/protocol, the one place that builds them. */
+export { topicForTable } from '@walcast/protocol';
 
 /** Latencies in 0.1 ms buckets up to 5 s (beyond: one overflow bucket); mergeable across processes. */
 export class LatencyHistogram {

@@ -2,7 +2,7 @@
  * End to end with today's clients: PostgreSQL → ingester → Redis → gateway → the published
  * @supabase/supabase-js 2.119.1, @supabase/realtime-js 2.119.1 (vsn 1.0.0 and 2.0.0) and the
  * `phoenix` 1.8 JS client, unchanged, plus frame-level checks of the modern protocol
- * (protocol.md §3) with PhoenixTestClient. One ingester, two gateways, real processes.
+ * (docs/protocol.md M1–M5) with PhoenixTestClient. One ingester, two gateways, real processes.
  *
  * Negative assertions ("this binding got nothing else") use an ordering barrier instead of sleeps
  * (see support/modern-client.ts).
@@ -42,7 +42,7 @@ const open: Array<{ close(): unknown }> = [];
 const VSNS: Vsn[] = ['1.0.0', '2.0.0'];
 /** Per-vsn table suffix, so the two runs of a describe.each never see each other's rows. */
 const sfx = (vsn: string): string => (vsn === '1.0.0' ? 'v1' : 'v2');
-/** Microsecond ISO timestamps in UTC (protocol decision 4). */
+/** Microsecond ISO timestamps in UTC (docs/protocol.md E2). */
 const COMMIT_TS = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/;
 
 /** `(id, name, age, status, active, note, born, uid)`; `full_*` has REPLICA IDENTITY FULL. */
@@ -69,7 +69,7 @@ async function raw(vsn: PhoenixVsn, gateway = 0): Promise<PhoenixTestClient> {
   return c;
 }
 
-/** The idiomatic join payload of realtime-js 2.x (§5.3) around `postgres_changes`. */
+/** The idiomatic join payload of realtime-js 2.x around `postgres_changes`. */
 function joinPayload(postgresChanges: unknown): Record<string, unknown> {
   return {
     config: {
@@ -194,7 +194,7 @@ describe.each(VSNS)('realtime-js 2.119.1 RealtimeClient, vsn %s', (vsn) => {
     ...extra,
   });
   const ids = (changes: Change[]): unknown[] =>
-    changes.map((c) => ((c.eventType === 'DELETE' ? c.old : c.new) as Row).id);
+    changes.map((c) => (c.eventType === 'DELETE' ? c.old : c.new).id);
 
   it('delivers INSERT, UPDATE and DELETE; old is {id} under DEFAULT identity, the whole row under FULL', async () => {
     const c = modern(vsn);
@@ -388,7 +388,8 @@ describe.each(VSNS)('realtime-js 2.119.1 RealtimeClient, vsn %s', (vsn) => {
   });
 
   // BUG (ingester): the bus header never carries `pk`, so the gateway's projection cannot keep
-  // the primary key (§3.6: "PK always included"). Got new {name}, old {} (see the frame test).
+  // the primary key (protocol M4: the primary key is always included). Got new {name}, old {}
+  // (see the frame test).
   it('keeps the primary key in a select projection, in new and old', async () => {
     const c = modern(vsn);
     const l = c.listen('select-pk', [all(items, { select: ['name'] })]);
@@ -489,7 +490,7 @@ describe.each(VSNS)('realtime-js 2.119.1 RealtimeClient, vsn %s', (vsn) => {
     await c.barrier();
     expect(good.summary()).toEqual([`public.${items}:INSERT:81`]);
     expect(bad.changes()).toEqual([]);
-    // a system error does not change the channel's state (§3.4)
+    // a system error does not change the channel's state (protocol M2)
     expect(bad.statuses.map((s) => s.status)).toEqual(['SUBSCRIBED']);
     expect(good.system.map((s) => s.status)).toEqual(['ok']);
   });
@@ -642,7 +643,7 @@ describe.each(VSNS)('postgres_changes frames, vsn %s', (vsn) => {
     await frameBarrier(c);
     expect(c.framesFor(legacyTopic).map((f) => f.event)).toEqual([
       'phx_reply',
-      'system', // "Subscribed to PostgreSQL", as the reference server sends to old-API joins (§5.5)
+      'system', // "Subscribed to PostgreSQL", as the reference server sends to old-API joins (protocol L2)
       'INSERT',
       'TRUNCATE',
       'INSERT',

@@ -125,7 +125,7 @@ async function follow(
   return { supabase, channel, got, system };
 }
 
-const idOf = (c: Change): unknown => ((c.eventType === 'DELETE' ? c.old : c.new) as Row).id;
+const idOf = (c: Change): unknown => (c.eventType === 'DELETE' ? c.old : c.new).id;
 
 async function until(got: Change[], id: number, type?: string): Promise<Change> {
   return waitFor(() => got.find((c) => idOf(c) === id && (!type || c.eventType === type)), {

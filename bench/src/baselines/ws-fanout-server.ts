@@ -6,10 +6,11 @@
  */
 import { Redis } from 'ioredis';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { topicForTable } from '@walcast/protocol';
 
 const port = Number(process.env['PORT'] ?? '0');
 const redisUrl = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
-const busTopic = process.env['TOPIC'] ?? 'walcast:v1:table:public:t';
+const busTopic = process.env['TOPIC'] ?? topicForTable('public', 't');
 const frameTopic = process.env['FRAME_TOPIC'] ?? 'realtime:public:t';
 const joined = new Set<WebSocket>();
 

@@ -2,3 +2,4 @@ export * from './bus';
 export * from './memory-bus';
 export * from './redis-bus';
 export * from './subscriber-backlog';
+export * from './backoff';

@@ -21,6 +21,7 @@
 import type * as IORedis from 'ioredis';
 import type { Redis, RedisOptions } from 'ioredis';
 import type { Logger } from '@walcast/logger';
+import { jitteredBackoffMs } from './backoff';
 import type { Bus, BusHandler, BusKey, BusState } from './bus';
 import { RespPublisher } from './resp-publisher';
 import { parseClientList, type SubscriberBacklog } from './subscriber-backlog';
@@ -67,10 +68,7 @@ export function resubscribeBatches(names: readonly string[]): string[][] {
   return batches;
 }
 
-const retryStrategy = (attempt: number): number => {
-  const base = Math.min(5000, 100 * 2 ** Math.min(attempt, 6));
-  return Math.round(base / 2 + Math.random() * (base / 2));
-};
+const retryStrategy = (attempt: number): number => jitteredBackoffMs(attempt, 100, 5000);
 
 export class RedisBus implements Bus {
   private readonly pub: RespPublisher;

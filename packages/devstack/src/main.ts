@@ -63,9 +63,9 @@ async function shutdown(code: number): Promise<void> {
   stopping = true;
   for (const child of children) child.kill('SIGTERM');
   await Promise.all(
-    children.map((c) =>
-      c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r)) : null,
-    ),
+    children
+      .filter((c) => c.exitCode === null && c.signalCode === null)
+      .map((c) => new Promise((r) => c.once('exit', r))),
   );
   for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
   process.exit(code);

@@ -1,2 +1,3 @@
 export * from './create-logger';
 export * from './throttle';
+export * from './latency-buckets';

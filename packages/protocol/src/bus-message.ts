@@ -9,6 +9,7 @@
  * whose `v` it does not know. Only `encodeBusMessage`/`decodeBusMessage` build or parse this format.
  */
 import { isChangeType, type ChangeType } from './change-event';
+import type { LogCode } from './log-codes';
 
 export const BUS_MESSAGE_VERSION = 1;
 
@@ -36,7 +37,7 @@ export interface BusMessage {
 
 export class BusMessageError extends Error {
   constructor(
-    readonly code: 'MalformedEnvelope' | 'UnknownVersion',
+    readonly code: Extract<LogCode, 'MalformedEnvelope' | 'UnknownVersion'>,
     message: string,
   ) {
     super(message);

@@ -1,95 +1,165 @@
 /**
- * The catalogue of client-facing error codes. Phoenix reports most client faults as a `phx_reply`
- * with `{status: "error", response: {reason: "<Code>: <message>"}}` (Supabase's `build_msg` format),
- * so the code is searchable in the client console and in our logs. Close codes end a whole socket:
- * 4000–4499 invite a reconnect, 4500–4999 ask the client not to retry without new credentials
- * (centrifuge's convention). docs/errors.md lists every entry; a unit test keeps the two in step.
+ * The catalogue of client-facing error codes: every code a websocket client can see. Phoenix
+ * reports most client faults as a `phx_reply` with `{status: "error", response: {reason: "<Code>:
+ * <message>"}}` (Supabase's `build_msg` format), so the code is searchable in the client console
+ * and in our logs. Close codes end a whole socket and follow one rule, {@link closeInvitesReconnect}
+ * (centrifuge's convention). Codes only operators see are in log-codes.ts. `where` names the files
+ * that emit the code (a unit test checks it); `pnpm docs:errors` writes docs/errors.md from here.
  */
+
+/** One client-facing code. `close` is the websocket close code, or null when the socket stays open. */
+export interface ClientErrorEntry {
+  close: number | null;
+  /** Whether the client should reconnect (close codes) or retry the join (replies). */
+  retry: boolean;
+  doc: string;
+  where: readonly string[];
+}
+
+const gatewayServer = 'services/gateway/src/gateway-server.ts';
+const connectionHandler = 'services/gateway/src/ws/connection-handler.ts';
+const tokenVerifier = 'services/gateway/src/auth/jose-token-verifier.ts';
+const clientLimits = 'services/gateway/src/ws/client-limits.ts';
+const channelRegistry = 'services/gateway/src/channels/channel-registry.ts';
+
 export const ErrorCodes = {
   ServerShuttingDown: {
     close: 4000,
     retry: true,
     doc: 'The gateway is draining; reconnect to another instance.',
+    where: [gatewayServer],
   },
   SlowConsumer: {
     close: 4001,
     retry: true,
-    doc: 'The socket exceeded its backpressure limit and was closed.',
+    doc:
+      'The socket exceeded its backpressure limit and was closed (during fan-out uWebSockets.js closes ' +
+      'it without a close frame, seen as 1006).',
+    where: [gatewayServer],
   },
-  InternalError: { close: 4002, retry: true, doc: 'An unexpected server error; reconnect with backoff.' },
   IdleTimeout: {
     close: 4003,
     retry: true,
     doc: 'No frame arrived within SOCKET_TIMEOUT; heartbeats keep a socket open.',
+    where: [gatewayServer],
   },
   ClientJoinRateLimitReached: {
     close: 4004,
     retry: true,
-    doc: 'The socket sent more joins per second than MAX_JOINS_PER_SECOND; the join is refused and the socket closed (the client reconnects with backoff).',
+    doc:
+      'The socket sent more joins per second than MAX_JOINS_PER_SECOND; the join is refused and the ' +
+      'socket closed (the client reconnects with backoff).',
+    where: [connectionHandler, clientLimits],
   },
-  InvalidToken: {
-    close: 4500,
-    retry: false,
-    doc: 'The JWT is missing, malformed or its signature is invalid.',
+  InternalError: {
+    close: null,
+    retry: true,
+    doc:
+      'An unexpected error of the gateway while handling a frame (answered with this reason, the socket ' +
+      'stays open), a connect check (HTTP 500), a token check or a metrics scrape (logged); a bug to report.',
+    where: [connectionHandler, gatewayServer, 'services/gateway/src/http-routes.ts'],
   },
-  TokenExpired: { close: 4501, retry: false, doc: 'The JWT `exp` has passed; obtain a new token.' },
   ProtocolViolation: {
     close: null,
     retry: false,
     doc: 'A frame could not be parsed or is not allowed; answered with an error, the socket stays open.',
+    where: [connectionHandler],
   },
-  UnmatchedTopic: {
+  TopicNameRequired: {
     close: null,
     retry: false,
-    doc: 'The topic does not start with `realtime:` (Phoenix\'s "unmatched topic").',
+    doc: 'The topic `realtime:` names nothing.',
+    where: [connectionHandler],
   },
-  TopicNameRequired: { close: null, retry: false, doc: 'The topic `realtime:` names nothing.' },
   InvalidTopic: {
     close: null,
     retry: false,
     doc: 'A legacy topic could not be parsed (schema or table missing).',
+    where: [connectionHandler],
   },
   InvalidFilter: {
     close: null,
     retry: false,
     doc: 'A row filter could not be parsed or uses an unsupported operator.',
+    where: [connectionHandler],
   },
   TopicTooLong: {
     close: null,
     retry: false,
     doc: 'The channel topic is longer than MAX_TOPIC_LENGTH, or its filter longer than MAX_FILTER_LENGTH, in bytes.',
+    where: [clientLimits],
   },
   TooManyBindings: {
     close: null,
     retry: false,
     doc: 'A join asked for more than MAX_BINDINGS_PER_JOIN `postgres_changes` bindings.',
+    where: [clientLimits],
   },
   BindingTooLarge: {
     close: null,
     retry: false,
     doc: 'One `postgres_changes` binding is larger than MAX_FILTER_LENGTH plus 1 KiB as JSON (it is echoed in the join reply).',
+    where: [clientLimits],
   },
   ChannelRateLimitReached: {
     close: null,
     retry: false,
     doc: 'The socket already has MAX_CHANNELS_PER_SOCKET channels joined ("Too many channels"); leave one first.',
+    where: [clientLimits],
   },
   SubscriptionLimitReached: {
     close: null,
     retry: true,
     doc: 'The gateway holds MAX_BUS_SUBSCRIPTIONS distinct Redis subscriptions and the join needs another; retry later or elsewhere.',
+    where: [clientLimits],
   },
   RowAuthorizationUnavailable: {
     close: null,
     retry: true,
-    doc: 'Changes could not be checked against row-level security (the database did not answer) and were not sent to the channel; delivery resumes by itself.',
+    doc:
+      'Changes could not be checked against row-level security (the database did not answer) and were ' +
+      'not sent to the channel, or a join could not be checked; delivery resumes by itself, a join is retried.',
+    where: [connectionHandler, channelRegistry],
   },
   BusUnavailable: {
     close: null,
     retry: true,
-    doc: 'The gateway could not subscribe to Redis in time; the client retries the join.',
+    doc:
+      'The gateway could not subscribe to Redis in time; the client retries the join. Also logged ' +
+      'when Redis is lost or a subscription fails.',
+    where: [
+      connectionHandler,
+      'services/gateway/src/channels/bus-subscriptions.ts',
+      'packages/bus/src/redis-bus.ts',
+    ],
   },
-} as const;
+  InvalidJWTToken: {
+    close: null,
+    retry: false,
+    doc:
+      'A modern join (or token refresh) was refused: the token has expired, lacks `exp` or `role`, ' +
+      'is not valid yet, or a claim is not accepted.',
+    where: [tokenVerifier, 'services/gateway/src/auth/auth-error.ts'],
+  },
+  MalformedJWT: {
+    close: null,
+    retry: false,
+    doc: 'A modern join was refused: the token is missing or is not a JWT.',
+    where: ['services/gateway/src/auth/auth-error.ts'],
+  },
+  JwtSignatureError: {
+    close: null,
+    retry: false,
+    doc: "A modern join was refused: the signature, algorithm or key id does not match the gateway's keys.",
+    where: ['services/gateway/src/auth/auth-error.ts'],
+  },
+  JwtSignerError: {
+    close: null,
+    retry: true,
+    doc: 'A modern join was refused because the JWKS could not be fetched; the client may retry later.',
+    where: [tokenVerifier],
+  },
+} as const satisfies Record<string, ClientErrorEntry>;
 
 export type ErrorCode = keyof typeof ErrorCodes;
 
@@ -107,4 +177,12 @@ export function clip(text: string, max = MAX_ECHO_CHARS): string {
  */
 export function errorReason(code: ErrorCode, message: string): string {
   return `${code}: ${clip(message)}`;
+}
+
+/**
+ * The one rule for close codes: 4000–4499 invite a reconnect (with backoff), 4500–4999 ask the
+ * client not to retry without new credentials; anything else is the websocket's own (1000–3999).
+ */
+export function closeInvitesReconnect(close: number): boolean {
+  return close < 4500 || close > 4999;
 }

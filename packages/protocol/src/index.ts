@@ -3,6 +3,7 @@ export * from './topics';
 export * from './bus-message';
 export * from './legacy-topic';
 export * from './error-codes';
+export * from './log-codes';
 export * from './phoenix/message';
 export * from './phoenix/codec';
 export * from './phoenix/json-depth';

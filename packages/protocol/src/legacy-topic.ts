@@ -1,6 +1,6 @@
 /**
- * The legacy topic grammar of Supabase Realtime 0.x (protocol.md §2.2), also what a join without
- * `config` means on the modern server (§3.2, "old API"):
+ * The legacy topic grammar of Supabase Realtime 0.x (docs/protocol.md L1), also what a join without
+ * `config` means on the modern server (C7, "old API"):
  *
  *   realtime:*                                  every change in every published table
  *   realtime:<schema>                           every change in that schema

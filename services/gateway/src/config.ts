@@ -6,6 +6,7 @@ import {
   ConfigError,
   bool,
   bytes,
+  defaultInstanceId,
   durationMs,
   host,
   int,
@@ -16,8 +17,6 @@ import {
   url,
 } from '@walcast/config';
 import { LOG_LEVELS, type LogLevel } from '@walcast/logger';
-import { hostname } from 'node:os';
-import { randomBytes } from 'node:crypto';
 
 export const gatewaySchema = {
   PORT: int({
@@ -276,7 +275,7 @@ export function readConfig(env: Readonly<Record<string, string | undefined>> = p
     }),
     joinTimeoutMs: e.JOIN_TIMEOUT,
     shutdownGraceMs: e.SHUTDOWN_GRACE,
-    instanceId: e.INSTANCE_ID ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
+    instanceId: e.INSTANCE_ID ?? defaultInstanceId(),
     auth: Object.freeze(auth),
     rowAuth: rowAuth && Object.freeze(rowAuth),
     database: databaseOf(e),

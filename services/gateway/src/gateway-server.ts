@@ -15,7 +15,7 @@ import { BusSubscriptions } from './channels/bus-subscriptions';
 import { ChannelRegistry } from './channels/channel-registry';
 import { ConnectionHandler } from './ws/connection-handler';
 import { sendFragmented } from './ws/frames';
-import type { SocketData } from './ws/socket-data';
+import { gatewaySocket, type SocketData } from './ws/socket-data';
 import { authorizeConnect, readUpgradeRequest, socketDataFor, type UpgradeRequest } from './ws/upgrade';
 import { JoseTokenVerifier } from './auth/jose-token-verifier';
 import type { TokenVerifier } from './auth/token-verifier';
@@ -102,7 +102,12 @@ export class GatewayServer {
         sendLarge: (sockets, frame) => {
           const bytes = Buffer.from(frame);
           for (const ws of sockets) {
-            sendFragmented(ws, bytes, config.maxBackpressureBytes, ErrorCodes.SlowConsumer.close);
+            sendFragmented(
+              gatewaySocket(ws),
+              bytes,
+              config.maxBackpressureBytes,
+              ErrorCodes.SlowConsumer.close,
+            );
             metrics.framesOut.inc();
             metrics.bytesOut.inc(bytes.length);
           }

@@ -5,10 +5,8 @@
  * Labels are bounded by construction: results, stages and reason codes come from fixed sets in the
  * code; no topic, table, user or token ever becomes a label.
  */
+import { LATENCY_BUCKETS_SECONDS } from '@walcast/logger';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-
-/** Seconds; from sub-millisecond fan-out to a stalled pipeline. */
-const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 export type JoinResult = 'ok' | 'error' | 'unauthorized';
 export type AuthStage = 'connect' | 'join' | 'refresh' | 'expiry';
@@ -156,7 +154,7 @@ export class GatewayMetrics {
     this.publishToSend = new Histogram({
       name: 'walcast_gateway_publish_to_send_seconds',
       help: 'From the ingester publishing a change to this gateway handing its frames to the sockets.',
-      buckets: LATENCY_BUCKETS,
+      buckets: [...LATENCY_BUCKETS_SECONDS],
       registers,
     });
     this.streamGaps = new Counter({
@@ -216,7 +214,7 @@ export class GatewayMetrics {
     this.rowAuthBatchSeconds = new Histogram({
       name: 'walcast_gateway_row_auth_batch_seconds',
       help: 'Duration of one database evaluation of row-level security policies (one transaction).',
-      buckets: LATENCY_BUCKETS,
+      buckets: [...LATENCY_BUCKETS_SECONDS],
       registers,
     });
     // Make every labelled series visible from the start, at 0.

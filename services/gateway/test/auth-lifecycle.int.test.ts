@@ -14,6 +14,7 @@ import { ISSUER, SECRET, claims, hsToken, nowSeconds } from './auth-support';
 import {
   ClientPool,
   expectNoFrame,
+  joinChangeMarker,
   insertUser,
   isChangeFor,
   startUsersStack,
@@ -105,9 +106,14 @@ describe('access_token', () => {
       channel: 'room1',
     });
     await client.next((f) => f.topic === 'realtime:room1' && f.event === 'phx_close');
-    // Both channels are gone: a change reaches neither.
+    // Both channels are gone: a change reaches neither (a marker channel's later change arrives after any).
+    const marker = await joinChangeMarker(client, backends.pg.url);
     const id = await insertUser(backends.pg.url);
-    await expectNoFrame(client, (f) => f.payload?.record?.id === id || f.payload?.data?.record?.id === id);
+    await expectNoFrame(
+      client,
+      (f) => f.payload?.record?.id === id || f.payload?.data?.record?.id === id,
+      marker,
+    );
   });
 
   it('ignores sb_ keys, the same token and non-strings', async () => {

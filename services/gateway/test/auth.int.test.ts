@@ -211,7 +211,7 @@ describe('connect', () => {
 });
 
 describe('join', () => {
-  it('refuses every bad token: legacy with the v0.22 reason, modern with the §3.3 reason', async () => {
+  it('refuses every bad token: legacy with the v0.22 reason, modern with the T3 reason', async () => {
     const client = await pool.open({ headers: { 'x-api-key': valid } });
     for (const [name, token, modernReason] of await badTokens()) {
       const legacy = await client.join(USERS, { user_token: token });

@@ -2,7 +2,8 @@
 // subscribed once however many channels need it, kept while any does, and dropped when the last
 // one leaves or disconnects; `realtime:*` and schema topics use patterns the same way. Checked on
 // the real Redis with PUBSUB NUMSUB / NUMPAT.
-import { type WalcastStack, sql, waitFor, type Backends } from '@walcast/test-utils';
+import { topicForTable } from '@walcast/protocol';
+import { type PhoenixTestClient, type WalcastStack, sql, waitFor, type Backends } from '@walcast/test-utils';
 
 import {
   ClientPool,
@@ -11,8 +12,6 @@ import {
   numpat,
   numsub,
   redisClient,
-  sleep,
-  QUIET_MS,
   type RedisClient,
   startUsersStack,
 } from './support';
@@ -20,7 +19,7 @@ import {
 jest.setTimeout(60_000);
 
 const USERS = 'realtime:public:users';
-const USERS_BUS = 'walcast:v1:table:public:users';
+const USERS_BUS = topicForTable('public', 'users');
 
 let backends: Backends;
 let stack: WalcastStack;
@@ -53,6 +52,23 @@ function subscribers(): Promise<number> {
   return numsub(redis, USERS_BUS);
 }
 
+let markers = 0;
+
+/**
+ * Joins, on `client`, a topic nobody else uses: the reply comes once Redis confirmed its SUBSCRIBE,
+ * and Redis applies one connection's commands in order, so every SUBSCRIBE or UNSUBSCRIBE the
+ * gateway sent before has taken effect by then. The positive marker for "it stays subscribed".
+ */
+async function gatewaySubscriptionsSettled(client: PhoenixTestClient): Promise<void> {
+  expect((await client.join(`realtime:public:marker_${markers++}`)).payload.status).toBe('ok');
+}
+
+/** How many SUBSCRIBE commands Redis has run (INFO commandstats). */
+async function subscribeCalls(): Promise<number> {
+  const info = String(await redis.call('INFO', 'commandstats'));
+  return Number(/^cmdstat_subscribe:calls=(\d+)/m.exec(info)?.[1] ?? 0);
+}
+
 async function until(fn: () => Promise<number>, value: number, what: string): Promise<void> {
   await waitFor(async () => (await fn()) === value, { timeoutMs: 5000, message: `${what} to be ${value}` });
 }
@@ -69,13 +85,13 @@ describe('table topics', () => {
     expect(await subscribers()).toBe(1);
 
     await a.leave(USERS);
-    await sleep(QUIET_MS); // an unsubscribe would take effect well within this
+    await gatewaySubscriptionsSettled(b);
     expect(await subscribers()).toBe(1);
     const id = await insertUser(backends.pg.url);
     await b.next(isChangeFor(USERS, 'INSERT', id));
 
     await b.leave(USERS);
-    await sleep(QUIET_MS);
+    await gatewaySubscriptionsSettled(c);
     expect(await subscribers()).toBe(1); // c's filter channel still needs the table
     await sql(backends.pg.url, `insert into public.users values (1, 'one')`);
     await c.next(isChangeFor(`${USERS}:id=eq.1`, 'INSERT', 1));
@@ -92,7 +108,7 @@ describe('table topics', () => {
     expect((await b.join(`${USERS}:name=eq.x`)).payload.status).toBe('ok');
     expect(await subscribers()).toBe(1);
     await a.close();
-    await sleep(QUIET_MS);
+    await gatewaySubscriptionsSettled(b);
     expect(await subscribers()).toBe(1);
     await b.terminate(); // no close frame: the TCP connection just goes away
     await until(subscribers, 0, 'NUMSUB after both sockets went away');
@@ -106,7 +122,7 @@ describe('table topics', () => {
     expect((await a.join(USERS)).payload.status).toBe('ok');
     expect((await b.join(USERS)).payload.status).toBe('ok');
     await a.leave(USERS);
-    await sleep(QUIET_MS);
+    await gatewaySubscriptionsSettled(a);
     expect(await subscribers()).toBe(1);
     const id = await insertUser(backends.pg.url);
     await b.next(isChangeFor(USERS, 'INSERT', id));
@@ -130,10 +146,15 @@ describe('table topics', () => {
   it('a socket that disconnects while its join is pending leaves no subscription behind', async () => {
     for (let i = 0; i < 10; i++) {
       const a = await pool.open();
+      const before = await subscribeCalls();
       a.send({ topic: USERS, event: 'phx_join', payload: {} });
+      // The join reached the gateway: it has asked Redis for the table's subscription.
+      await waitFor(async () => (await subscribeCalls()) > before, {
+        message: 'the join reached the gateway',
+      });
       await a.terminate();
+      await until(subscribers, 0, 'NUMSUB after the socket vanished mid-join');
     }
-    await until(subscribers, 0, 'NUMSUB after sockets vanished mid-join');
   });
 
   it('a refused join (bad filter) subscribes to nothing', async () => {
@@ -153,7 +174,7 @@ describe('pattern topics', () => {
     expect(await numpat(redis)).toBe(1);
     expect(await subscribers()).toBe(0); // no per-table SUBSCRIBE for it
     await a.leave('realtime:*');
-    await sleep(QUIET_MS);
+    await gatewaySubscriptionsSettled(b);
     expect(await numpat(redis)).toBe(1);
     const id = await insertUser(backends.pg.url);
     await b.next(isChangeFor('realtime:*', 'INSERT', id));

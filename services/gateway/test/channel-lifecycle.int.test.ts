@@ -1,4 +1,4 @@
-// Phoenix channel semantics in both serialisers (protocol.md §1.2, §1.3, §1.5, §2.1, §5.1, §6):
+// Phoenix channel semantics in both serialisers (docs/protocol.md P1–P4, C1–C4, L2):
 // heartbeats, join and leave replies with the right refs, `system` after the join, `phx_close` with
 // the join ref, unrouted topics, topic and filter errors, duplicate joins, `access_token` and unknown
 // events, and that a join's ok reply means changes committed after it are delivered.
@@ -12,14 +12,13 @@ import {
 
 import {
   ClientPool,
-  QUIET_MS,
   RawTcpWebSocket,
   expectNoFrame,
+  joinChangeMarker,
   expectSilence,
   insertUser,
   isChangeFor,
   isErrorReply,
-  sleep,
   startUsersStack,
   stopUsersStack,
 } from './support';
@@ -128,9 +127,10 @@ describe('join and leave, vsn 1.0.0', () => {
     expect(wire(close)).toStrictEqual({ topic: USERS, event: 'phx_close', payload: {}, ref: 'j1' });
     expect(client.frames.indexOf(close)).toBeGreaterThan(client.frames.indexOf(leave));
 
-    // Left for good: no more changes.
+    // Left for good: no more changes (a marker channel's later change arrives after any).
+    const marker = await joinChangeMarker(client, backends.pg.url);
     const after = await insertUser(backends.pg.url);
-    await expectNoFrame(client, isChangeFor(USERS, 'INSERT', after));
+    await expectNoFrame(client, isChangeFor(USERS, 'INSERT', after), marker);
   });
 
   it('a join without join_ref (realtime-js 1.0) uses its ref as the join ref in phx_close', async () => {
@@ -165,8 +165,9 @@ describe('join and leave, vsn 2.0.0', () => {
     expect(wire(close)).toStrictEqual(['4', '4', USERS, 'phx_close', {}]);
     expect(client.frames.indexOf(close)).toBeGreaterThan(client.frames.indexOf(leave));
 
+    const marker = await joinChangeMarker(client, backends.pg.url);
     const after = await insertUser(backends.pg.url);
-    await expectNoFrame(client, isChangeFor(USERS, 'INSERT', after));
+    await expectNoFrame(client, isChangeFor(USERS, 'INSERT', after), marker);
   });
 });
 
@@ -255,7 +256,9 @@ describe.each(['1.0.0', '2.0.0'] as const)('errors and ignored events, vsn %s', 
 
     const id = await insertUser(backends.pg.url);
     await client.next(isChangeFor(USERS, 'INSERT', id));
-    await sleep(QUIET_MS); // a duplicate would arrive right behind the first copy
+    // A duplicate would arrive before the next change.
+    const later = await insertUser(backends.pg.url);
+    await client.next(isChangeFor(USERS, 'INSERT', later));
     expect(client.frames.filter(isChangeFor(USERS, 'INSERT', id))).toHaveLength(1);
   });
 
@@ -268,7 +271,10 @@ describe.each(['1.0.0', '2.0.0'] as const)('errors and ignored events, vsn %s', 
     const id = await insertUser(backends.pg.url);
     await client.next(isChangeFor(USERS, 'INSERT', id));
     await other.next(isChangeFor(USERS, 'INSERT', id));
-    await sleep(QUIET_MS); // a duplicate would arrive right behind the first copy
+    // A duplicate would arrive before the next change.
+    const later = await insertUser(backends.pg.url);
+    await client.next(isChangeFor(USERS, 'INSERT', later));
+    await other.next(isChangeFor(USERS, 'INSERT', later));
     expect(client.frames.filter(isChangeFor(USERS, 'INSERT', id))).toHaveLength(1);
     expect(other.frames.filter(isChangeFor(USERS, 'INSERT', id))).toHaveLength(1);
   });
@@ -332,7 +338,7 @@ describe('a join reply means changes flow', () => {
 // Frames that reach the gateway in one TCP read are handled back to back, with no event-loop turn
 // in between, so a join is still waiting for its Redis subscription when the next frame is read.
 // Phoenix handles a socket's frames in order and a join is answered before the next frame is
-// handled (protocol.md §1.5: "The server runs the join logic and replies with the same ref").
+// handled (docs/protocol.md C2: a superseded join is still answered, in order).
 // Each test uses a topic nobody else joined, so its bus subscription is new and not yet live.
 describe('frames handled in the same read as a pending join', () => {
   async function batch(topic: string, ...frames: string[]): Promise<RawTcpWebSocket> {
@@ -389,7 +395,10 @@ describe('frames handled in the same read as a pending join', () => {
     );
     try {
       await waitFor(() => raw.json().some((f) => isFrame(f, 'phx_reply', '1')), { message: 'join reply' });
-      await sleep(QUIET_MS);
+      // The heartbeat was sent after the access_token: once its reply is in, so is anything for ref 2.
+      await waitFor(() => raw.json().some((f) => isFrame(f, 'phx_reply', '3')), {
+        message: 'heartbeat reply',
+      });
       const frames = raw.json();
       expect(frames.find((f) => isFrame(f, 'phx_reply', '1'))).toEqual([
         '1',

@@ -1,6 +1,6 @@
 // The gateway's HTTP surface: both websocket paths, `vsn` negotiation (missing → V1, unknown →
 // HTTP 403 before any websocket), /healthz, /readyz following Redis, 404 for anything else, and
-// the refusal to run on uWebSockets.js's JavaScript fallback (protocol.md §1.1, §1.5).
+// the refusal to run on uWebSockets.js's JavaScript fallback (docs/protocol.md P1).
 import {
   GATEWAY_ENTRY,
   PhoenixTestClient,
@@ -23,13 +23,14 @@ import {
   startUsersStack,
   stopUsersStack,
 } from './support';
+import { topicForTable } from '@walcast/protocol';
 
 jest.setTimeout(60_000);
 
 const USERS = 'realtime:public:users';
-const USERS_BUS = 'walcast:v1:table:public:users';
+const USERS_BUS = topicForTable('public', 'users');
 const GHOST = 'realtime:public:ghost';
-const GHOST_BUS = 'walcast:v1:table:public:ghost';
+const GHOST_BUS = topicForTable('public', 'ghost');
 
 let backends: Backends;
 let stack: WalcastStack;

@@ -1,6 +1,6 @@
 // The gateway's /metrics (Prometheus text), sequence-gap counting on the bus, and the per-socket
 // backpressure limit: a socket that stops reading is closed while the others receive everything.
-import { encodeBusMessage, type BusHeader } from '@walcast/protocol';
+import { encodeBusMessage, topicForTable, type BusHeader } from '@walcast/protocol';
 import { type WalcastStack, waitFor, type Backends } from '@walcast/test-utils';
 
 import {
@@ -18,7 +18,7 @@ import {
 jest.setTimeout(60_000);
 
 const USERS = 'realtime:public:users';
-const USERS_BUS = 'walcast:v1:table:public:users';
+const USERS_BUS = topicForTable('public', 'users');
 
 let backends: Backends;
 let stack: WalcastStack;

@@ -122,8 +122,8 @@ describe('graceful shutdown (SIGTERM, SHUTDOWN_GRACE=2s)', () => {
       pool.open({ gateway: index, vsn: '2.0.0' }),
       pool.open({ gateway: index, vsn: '2.0.0', path: '/realtime/v1/websocket' }),
     ]);
-    expect((await clients[0]!.join(USERS)).payload.status).toBe('ok');
-    expect((await clients[1]!.join('realtime:*')).payload.status).toBe('ok');
+    expect((await clients[0].join(USERS)).payload.status).toBe('ok');
+    expect((await clients[1].join('realtime:*')).payload.status).toBe('ok');
 
     const started = Date.now();
     const exit = await stack.gateways[index]!.stop();

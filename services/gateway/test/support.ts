@@ -62,13 +62,10 @@ export async function numpat(redis: RedisClient): Promise<number> {
   return Number(await redis.call('PUBSUB', 'NUMPAT'));
 }
 
-/** Resolves after `ms`; only for "nothing must arrive in this time" checks, never to synchronise. */
+/** Resolves after `ms`; only where time is the test's input (heartbeat pacing), never to synchronise. */
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
-
-/** The longest "nothing arrives" window the tests use. */
-export const QUIET_MS = 300;
 
 /** HTTP GET on a gateway; the status and the body text. */
 export async function httpGet(port: number, path: string): Promise<{ status: number; body: string }> {
@@ -162,24 +159,53 @@ export function isErrorReply(prefix: string, topic?: string): (f: PhoenixFrame) 
     (f.payload.response.reason as string).startsWith(prefix);
 }
 
-/** Asserts that no frame matching `predicate` arrives within `ms` (default {@link QUIET_MS}). */
+/**
+ * "Nothing else arrives" checks wait for a marker, a frame that must arrive after anything they
+ * rule out, instead of a fixed time: a socket's frames keep their order. A marker resolves once its
+ * frame is in.
+ */
+export type Marker = () => Promise<unknown>;
+
+/** The reply to a heartbeat sent now: a socket's pushes are handled in order (token checks included). */
+export const heartbeatMarker =
+  (client: PhoenixTestClient): Marker =>
+  () =>
+    client.heartbeat();
+
+/**
+ * Joins `realtime:public:users:id=eq.<fresh id>` on `client`; the marker inserts that row and waits
+ * for its change. Changes reach a socket in commit order, so every change committed before the
+ * marker's has arrived (or never will) once it is in.
+ */
+export async function joinChangeMarker(client: PhoenixTestClient, pgUrl: string): Promise<Marker> {
+  const id = nextId++;
+  const topic = `realtime:public:users:id=eq.${id}`;
+  const reply = await client.join(topic);
+  if (reply.payload?.status !== 'ok') throw new Error(`marker join refused: ${String(reply.raw)}`);
+  return async () => {
+    await sql(pgUrl, `insert into public.users (id, name) values (${id}, 'marker')`);
+    await client.next(isChangeFor(topic, 'INSERT', id));
+  };
+}
+
+/** Asserts that no frame matching `predicate` has arrived once `marker` (default: a heartbeat) has. */
 export async function expectNoFrame(
   client: PhoenixTestClient,
   predicate: (f: PhoenixFrame) => boolean,
-  ms = QUIET_MS,
+  marker: Marker = heartbeatMarker(client),
 ): Promise<void> {
-  await sleep(ms);
+  await marker();
   const unexpected = client.frames.filter(predicate);
   if (unexpected.length > 0) {
     throw new Error(`unexpected frames: ${unexpected.map((f) => String(f.raw).slice(0, 300)).join('\n')}`);
   }
 }
 
-/** Asserts that the client receives no frame at all within `ms` (default {@link QUIET_MS}). */
-export async function expectSilence(client: PhoenixTestClient, ms = QUIET_MS): Promise<void> {
+/** Asserts that nothing arrives before the reply to a heartbeat sent now. */
+export async function expectSilence(client: PhoenixTestClient): Promise<void> {
   const before = client.frames.length;
-  await sleep(ms);
-  const extra = client.frames.slice(before);
+  const reply = await client.heartbeat();
+  const extra = client.frames.slice(before).filter((f) => f !== reply);
   if (extra.length > 0) {
     throw new Error(`expected no frames, got: ${extra.map((f) => String(f.raw).slice(0, 300)).join('\n')}`);
   }

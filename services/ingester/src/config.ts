@@ -3,11 +3,20 @@
  * (DB_HOST, DB_PORT, DB_NAME, DB_USER, DB_PASSWORD, SLOT_NAME) keep their meaning; DATABASE_URL is
  * an alternative to the DB_* parts.
  */
-import { ConfigError, bytes, durationMs, host, int, loadConfig, oneOf, str, url } from '@walcast/config';
+import {
+  ConfigError,
+  bytes,
+  defaultInstanceId,
+  durationMs,
+  host,
+  int,
+  loadConfig,
+  oneOf,
+  str,
+  url,
+} from '@walcast/config';
 import { LOG_LEVELS, type LogLevel } from '@walcast/logger';
 import type { ClientConfig } from 'pg';
-import { hostname } from 'node:os';
-import { randomBytes } from 'node:crypto';
 
 export const ingesterSchema = {
   DATABASE_URL: url({
@@ -159,7 +168,7 @@ export function readConfig(env: Readonly<Record<string, string | undefined>> = p
     statusIntervalMs: e.STATUS_INTERVAL,
     maxInFlight: e.MAX_IN_FLIGHT,
     maxInFlightBytes: e.MAX_IN_FLIGHT_BYTES,
-    instanceId: e.INSTANCE_ID ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
+    instanceId: e.INSTANCE_ID ?? defaultInstanceId(),
     reconnectMaxDelayMs: e.RECONNECT_MAX_DELAY,
     subscriberPauseBytes: e.SUBSCRIBER_BACKLOG_PAUSE,
     subscriberMaxWaitMs: e.SUBSCRIBER_BACKLOG_MAX_WAIT,

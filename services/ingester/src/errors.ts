@@ -1,20 +1,11 @@
 /**
- * The ingester's internal error codes. Each is a dependency failure (style.md §8.5): the ingester
- * reports itself not ready, logs once per state change, and retries with jittered backoff. The
- * message always says what to do. docs/errors.md lists them.
+ * The ingester's errors. Each code is a dependency failure (docs/errors.md): the ingester reports
+ * itself not ready, logs once per state change, and retries with jittered backoff. The message
+ * always says what to do. The codes and their meaning are in @walcast/protocol's IngesterErrorCodes.
  */
-export const INGESTER_ERROR_CODES = [
-  'WalLevelNotLogical',
-  'PublicationMissing',
-  'SlotInUse',
-  'SlotInvalidated',
-  'SlotWrongPlugin',
-  'SlotWrongDatabase',
-  'DatabaseUnavailable',
-  'ReplicationFailed',
-] as const;
+import type { IngesterErrorCode } from '@walcast/protocol';
 
-export type IngesterErrorCode = (typeof INGESTER_ERROR_CODES)[number];
+export type { IngesterErrorCode };
 
 export class IngesterError extends Error {
   constructor(

@@ -6,7 +6,7 @@
  * with Redis reachable. Each failure is logged once per change of its code, not once per retry.
  */
 import { Client } from 'pg';
-import type { Bus } from '@walcast/bus';
+import { jitteredBackoffMs, type Bus } from '@walcast/bus';
 import type { Logger } from '@walcast/logger';
 import type { IngesterConfig } from './config';
 import type { IngesterMetrics } from './metrics';
@@ -103,7 +103,9 @@ export class Ingester {
       attempt = this.currentState === 'retrying' && this.lastErrorCode ? attempt + 1 : 0;
       // A standby polls at a steady pace so it takes over soon after the leader goes.
       if (this.currentState === 'standby') attempt = 2;
-      await this.sleep(this.backoffMs(attempt));
+      const delayMs = this.backoffMs(attempt);
+      this.log.debug({ code: this.lastErrorCode, attempt, delayMs }, 'retrying');
+      await this.sleep(delayMs);
     }
   }
 
@@ -194,9 +196,7 @@ export class Ingester {
   }
 
   private backoffMs(attempt: number): number {
-    const max = this.config.reconnectMaxDelayMs;
-    const base = Math.min(max, 250 * 2 ** Math.min(attempt, 10));
-    return Math.round(base / 2 + Math.random() * (base / 2));
+    return jitteredBackoffMs(attempt, 250, this.config.reconnectMaxDelayMs);
   }
 
   private sleep(ms: number): Promise<void> {

@@ -1,31 +1,19 @@
 /**
  * walcast ingester: the only holder of the replication slot. Wiring only: config → logger → bus →
- * ingester → health → signals.
+ * ingester → health; start, signals and exits are runService's.
  */
 import { RedisBus } from '@walcast/bus';
-import { ConfigError } from '@walcast/config';
+import { runService, WALCAST_VERSION } from '@walcast/config';
 import { createLogger } from '@walcast/logger';
-import { readConfig } from './config';
+import { readConfig, type IngesterConfig } from './config';
 import { startHealthServers } from './health';
 import { Ingester } from './ingester';
 import { IngesterMetrics } from './metrics';
 import { SlotMonitor } from './replication/slot-monitor';
 import { SubscriberFlow } from './publish/subscriber-flow';
 
-const VERSION = '0.1.0';
-
-async function main(): Promise<void> {
-  let config;
-  try {
-    config = readConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`walcast ingester: ${err.message}\n`);
-      process.exit(2);
-    }
-    throw err;
-  }
-  const log = createLogger({ service: 'ingester', level: config.logLevel, version: VERSION });
+async function start(config: IngesterConfig) {
+  const log = createLogger({ service: 'ingester', level: config.logLevel, version: WALCAST_VERSION });
   log.info(
     {
       slot: config.slotName,
@@ -88,29 +76,16 @@ async function main(): Promise<void> {
   monitor.start();
   flow?.start();
 
-  let stopping = false;
-  const shutdown = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'shutting down');
-    void (async () => {
+  return {
+    log,
+    stop: async () => {
       flow?.stop();
       await ingester.stop();
       await monitor.stop();
       await bus.close();
       health.close();
-      log.info('stopped');
-      log.flush();
-      process.exit(0);
-    })();
+    },
   };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(
-    `walcast ingester: fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
-  );
-  process.exit(1);
-});
+runService('ingester', readConfig, start);

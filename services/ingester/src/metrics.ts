@@ -4,13 +4,11 @@
  * Labels are bounded by construction (the ingester's states); no table, topic or value is ever a
  * label. Slot figures come from the SlotMonitor's last reading.
  */
+import { LATENCY_BUCKETS_SECONDS } from '@walcast/logger';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { SlotStatus } from './replication/slot-monitor';
 
 const STATES = ['starting', 'streaming', 'standby', 'retrying', 'stopping', 'stopped'] as const;
-
-/** Seconds; from sub-millisecond publishes to a stalled Redis. */
-const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
 /** Live values read at scrape time. */
 export interface IngesterGauges {
@@ -97,7 +95,7 @@ export class IngesterMetrics {
     this.commitToPublish = new Histogram({
       name: 'walcast_ingester_commit_to_publish_seconds',
       help: 'Per transaction: from its commit (PostgreSQL’s clock) to Redis having accepted all its changes.',
-      buckets: LATENCY_BUCKETS,
+      buckets: [...LATENCY_BUCKETS_SECONDS],
       registers,
     });
     this.redisErrors = new Counter({

@@ -102,8 +102,20 @@ describe('slot lag warning', () => {
     expect(warning['level']).toBe('warn');
     expect(warning['retainedBytes']).toBeGreaterThan(64 * 1024);
     expect(warning['warnBytes']).toBe(64 * 1024);
-    // Several checks later (200 ms apart), still exactly one warning.
-    await new Promise((r) => setTimeout(r, 1000));
+    // Several checks later (200 ms apart), still exactly one warning. Each check is seen in the
+    // retained-WAL gauge changing after more WAL was written.
+    for (let i = 0; i < 3; i++) {
+      const before = value(await scrape(), 'walcast_slot_retained_wal_bytes');
+      const from = 3000 + i * 1000;
+      await sql(
+        backends.pg.url,
+        `insert into items select i, repeat('x', 500) from generate_series(${from}, ${from + 999}) i`,
+      );
+      await waitFor(async () => value(await scrape(), 'walcast_slot_retained_wal_bytes') !== before, {
+        timeoutMs: 10_000,
+        message: 'a later slot check',
+      });
+    }
     expect(ingester.logs.filter((l) => l['code'] === 'SlotLag')).toHaveLength(1);
   });
 });

@@ -56,7 +56,7 @@ describe('publishing changes to Redis', () => {
     expect(msgs.map((m) => m.header.type)).toEqual(['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']);
     expect(msgs.map((m) => m.event.type)).toEqual(['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']);
     for (const m of msgs) {
-      expect(m.channel).toBe('walcast:v1:table:public:things');
+      expect(m.channel).toBe(topicForTable('public', 'things'));
       expect(m.channel).toBe(topicForTable('public', 'things'));
       // Exactly these fields: the primary key columns and the publish time included.
       expect(Object.keys(m.header).sort()).toEqual(['lsn', 'pk', 'seq', 'src', 'ts', 'type', 'v']);

@@ -38,6 +38,22 @@ async function replyTime(): Promise<bigint> {
   return typeof value === 'string' ? BigInt(value) : 0n;
 }
 
+/** What the walsender has sent to the ingester (pg_stat_replication.sent_lsn). */
+async function sentLsn(): Promise<bigint> {
+  const rows = await sql(
+    backends.pg.url,
+    `select sent_lsn::text as lsn from pg_stat_replication where application_name = 'walcast-ingester'`,
+  );
+  const sent = rows[0]?.['lsn'];
+  return typeof sent === 'string' ? lsnFromText(sent) : 0n;
+}
+
+/** Waits for the ingester's next standby status update (pg_stat_replication.reply_time moves). */
+async function nextStatusUpdate(message: string): Promise<void> {
+  const before = await replyTime();
+  await waitFor(async () => (await replyTime()) > before, { timeoutMs: 5_000, message });
+}
+
 describe('Redis outage', () => {
   it('confirms nothing Redis has not accepted, then delivers every row and catches up', async () => {
     // Streaming and caught up before the outage.
@@ -53,16 +69,22 @@ describe('Redis outage', () => {
     );
     const afterInserts = await currentWalLsn(backends.pg.url);
 
-    await sleep(1000);
-    const replyEarly = await replyTime();
-    await sleep(1000);
-    const confirmed = await confirmedLsn(backends.pg.url);
-    expect(confirmed).toBeLessThan(afterInserts); // I1: the 100 commits were not confirmed
-    expect(await readyStatus(stack.healthPort)).toBe(503);
-    // I2: standby status updates continued while publishing was blocked (STATUS_INTERVAL=500ms).
+    await waitFor(async () => (await readyStatus(stack.healthPort)) === 503, {
+      timeoutMs: 10_000,
+      message: 'the ingester reports itself not ready while Redis is down',
+    });
+    await waitFor(async () => (await sentLsn()) >= afterInserts, {
+      timeoutMs: 10_000,
+      message: 'the walsender sent the 100 commits to the ingester',
+    });
+    // I2: standby status updates go on while publishing is blocked (STATUS_INTERVAL=500ms); two of
+    // them, so that at least one was sent after the ingester had read the 100 commits.
     // pg-logical-replication 2.5.0 writes the reply timestamp wrongly (7 days ahead, and the low
     // 32 bits in ms instead of µs, so it advances 1 µs per ms), so only "it moved" is checked.
-    expect(await replyTime()).toBeGreaterThan(replyEarly);
+    await nextStatusUpdate('a status update while Redis is down');
+    await nextStatusUpdate('a second status update while Redis is down');
+    const confirmed = await confirmedLsn(backends.pg.url);
+    expect(confirmed).toBeLessThan(afterInserts); // I1: the 100 commits were not confirmed
     expect(stack.ingester!.isRunning()).toBe(true);
 
     await backends.redis.start();
@@ -96,17 +118,10 @@ describe('Redis outage', () => {
     await sql(backends.pg.url, `insert into orders select generate_series(1001, 1010), 'in flight'`);
     const afterInserts = await currentWalLsn(backends.pg.url);
     // The ingester has read those changes (they are in flight, unconfirmed).
-    await waitFor(
-      async () => {
-        const rows = await sql(
-          backends.pg.url,
-          `select sent_lsn::text as lsn from pg_stat_replication where application_name = 'walcast-ingester'`,
-        );
-        const sent = rows[0]?.['lsn'];
-        return typeof sent === 'string' && lsnFromText(sent) >= afterInserts;
-      },
-      { timeoutMs: 10_000, message: 'the walsender sent the in-flight changes' },
-    );
+    await waitFor(async () => (await sentLsn()) >= afterInserts, {
+      timeoutMs: 10_000,
+      message: 'the walsender sent the in-flight changes',
+    });
     const ingester = stack.ingester!;
     const started = Date.now();
     void ingester.kill('SIGTERM'); // resolves on exit, which is what is raced below

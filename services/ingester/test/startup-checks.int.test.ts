@@ -12,7 +12,7 @@ import {
   type ServiceProcess,
 } from '@walcast/test-utils';
 
-import { BusTap, logsWithCode, readyStatus, sleep, slotRow } from './support';
+import { BusTap, logsWithCode, readyStatus, slotRow } from './support';
 
 // jest.config.js sets testTimeout per project, which jest 30 ignores (the default 5 s applies).
 jest.setTimeout(30_000);
@@ -30,7 +30,7 @@ async function startIngester(backends: Backends, healthPort: number): Promise<Se
       SLOT_NAME: 'walcast',
       PUBLICATION: 'supabase_realtime',
       RECONNECT_MAX_DELAY: '300ms',
-      LOG_LEVEL: 'info',
+      LOG_LEVEL: 'debug', // a debug line per retry shows the retries happen
     },
     readyUrl: `http://127.0.0.1:${healthPort}/readyz`,
   });
@@ -64,7 +64,10 @@ describe('wal_level is not logical', () => {
     expect(await readyStatus(healthPort)).toBe(503);
     // Several retries (RECONNECT_MAX_DELAY=300ms) later it is still alive, still not ready, and has
     // logged the unchanged failure once, not once per retry.
-    await sleep(1500);
+    await waitFor(() => ingester.logs.filter((l) => l['msg'] === 'retrying').length >= 4, {
+      timeoutMs: 10_000,
+      message: 'four retries',
+    });
     expect(ingester.isRunning()).toBe(true);
     expect(await readyStatus(healthPort)).toBe(503);
     const healthz = await fetch(`http://127.0.0.1:${healthPort}/healthz`);

@@ -6,10 +6,11 @@ import { connect, type Socket } from 'node:net';
 import { sql, startStackWithSchema, waitFor, type Backends, type WalcastStack } from '@walcast/test-utils';
 
 import { BusTap } from './support';
+import { topicForTable } from '@walcast/protocol';
 
 jest.setTimeout(120_000);
 
-const TOPIC = 'walcast:v1:table:public:items';
+const TOPIC = topicForTable('public', 'items');
 const MESSAGE_MARK = Buffer.from('*3\r\n$7\r\nmessage\r\n');
 
 let backends: Backends;

@@ -3,7 +3,7 @@
 import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 
-import { decodeBusMessage, type BusHeader } from '@walcast/protocol';
+import { decodeBusMessage, patternForAll, type BusHeader } from '@walcast/protocol';
 import { sql } from '@walcast/test-utils';
 
 import { lsnFromText, type Lsn } from '../src/replication/lsn';
@@ -66,7 +66,7 @@ export class BusTap {
   ): Promise<BusTap> {
     const client = new Redis(url, { maxRetriesPerRequest: null, retryStrategy: () => 50 });
     const tap = new BusTap(client, opts.keep ?? true, opts.onMessage);
-    await client.psubscribe(opts.pattern ?? 'walcast:v1:table:*');
+    await client.psubscribe(opts.pattern ?? patternForAll());
     return tap;
   }
 

@@ -1,5 +1,5 @@
 // Compares decodeValue against PostgreSQL's own to_jsonb(), the conversion Supabase Realtime
-// uses (protocol.md §4.2), on a private PostgreSQL started for this file (initdb into a temp dir,
+// uses (docs/protocol.md E4), on a private PostgreSQL started for this file (initdb into a temp dir,
 // as user postgres when run as root). The documented differences are the last test.
 import { execFileSync } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -35,7 +35,9 @@ async function freePort(): Promise<number> {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject()));
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
     });
   });
 }

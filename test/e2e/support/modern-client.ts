@@ -114,7 +114,7 @@ export class Listener {
 }
 
 export function describeChange(c: Change): string {
-  const row = (c.eventType === 'DELETE' ? c.old : c.new) as Row;
+  const row = c.eventType === 'DELETE' ? c.old : c.new;
   return `${c.schema}.${c.table}:${c.eventType}:${String(row.id)}`;
 }
 

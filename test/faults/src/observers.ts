@@ -14,7 +14,7 @@
 import { Redis } from 'ioredis';
 import WebSocket, { type RawData } from 'ws';
 
-import { decodeBusMessage } from '@walcast/protocol';
+import { decodeBusMessage, patternForAll } from '@walcast/protocol';
 import { decodePhoenixFrame, encodePhoenixFrame } from '@walcast/test-utils';
 
 import { IdCounts } from './checker';
@@ -40,7 +40,7 @@ function fastRecordId(text: string): number | null | undefined {
   return match ? Number(match[1]) : undefined;
 }
 
-/** A Redis subscriber on `walcast:v1:table:*` that counts deliveries per row id. */
+/** A Redis subscriber on every table topic (`patternForAll()`) that counts deliveries per row id. */
 export class RedisObserver {
   readonly name = 'redis';
   readonly counts = new IdCounts();
@@ -88,7 +88,7 @@ export class RedisObserver {
   static async open(url: string): Promise<RedisObserver> {
     const observer = new RedisObserver(url);
     await observer.client.connect();
-    await observer.client.psubscribe('walcast:v1:table:*');
+    await observer.client.psubscribe(patternForAll());
     return observer;
   }
 
@@ -103,7 +103,7 @@ export class RedisObserver {
   }
 
   private async subscribe(): Promise<void> {
-    await this.client.psubscribe('walcast:v1:table:*');
+    await this.client.psubscribe(patternForAll());
     if (this.downSince !== null) this.unsubscribed.push({ from: this.downSince, to: Date.now() });
     this.downSince = null;
   }

@@ -1,28 +1,20 @@
 /**
- * Why a token was refused. `code` is the catalogue code (@walcast/protocol ErrorCodes) for logs,
- * `failure` a finer reason code for logs, and `kind` + `message` the client-facing text in the
- * form Supabase Realtime uses for join errors (protocol.md §3.3): `"<kind>: <message>"`.
+ * Why a token was refused. `code` is the log code (@walcast/protocol LogCodes), `failure` a finer
+ * reason for logs and metrics (TokenRefusalReasons), and `kind` + `message` the client-facing text
+ * in the form Supabase Realtime uses for join errors (docs/protocol.md C6): `"<kind>: <message>"`.
  */
-import type { ErrorCode } from '@walcast/protocol';
+import { errorReason, type ErrorCode, type LogCode, type TokenRefusalReason } from '@walcast/protocol';
 
-export type AuthFailure =
-  | 'missing'
-  | 'too-large'
-  | 'malformed'
-  | 'algorithm'
-  | 'signature'
-  | 'unknown-key'
-  | 'key-unavailable'
-  | 'exp-missing'
-  | 'expired'
-  | 'not-yet-valid'
-  | 'claim-mismatch';
+export type AuthFailure = TokenRefusalReason;
 
-/** The §3.3 reason prefixes the original server used for token problems. */
-export type AuthErrorKind = 'InvalidJWTToken' | 'MalformedJWT' | 'JwtSignatureError' | 'JwtSignerError';
+/** The reason codes the original server used for token problems (client-facing ErrorCodes). */
+export type AuthErrorKind = Extract<
+  ErrorCode,
+  'InvalidJWTToken' | 'MalformedJWT' | 'JwtSignatureError' | 'JwtSignerError'
+>;
 
 export class AuthError extends Error {
-  readonly code: Extract<ErrorCode, 'InvalidToken' | 'TokenExpired'>;
+  readonly code: Extract<LogCode, 'InvalidToken' | 'TokenExpired'>;
 
   constructor(
     readonly failure: AuthFailure,
@@ -37,7 +29,7 @@ export class AuthError extends Error {
 
   /** `"<kind>: <message>"`, the join error reason of modern channels. */
   get reason(): string {
-    return `${this.kind}: ${this.message}`;
+    return errorReason(this.kind, this.message);
   }
 }
 

@@ -87,7 +87,7 @@ describe('token sources', () => {
     expect(cleanToken('a%2Eb c\n')).toBe('a.bc');
   });
 
-  it('picks the channel token per §3.2', () => {
+  it('picks the channel token per protocol T2', () => {
     expect(channelToken({}, 'c')).toBe('c');
     expect(channelToken({ access_token: 'a' }, 'c')).toBe('a');
     expect(channelToken({ user_token: 'u', access_token: 'a' }, 'c')).toBe('u');

@@ -1,6 +1,6 @@
 /**
  * The role of a token verifier, and the token rules shared by connect and join: where the connect
- * token is read from, how it is cleaned, and which token a channel uses (protocol.md §2.1, §3.2).
+ * token is read from, how it is cleaned, and which token a channel uses (docs/protocol.md T1, T2).
  */
 import type { JWTPayload } from 'jose';
 

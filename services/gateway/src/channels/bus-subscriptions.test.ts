@@ -1,6 +1,7 @@
 import { MemoryBus, type BusKey } from '@walcast/bus';
 import type { Logger } from '@walcast/logger';
 import { BusEntry, BusSubscriptions } from './bus-subscriptions';
+import { topicForTable } from '@walcast/protocol';
 
 function fakeLog(): Logger & { warn: jest.Mock; debug: jest.Mock } {
   return { warn: jest.fn(), debug: jest.fn() } as unknown as Logger & { warn: jest.Mock; debug: jest.Mock };
@@ -21,13 +22,13 @@ function setup() {
   return { bus, received, subscribe, unsubscribe, log, subs: new BusSubscriptions(bus, log) };
 }
 
-const key: BusKey = { topic: 'walcast:v1:table:public:users' };
+const key: BusKey = { topic: topicForTable('public', 'users') };
 
 describe('BusSubscriptions: reference counting', () => {
   it('subscribes once for any number of acquirers of one key', () => {
     const { subs, subscribe } = setup();
     const a = subs.acquire(key);
-    const b = subs.acquire({ topic: key.topic! });
+    const b = subs.acquire({ topic: key.topic });
     expect(a).toBe(b);
     expect(a.refs).toBe(2);
     expect(subscribe).toHaveBeenCalledTimes(1);
@@ -51,14 +52,14 @@ describe('BusSubscriptions: reference counting', () => {
     await flush();
     subs.release(entry);
     expect(unsubscribe).not.toHaveBeenCalled();
-    await bus.publish(key.topic!, 'still subscribed');
+    await bus.publish(key.topic, 'still subscribed');
     subs.release(entry);
     expect(unsubscribe).toHaveBeenCalledTimes(1);
     expect(unsubscribe).toHaveBeenCalledWith(key);
     expect(subs.size).toBe(0);
     expect(subs.get(entry.id)).toBeUndefined();
     await flush();
-    await bus.publish(key.topic!, 'after release');
+    await bus.publish(key.topic, 'after release');
     expect(received).toEqual(['still subscribed']);
   });
 
@@ -71,7 +72,7 @@ describe('BusSubscriptions: reference counting', () => {
     expect(subscribe).toHaveBeenCalledTimes(2);
     await flush();
     expect(second.live).toBe(true);
-    await bus.publish(key.topic!, 'm');
+    await bus.publish(key.topic, 'm');
     expect(received).toEqual(['m']);
   });
 

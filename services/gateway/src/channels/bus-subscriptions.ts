@@ -10,28 +10,13 @@
  */
 import { busKeyId, type Bus, type BusKey } from '@walcast/bus';
 import type { Logger } from '@walcast/logger';
-import type { DeliveryGroup } from './delivery-group';
-import { EqualityIndex } from './equality-index';
 
 export class BusEntry {
   refs = 0;
   live = false;
-  /** The delivery groups fed by this subscription. */
-  readonly groups = new Set<DeliveryGroup>();
-  /** The same groups, indexed for dispatch. */
-  readonly index = new EqualityIndex();
   /** Per topic: the last (source, seq) received through this subscription. */
   private readonly lastSeq = new Map<string, { src: string; seq: number }>();
 
-  attach(group: DeliveryGroup): void {
-    this.groups.add(group);
-    this.index.add(group, group.equalityFor(this));
-  }
-
-  detach(group: DeliveryGroup): void {
-    this.groups.delete(group);
-    this.index.delete(group);
-  }
   private readonly waiters = new Set<() => void>();
 
   constructor(

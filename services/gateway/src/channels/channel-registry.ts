@@ -29,6 +29,7 @@ import { GroupRowAccess } from './group-row-access';
 import type { GatewayMetrics } from '../metrics';
 import type { BusEntry, BusSubscriptions } from './bus-subscriptions';
 import type { DeliveryGroup, Fanout, IncomingChange, ParsedChange } from './delivery-group';
+import { EqualityIndex } from './equality-index';
 import { LegacyGroup } from './legacy-group';
 import type { Binding } from './postgres-changes-binding';
 import { PostgresChangesGroup } from './postgres-changes-group';
@@ -69,8 +70,18 @@ export function busKeyForLegacy(target: LegacyTarget): BusKey {
   }
 }
 
+/** The delivery groups one bus subscription feeds, and the same groups indexed for dispatch. */
+export interface Feed {
+  readonly groups: Set<DeliveryGroup>;
+  readonly index: EqualityIndex;
+}
+
+/** What a subscription that feeds no group dispatches to. */
+const NO_FEED: Feed = { groups: new Set(), index: new EqualityIndex() };
+
 export class ChannelRegistry {
   private readonly groups = new Map<string, DeliveryGroup>();
+  private readonly feeds = new Map<BusEntry, Feed>();
   private readonly throttle = new LogThrottle({ max: 5, windowMs: 60_000 });
   private readonly gapThrottle = new LogThrottle({ max: 10, windowMs: 60_000 });
   private lostListener: (groups: DeliveryGroup[], reason: 'gap' | 'redis') => void = () => undefined;
@@ -131,7 +142,7 @@ export class ChannelRegistry {
     const entry = this.subscriptions.acquire(busKeyForLegacy(target));
     const group = new LegacyGroup(topic, entry, filter, identityKey);
     this.authorize(group, identity);
-    entry.attach(group);
+    this.attach(entry, group);
     this.groups.set(key, group);
     return group;
   }
@@ -199,7 +210,7 @@ export class ChannelRegistry {
     const unique = new Map(keys.map((k) => [busKeyId(k), k]));
     const entries = [...unique.values()].map((k) => this.subscriptions.acquire(k));
     const group = create(entries);
-    for (const entry of entries) entry.attach(group);
+    for (const entry of entries) this.attach(entry, group);
     this.groups.set(key, group);
     return group;
   }
@@ -209,9 +220,32 @@ export class ChannelRegistry {
     if (group.size > 0 || this.groups.get(group.key) !== group) return;
     this.groups.delete(group.key);
     for (const entry of group.busEntries) {
-      entry.detach(group);
+      this.detach(entry, group);
       this.subscriptions.release(entry);
     }
+  }
+
+  /** The groups `entry` feeds (the bench replaces `index` to measure dispatch without it). */
+  feedOf(entry: BusEntry): Feed {
+    return this.feeds.get(entry) ?? NO_FEED;
+  }
+
+  private attach(entry: BusEntry, group: DeliveryGroup): void {
+    let feed = this.feeds.get(entry);
+    if (!feed) {
+      feed = { groups: new Set(), index: new EqualityIndex() };
+      this.feeds.set(entry, feed);
+    }
+    feed.groups.add(group);
+    feed.index.add(group, group.equalityFor(entry));
+  }
+
+  private detach(entry: BusEntry, group: DeliveryGroup): void {
+    const feed = this.feeds.get(entry);
+    if (!feed) return;
+    feed.groups.delete(group);
+    feed.index.delete(group);
+    if (feed.groups.size === 0) this.feeds.delete(entry);
   }
 
   /** The bus message handler. Never throws: a bad message is counted and logged (throttled). */
@@ -246,7 +280,7 @@ export class ChannelRegistry {
     const missing = entry.checkSequence(topic, header.src, header.seq);
     if (missing > 0) {
       this.countGap(topic, header.src, header.seq, missing);
-      this.lostListener([...entry.groups], 'gap');
+      this.lostListener([...this.feedOf(entry).groups], 'gap');
     }
     const deliver = (group: DeliveryGroup): void => {
       try {
@@ -260,9 +294,10 @@ export class ChannelRegistry {
         );
       }
     };
+    const feed = this.feedOf(entry);
     let candidates: Iterable<DeliveryGroup>;
     try {
-      candidates = entry.index.candidates(change);
+      candidates = feed.index.candidates(change);
     } catch (err) {
       // The event could not be parsed for the index: offer it to every group (each fails alone).
       this.throttle.warn(
@@ -270,7 +305,7 @@ export class ChannelRegistry {
         { err, topic: entry.id, code: 'MalformedBusMessage' },
         'could not index a change',
       );
-      candidates = entry.groups;
+      candidates = feed.groups;
     }
     for (const group of candidates) deliver(group);
     if (header.ts !== undefined)

@@ -12,11 +12,36 @@ import {
   type ProtocolVersion,
   type Row,
 } from '@walcast/protocol';
-import type { WebSocket } from '../uws';
-import type { SocketData } from '../ws/socket-data';
+import type { RowFilter } from '../filters/row-filter';
 import type { PendingView } from '../rls/row-authorizer';
+import type { WebSocket } from '../uws';
 import type { BusEntry } from './bus-subscriptions';
 import type { GroupRowAccess } from './group-row-access';
+
+/**
+ * The row a filter is evaluated on (docs/protocol.md L3, M3): `old_record` for a DELETE (the row
+ * is gone), `record` otherwise. Parses the event.
+ */
+export function rowToFilter(change: IncomingChange): Row | undefined {
+  const parsed = change.parsed();
+  return change.header.type === 'DELETE' ? parsed.old_record : parsed.record;
+}
+
+/** The type name of column `name` in the change's `columns` (filters compare by type). */
+export function columnTypeOf(change: IncomingChange, name: string): string | undefined {
+  return change.parsed().columns?.find((c) => c.name === name)?.type;
+}
+
+/** Whether `filter` matches the change's row to filter on. */
+export function matchesFilter(filter: RowFilter, change: IncomingChange): boolean {
+  return filter.matches(rowToFilter(change), (name) => columnTypeOf(change, name));
+}
+
+/**
+ * A member socket as a group sees it: only its codec matters here. (The gateway's sockets carry
+ * more, see ws/socket-data.ts; the channel layer does not depend on the websocket layer.)
+ */
+export type MemberSocket = WebSocket<{ readonly codec: PhoenixCodec }>;
 
 /** The parts of a change event filters need, parsed at most once per bus message. */
 export interface ParsedChange {
@@ -47,7 +72,7 @@ export interface IncomingChange {
  */
 export interface Fanout {
   publish(uwsTopic: string, frame: string): void;
-  sendLarge(sockets: Iterable<WebSocket<SocketData>>, frame: string): void;
+  sendLarge(sockets: Iterable<MemberSocket>, frame: string): void;
 }
 
 /** Frames longer than this (in UTF-16 units, so at most 3× the bytes) go through `sendLarge`. */
@@ -55,7 +80,7 @@ export const LARGE_FRAME_CHARS = 256 * 1024;
 
 export abstract class DeliveryGroup {
   /** Member sockets per protocol version. */
-  private readonly members: Record<ProtocolVersion, Set<WebSocket<SocketData>>> = {
+  private readonly members: Record<ProtocolVersion, Set<MemberSocket>> = {
     '1.0.0': new Set(),
     '2.0.0': new Set(),
   };
@@ -96,15 +121,15 @@ export abstract class DeliveryGroup {
   }
 
   /** Every member socket, of both protocol versions (a copy: callers may remove members). */
-  memberSockets(): Array<WebSocket<SocketData>> {
+  memberSockets(): MemberSocket[] {
     return [...this.members['1.0.0'], ...this.members['2.0.0']];
   }
 
-  add(ws: WebSocket<SocketData>): void {
+  add(ws: MemberSocket): void {
     this.members[ws.getUserData().codec.vsn].add(ws);
   }
 
-  remove(ws: WebSocket<SocketData>): void {
+  remove(ws: MemberSocket): void {
     this.members[ws.getUserData().codec.vsn].delete(ws);
   }
 

@@ -11,7 +11,7 @@
  */
 import type { JsonValue } from '@walcast/protocol';
 import { equalityKey } from '../filters/row-filter';
-import type { DeliveryGroup, IncomingChange } from './delivery-group';
+import { columnTypeOf, rowToFilter, type DeliveryGroup, type IncomingChange } from './delivery-group';
 
 interface ColumnIndex {
   /** Every indexed group on this column, with its filter value. */
@@ -67,14 +67,13 @@ export class EqualityIndex {
 
   private forIndexed(change: IncomingChange, visit: (group: DeliveryGroup) => void): void {
     if (this.columns.size === 0 || change.header.type === 'TRUNCATE') return;
-    const parsed = change.parsed();
-    const row = change.header.type === 'DELETE' ? parsed.old_record : parsed.record;
+    const row = rowToFilter(change);
     if (!row) return;
     for (const [name, column] of this.columns) {
       if (!Object.prototype.hasOwnProperty.call(row, name)) continue;
       const value = row[name] as JsonValue;
       if (value === null) continue;
-      const type = parsed.columns?.find((c) => c.name === name)?.type ?? '';
+      const type = columnTypeOf(change, name) ?? '';
       const key = equalityKey(value, type);
       if (key === null) continue;
       const groups = this.mapFor(column, type).get(key);

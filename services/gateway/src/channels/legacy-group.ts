@@ -7,7 +7,7 @@
 import { v1Codec, v2Codec } from '@walcast/protocol';
 import type { RowFilter } from '../filters/row-filter';
 import type { BusEntry } from './bus-subscriptions';
-import { DeliveryGroup, type Fanout, type IncomingChange } from './delivery-group';
+import { DeliveryGroup, matchesFilter, type Fanout, type IncomingChange } from './delivery-group';
 
 const CODECS = [v1Codec, v2Codec] as const;
 
@@ -29,11 +29,7 @@ export class LegacyGroup extends DeliveryGroup {
   deliver(change: IncomingChange, fanout: Fanout): void {
     const { type } = change.header;
     if (!this.filter.isEmpty) {
-      if (type === 'TRUNCATE') return;
-      const parsed = change.parsed();
-      const row = type === 'DELETE' ? parsed.old_record : parsed.record;
-      const columns = parsed.columns ?? [];
-      if (!this.filter.matches(row, (name) => columns.find((c) => c.name === name)?.type)) return;
+      if (type === 'TRUNCATE' || !matchesFilter(this.filter, change)) return;
     }
     this.authorized(change, (eventJson, selectable) => {
       // A filter on a column the identity may not read (a grant revoked since the join) matches nothing.

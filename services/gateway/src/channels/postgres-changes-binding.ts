@@ -1,5 +1,5 @@
 /**
- * One entry of a modern join's `config.postgres_changes` (protocol.md §3.2–3.6): validated, with
+ * One entry of a modern join's `config.postgres_changes` (docs/protocol.md M1–M4): validated, with
  * its numeric id, the Redis subscription it needs, and its row filter.
  *
  * The id is a hash of the entry exactly as the client sent it (equal entries get equal ids, as in
@@ -106,7 +106,7 @@ export function parseBinding(entry: unknown, maxFilterBytes = Infinity): Binding
           'Unable to subscribe to changes with given parameters: `select` needs a specific schema and table',
       };
     }
-    select = e.select as string[];
+    select = e.select;
   }
   const busKey: BusKey =
     schema === '*'

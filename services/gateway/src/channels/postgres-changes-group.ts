@@ -1,7 +1,7 @@
 /**
  * Delivery for modern channels (a join with `config`): one `postgres_changes` frame per change per
  * channel, `{"ids": [...], "data": <change>}`, where `ids` are this channel's bindings that match
- * (protocol.md §3.5). TRUNCATE is never sent to these clients (decision 5). DELETE is matched
+ * (docs/protocol.md M3). TRUNCATE is never sent to these clients (M3). DELETE is matched
  * against `old_record`. A binding with `select` gets the change projected to those columns plus
  * the primary key, rebuilt from the ingester's bytes.
  *
@@ -11,7 +11,7 @@
  */
 import { PhoenixEvents, v1Codec, v2Codec } from '@walcast/protocol';
 import type { BusEntry } from './bus-subscriptions';
-import { DeliveryGroup, type Fanout, type IncomingChange } from './delivery-group';
+import { DeliveryGroup, matchesFilter, type Fanout, type IncomingChange } from './delivery-group';
 import type { Binding } from './postgres-changes-binding';
 import { joinMembers, objectMembers } from './raw-json';
 
@@ -74,11 +74,7 @@ export class PostgresChangesGroup extends DeliveryGroup {
     if (b.event !== '*' && b.event !== change.header.type) return false;
     if (b.schema !== '*' && b.schema !== change.schema) return false;
     if (b.table !== '*' && b.table !== change.table) return false;
-    if (b.filter.isEmpty) return true;
-    const parsed = change.parsed();
-    const row = change.header.type === 'DELETE' ? parsed.old_record : parsed.record;
-    const columns = parsed.columns ?? [];
-    return b.filter.matches(row, (name) => columns.find((c) => c.name === name)?.type);
+    return b.filter.isEmpty || matchesFilter(b.filter, change);
   }
 }
 

@@ -1,5 +1,5 @@
 /**
- * The `filter` grammar of Supabase Realtime's postgres_changes (protocol.md §3.6, 2026 server):
+ * The `filter` grammar of Supabase Realtime's postgres_changes (docs/protocol.md F1; the 2026 server's):
  *
  *   filter     := condition ("," condition)*                  (AND)
  *   condition  := column "=" ["not."] op "." value

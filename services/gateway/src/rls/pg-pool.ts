@@ -24,12 +24,20 @@ export function createRowAuthPool(
   // An idle connection that breaks is dropped by the pool; the next checkout opens a new one.
   pool.on('error', (err) => log.debug({ err }, 'row authorization connection lost'));
   const values = (v: readonly unknown[] | undefined): unknown[] | undefined => (v ? [...v] : undefined);
+  /** What each underlying connection has prepared, kept across checkouts. */
+  const prepared = new WeakMap<object, Set<string>>();
   return {
     query: async <R>(text: string, v?: readonly unknown[]) =>
       (await pool.query(text, values(v))) as unknown as { rows: R[] },
     connect: async () => {
       const client = await pool.connect();
+      let names = prepared.get(client);
+      if (!names) {
+        names = new Set();
+        prepared.set(client, names);
+      }
       return {
+        prepared: names,
         query: async <R>(text: string, v?: readonly unknown[]) =>
           (await client.query(text, values(v))) as unknown as { rows: R[] },
         queryMany: async (text: string) => {

@@ -5,8 +5,9 @@
  * `jsonb_populate_record(null::<table>, <row>)`, aliased as the table so their column references
  * resolve to the committed values. Policies that read other tables see those tables' current state.
  *
- * Batching: every evaluation asked for in one event-loop turn for the same table and role shares
- * one transaction on one pooled connection, and the rows of one identity one statement. A statement
+ * Batching: evaluations for the same table and role asked for while no connection is free (or in
+ * one event-loop turn) share one transaction, sent in one round trip, and the rows of one identity
+ * one statement; so batches grow with the load. A statement
  * that raises is retried row by row (each under a savepoint), so a policy that raises for one row
  * or one identity yields an error verdict for that one only. A connection or timeout failure
  * rejects every evaluation of the batch: the caller fails closed.
@@ -40,6 +41,8 @@ interface Batch {
 
 export interface PolicyEvaluatorOptions {
   pool: ConnectionPool;
+  /** Batches evaluated at once: the pool's size. */
+  maxConcurrent: number;
   log: Logger;
   /** Called once per transaction with how many rows it judged and how long it took. */
   onBatch?(rows: number, seconds: number): void;
@@ -82,6 +85,10 @@ const SET_CLAIMS =
 export class PolicyEvaluator {
   private readonly batches = new Map<string, Batch>();
   private scheduled = false;
+  /** Batches being evaluated (each holds one pooled connection). */
+  private running = 0;
+  /** Keys (table version and role) of the batches being evaluated, with how many parts run. */
+  private readonly inFlight = new Map<string, number>();
   private readonly throttle = new LogThrottle({ max: 10, windowMs: 60_000 });
 
   constructor(private readonly opts: PolicyEvaluatorOptions) {}
@@ -108,14 +115,36 @@ export class PolicyEvaluator {
     return promise;
   }
 
+  /**
+   * Starts the waiting batches, as many as connections are free. While every connection is busy,
+   * evaluations keep joining the waiting batches, so batches grow with the load and the cost of a
+   * round trip and of planning a statement is shared by more rows.
+   */
   private flush(): void {
     this.scheduled = false;
-    const batches = [...this.batches.values()];
-    this.batches.clear();
-    for (const batch of batches) {
-      void this.run(batch).catch((err: unknown) => {
-        for (const { items } of batch.identities.values()) for (const item of items) item.reject(err);
-      });
+    for (const [key, batch] of this.batches) {
+      const free = this.opts.maxConcurrent - this.running;
+      if (free <= 0) return;
+      // One evaluation at a time per table and role: the next one takes every row that came meanwhile.
+      if (this.inFlight.has(key)) continue;
+      this.batches.delete(key);
+      // Its identities split over the free connections, evaluated in parallel.
+      const parts = splitBatch(batch, free);
+      this.inFlight.set(key, parts.length);
+      this.running += parts.length;
+      for (const part of parts) {
+        void this.run(part)
+          .catch((err: unknown) => {
+            for (const { items } of part.identities.values()) for (const item of items) item.reject(err);
+          })
+          .finally(() => {
+            this.running--;
+            const left = (this.inFlight.get(key) ?? 1) - 1;
+            if (left > 0) this.inFlight.set(key, left);
+            else this.inFlight.delete(key);
+            if (this.batches.size > 0) this.flush();
+          });
+      }
     }
   }
 
@@ -159,13 +188,19 @@ export class PolicyEvaluator {
   private async judgeAtOnce(conn: PooledConnection, batch: Batch): Promise<boolean> {
     const groups = [...batch.identities.values()];
     if (groups.some(({ items }) => items.length > MAX_ROWS_PER_STATEMENT)) return false;
-    const parts = [`begin`, `set local role ${quoteIdent(batch.role)}`];
+    // The statement is prepared once per connection (a prepared statement outlives the rolled-back
+    // transaction) and executed per identity: planning it once per identity cost most of the time.
+    const statement = policyStatement(batch.access);
+    const name = `walcast_policy_${fnv1a(statement)}`;
+    const prepare = !conn.prepared.has(name);
+    const parts = prepare ? [`prepare ${name}(text) as ${statement}`] : [];
+    parts.push(`begin`, `set local role ${quoteIdent(batch.role)}`);
     for (const { identity, items } of groups) {
       parts.push(
         `select set_config('request.jwt.claims', ${quoteLiteral(identity.claimsJson)}, true), ` +
           `set_config('request.jwt.claim.sub', ${quoteLiteral(identity.sub)}, true), ` +
           `set_config('request.jwt.claim.role', ${quoteLiteral(identity.role)}, true)`,
-        policyStatement(batch.access, quoteLiteral(`[${items.map((i) => i.rowJson).join(',')}]`)),
+        `execute ${name}(${quoteLiteral(`[${items.map((i) => i.rowJson).join(',')}]`)})`,
       );
     }
     parts.push('rollback');
@@ -177,9 +212,11 @@ export class PolicyEvaluator {
       await conn.query('rollback');
       return false;
     }
+    if (prepare) conn.prepared.add(name);
+    const first = prepare ? 4 : 3;
     groups.forEach(({ items }, k) => {
       const verdicts = new Array<boolean>(items.length).fill(false);
-      for (const r of results[3 + 2 * k]!.rows as Array<{ ord: number; visible: boolean | null }>)
+      for (const r of results[first + 2 * k]!.rows as Array<{ ord: number; visible: boolean | null }>)
         verdicts[r.ord - 1] = r.visible === true;
       items.forEach((item, i) => item.resolve(verdicts[i]!));
     });
@@ -230,6 +267,29 @@ export class PolicyEvaluator {
       }
     }
   }
+}
+
+/** `batch` as at most `parts` batches of whole identities, of about equal size. */
+function splitBatch(batch: Batch, parts: number): Batch[] {
+  const entries = [...batch.identities.entries()];
+  const count = Math.max(1, Math.min(parts, entries.length));
+  if (count === 1) return [batch];
+  const size = Math.ceil(entries.length / count);
+  const out: Batch[] = [];
+  for (let i = 0; i < entries.length; i += size) {
+    out.push({ access: batch.access, role: batch.role, identities: new Map(entries.slice(i, i + size)) });
+  }
+  return out;
+}
+
+/** FNV-1a of `text` as 8 hex digits (names a prepared statement after its text). */
+function fnv1a(text: string): string {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash.toString(16).padStart(8, '0');
 }
 
 /** An error PostgreSQL raised for the statement (it has a SQLSTATE), not a broken connection or a timeout. */

@@ -14,6 +14,8 @@ export interface PooledConnection extends Queryable {
    * parameters, values must be quoted literals); one result per statement.
    */
   queryMany(text: string): Promise<Array<{ rows: unknown[] }>>;
+  /** Names of the statements PREPAREd on this connection (it outlives the checkout). */
+  readonly prepared: Set<string>;
   /** `err` set: the connection is broken and must not be reused. */
   release(err?: Error): void;
 }

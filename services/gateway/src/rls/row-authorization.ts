@@ -36,6 +36,7 @@ export class RowAuthorization {
     this.catalog = new TableAccessCatalog({ db: this.pool, refreshMs: config.refreshMs, log });
     const evaluator = new PolicyEvaluator({
       pool: this.pool,
+      maxConcurrent: config.poolSize,
       log,
       onBatch: (_rows, seconds) => metrics.rowAuthBatchSeconds.observe(seconds),
     });

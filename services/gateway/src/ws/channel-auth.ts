@@ -1,5 +1,5 @@
 /**
- * Token rules of a joined channel (protocol.md §2.1, §3.2, §3.7, decision 6): the reasons a join is
+ * Token rules of a joined channel (docs/protocol.md T2–T4, C6, C7): the reasons a join is
  * refused with, the expiry timer, and how a channel whose token fails or expires is ended —
  * `phx_error` for a legacy channel (the client rejoins), `system` error then `phx_close` for a
  * modern one.
@@ -58,7 +58,7 @@ export class ChannelAuth {
 
   /**
    * `access_token` push: a new token is verified and replaces the channel's, with no reply; a bad
-   * one ends the channel. `sb_…` keys, the same token and non-strings are ignored (§2.1, §3.7).
+   * one ends the channel. `sb_…` keys, the same token and non-strings are ignored (protocol T4).
    */
   refresh(
     ws: WebSocket<SocketData>,
@@ -148,7 +148,7 @@ export function reportRefusal(
 /** setTimeout fires at once past 2^31-1 ms; longer waits are re-armed in steps. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-/** The join error reason for a refused token: the original legacy wording, or §3.3's for modern joins. */
+/** The join error reason for a refused token: the original legacy wording, or the modern one (protocol T3). */
 export function joinRefusal(topic: string, isModern: boolean, err: AuthError): string {
   return isModern ? err.reason : legacyRefusal(topic);
 }

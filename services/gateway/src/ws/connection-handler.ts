@@ -6,7 +6,7 @@
  * - A client fault (malformed frame, bad topic, bad filter) is answered to that client only, as
  *   an error reply `"<Code>: <message>"`; the socket stays open and nothing else is affected.
  * - A legacy join is answered `ok` only once the channel's bus subscription is live, so a row
- *   committed after the reply is delivered (protocol decision 7).
+ *   committed after the reply is delivered (docs/protocol.md L2, M2).
  * - Every membership a socket holds is released when it leaves, rejoins or closes.
  * - With SECURE_CHANNELS, a join and an `access_token` push wait for their token check; frames that
  *   arrive meanwhile are queued on the socket and handled afterwards, in order. The token rules themselves
@@ -56,7 +56,7 @@ import {
   type Refusal,
 } from './client-limits';
 import { pushLifecycle, push, reply } from './frames';
-import type { SocketData } from './socket-data';
+import { gatewaySocket, type SocketData } from './socket-data';
 
 export interface ConnectionHandlerOptions {
   registry: ChannelRegistry;
@@ -170,7 +170,7 @@ export class ConnectionHandler {
   failChannels(groups: readonly DeliveryGroup[]): number {
     let ended = 0;
     for (const group of groups) {
-      for (const ws of group.memberSockets()) {
+      for (const ws of group.memberSockets().map(gatewaySocket)) {
         const data = ws.getUserData();
         if (data.closed) continue;
         for (const membership of [...data.channels.values()]) {

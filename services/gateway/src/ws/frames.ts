@@ -1,5 +1,5 @@
 /**
- * Building and sending the frames a channel answers with. Phoenix's rules (protocol.md §1.2–1.5):
+ * Building and sending the frames a channel answers with. Phoenix's rules (docs/protocol.md P2–P4, C1–C4):
  * replies reuse the request's ref (and join_ref in V2); `phx_close`/`phx_error` carry the join ref
  * as their ref; other channel pushes have ref `null`.
  */

@@ -4,6 +4,8 @@
  */
 import type { PhoenixCodec } from '@walcast/protocol';
 import type { ChannelMembership } from '../channels/channel-registry';
+import type { MemberSocket } from '../channels/delivery-group';
+import type { WebSocket } from '../uws';
 import type { CloseReason } from '../metrics';
 import type { JoinRate } from './client-limits';
 
@@ -29,4 +31,12 @@ export interface SocketData {
   inbox: unknown[] | null;
   /** The socket's join rate limit, made on its first join. */
   joinRate: JoinRate | null;
+}
+
+/**
+ * A delivery group's member as what it is, one of the gateway's sockets. The channel layer sees
+ * members only as MemberSocket (their codec), so that it does not import this module.
+ */
+export function gatewaySocket(member: MemberSocket): WebSocket<SocketData> {
+  return member as WebSocket<SocketData>;
 }

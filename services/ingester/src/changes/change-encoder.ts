@@ -3,7 +3,7 @@
  * once, here, as JSON text. Values are spliced as JSON fragments from the value decoder, so int8
  * and numeric keep PostgreSQL's digits.
  *
- * `old_record` (protocol.md decision 3): the replica identity columns under DEFAULT/INDEX identity,
+ * `old_record` (docs/protocol.md E3): the replica identity columns under DEFAULT/INDEX identity,
  * taken from the key tuple when the key changed and otherwise from the new row (as wal2json does);
  * the whole old row under FULL; `{}` under NOTHING. An unchanged TOAST value is taken from the old
  * row when the message carries it (the library does this) and otherwise left out of `record`.

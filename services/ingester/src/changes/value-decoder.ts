@@ -1,6 +1,6 @@
 /**
  * Converts a column value from PostgreSQL's text output (pgoutput text mode) to JSON text, typed
- * as protocol.md §4.2 describes: numbers, booleans, nested json/jsonb, arrays as JSON arrays,
+ * as docs/protocol.md E4 describes: numbers, booleans, nested json/jsonb, arrays as JSON arrays,
  * timestamps as ISO-8601 strings, everything else as a JSON string of PostgreSQL's text.
  *
  * The result is a JSON fragment to splice into a document, so int8 and numeric keep exactly the

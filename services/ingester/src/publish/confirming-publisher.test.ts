@@ -1,5 +1,5 @@
 import type { Bus } from '@walcast/bus';
-import { decodeBusMessage, encodeBusMessage } from '@walcast/protocol';
+import { decodeBusMessage, encodeBusMessage, topicForTable } from '@walcast/protocol';
 import type { EncodedChange } from '../changes/change-encoder';
 import type { Lsn } from '../replication/lsn';
 import { ConfirmingPublisher, type PublisherOptions } from './confirming-publisher';
@@ -26,7 +26,7 @@ async function flush(): Promise<void> {
   for (let i = 0; i < 5; i++) await Promise.resolve();
 }
 
-function change(topic = 'walcast:v1:table:public:t', json = '{"type":"INSERT"}'): EncodedChange {
+function change(topic = topicForTable('public', 't'), json = '{"type":"INSERT"}'): EncodedChange {
   return { topic, type: 'INSERT', json, pk: ['id'] };
 }
 
