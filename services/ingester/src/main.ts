@@ -63,6 +63,10 @@ async function main(): Promise<void> {
           intervalMs: config.subscriberCheckIntervalMs,
           pauseBytes: config.subscriberPauseBytes,
           maxWaitMs: config.subscriberMaxWaitMs,
+          loneWaitMs: config.subscriberLoneWaitMs,
+          closeBytes: config.subscriberCloseBytes,
+          close: (id) => bus.closeSubscriber(id),
+          onClosed: () => metrics.subscribersClosed.inc(),
           log: log.child({ component: 'subscriber-flow' }),
           onHold: (held) => {
             ingester.hold(held);
