@@ -60,6 +60,7 @@ async function main(): Promise<void> {
     config.subscriberPauseBytes > 0
       ? new SubscriberFlow({
           read: () => bus.subscriberBacklog(),
+          inFlightBytes: () => ingester.inFlightBytes,
           intervalMs: config.subscriberCheckIntervalMs,
           pauseBytes: config.subscriberPauseBytes,
           maxWaitMs: config.subscriberMaxWaitMs,
@@ -74,7 +75,7 @@ async function main(): Promise<void> {
           },
         })
       : null;
-  const ingester = new Ingester(
+  const ingester: Ingester = new Ingester(
     config,
     bus,
     log.child({ component: 'replication' }),

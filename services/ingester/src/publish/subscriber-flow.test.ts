@@ -104,6 +104,22 @@ describe('SubscriberFlow', () => {
     expect(holds).toEqual([true, false]);
   });
 
+  it('counts subscribers that take turns at being the last one behind as a shared backlog', () => {
+    const { flow, holds, advance } = setup({ loneWaitMs: 300 });
+    for (let turn = 0; turn < 20; turn++) {
+      const [ahead, behind] = turn % 2 === 0 ? ['a', 'b'] : ['b', 'a'];
+      flow.decide([sub(ahead, 0), sub(behind, 6 * MB)]);
+      advance(200);
+    }
+    expect(holds).toEqual([true]);
+    advance(100); // a was last behind 300 ms ago: b is alone from now
+    flow.decide([sub('a', 0), sub('b', 6 * MB)]);
+    expect(holds).toEqual([true]);
+    advance(300);
+    flow.decide([sub('a', 0), sub('b', 6 * MB)]);
+    expect(holds).toEqual([true, false]);
+  });
+
   it('waits for one subscriber that is the only one (a burst too fast for it) up to the maximum wait', () => {
     const { flow, holds, advance } = setup({ maxWaitMs: 2000 });
     flow.decide([sub('a', 6 * MB)]);
@@ -198,6 +214,32 @@ describe('SubscriberFlow', () => {
     expect(reads).toBeGreaterThanOrEqual(2);
     expect(holds).toEqual([true, false]);
     flow.consume(2 * MB); // 3 MB of budget now
+    expect(holds).toEqual([true, false]);
+  });
+
+  it('leaves out of the budget what a reading may not include (publishes Redis had not answered)', async () => {
+    let inFlight = 3 * MB;
+    const holds: boolean[] = [];
+    const flow = new SubscriberFlow({
+      read: () => Promise.resolve([sub('a', 0)]),
+      inFlightBytes: () => inFlight,
+      intervalMs: 60_000,
+      pauseBytes: 4 * MB,
+      maxWaitMs: 10_000,
+      loneWaitMs: 500,
+      closeBytes: 0,
+      close: () => Promise.resolve(),
+      log: silent,
+      onHold: (held) => holds.push(held),
+    });
+    flow.consume(3 * MB);
+    await flow.check(); // 3 MB unanswered: 1 MB left
+    flow.consume(0.5 * MB);
+    expect(holds).toEqual([]);
+    flow.consume(0.6 * MB);
+    expect(holds).toEqual([true]);
+    inFlight = 0; // Redis answered everything: the next reading shows all of it
+    await flow.check();
     expect(holds).toEqual([true, false]);
   });
 

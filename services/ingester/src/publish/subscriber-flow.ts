@@ -8,21 +8,24 @@
  * keep holding.
  *
  * Who is waited for: a gateway drains Redis at full speed whatever its sockets do, so when the
- * backlog is shared (a strict majority of the subscribers waited for are behind: the burst is too
- * fast for the subscribers in general), a burst flows at the pace of the slowest, and nothing is
- * dropped. A subscriber behind alone, while most keep up, is one that cannot keep up by itself (a
- * stalled event loop, an overloaded host): it is waited for only `loneWaitMs` in a row (time
- * above `pauseBytes`, or while holding without draining), then no longer, so one stalled gateway
- * costs the others at most that. A walcast gateway no longer waited for is closed
+ * backlog is shared (a strict majority of the subscribers waited for have been behind within the
+ * last `loneWaitMs`: the burst is too fast for the subscribers in general, even if they take turns
+ * at being the last one), a burst flows at the pace of the slowest, and nothing is dropped. A
+ * subscriber behind alone, while most keep up, is one that cannot keep up by itself (a stalled
+ * event loop, an overloaded host): it is waited for only `loneWaitMs` in a row (time above
+ * `pauseBytes`, or while holding without draining), then no longer, so one stalled gateway costs
+ * the others at most about twice that. A walcast gateway no longer waited for is closed
  * (`CLIENT KILL ID`) once its backlog passes `closeBytes`: its bus reconnects, and the gateway
  * ends its channels with `phx_error` (the clients are told they may have missed changes and
- * rejoin). Other subscribers are left to Redis's own limit. With `closeBytes` 0, gateways are
- * too.
+ * rejoin). Other subscribers are left to Redis's own limit, and so are gateways when `closeBytes`
+ * is 0.
  *
  * Between two readings the ingester may publish at most what the last reading left of `pauseBytes`
- * to the subscribers waited for (a budget that each publish spends); once it is spent, reading
- * holds and a new reading is taken at once. So a backlog can never outrun the readings, however
- * fast the ingester publishes or however late a timer fires on a busy event loop.
+ * to the subscribers waited for (a budget that each publish spends), less what that reading may
+ * not include (publishes Redis had not answered when it was asked, and those since); once it is
+ * spent, reading holds and a new reading is taken at once. So a backlog can never outrun the
+ * readings, however fast the ingester publishes or however late a timer fires on a busy event
+ * loop.
  *
  * Liveness: a subscriber that keeps WAL reading held for `maxWaitMs` in a row (stuck, or stopped),
  * even with others behind too, is no longer waited for either. A subscriber no longer waited for
@@ -40,6 +43,8 @@ const GATEWAY_SUBSCRIBER = 'walcast-gateway:';
 export interface SubscriberFlowOptions {
   /** Reads the backlog of every subscriber. */
   read(): Promise<SubscriberBacklog[]>;
+  /** Bytes published and not yet answered by Redis (a reading may not include them). */
+  inFlightBytes?(): number;
   intervalMs: number;
   pauseBytes: number;
   maxWaitMs: number;
@@ -64,6 +69,8 @@ export class SubscriberFlow {
   private readonly behindSince = new Map<string, number>();
   /** Since when each subscriber has been behind alone and not draining. */
   private readonly aloneSince = new Map<string, number>();
+  /** When each subscriber was last seen behind. */
+  private readonly lastBehind = new Map<string, number>();
   /** Each subscriber's backlog at the previous reading. */
   private readonly lastBytes = new Map<string, number>();
   /** Subscribers no longer waited for. */
@@ -72,6 +79,8 @@ export class SubscriberFlow {
   private readonly closing = new Set<string>();
   /** Bytes that may still be published before the next reading. */
   private budget: number;
+  /** Every byte ever spent. */
+  private spent = 0;
   private reading: Promise<void> | null = null;
   private readAgain = false;
 
@@ -82,6 +91,7 @@ export class SubscriberFlow {
   /** Spends `bytes` of the budget (a publish); holds and takes a reading when it is spent. */
   consume(bytes: number): void {
     this.budget -= bytes;
+    this.spent += bytes;
     if (this.budget > 0) return;
     this.setHeld(true);
     void this.check();
@@ -110,6 +120,9 @@ export class SubscriberFlow {
     this.reading = (async () => {
       do {
         this.readAgain = false;
+        // What Redis had not processed when it answered may be missing from the reading: at most
+        // what was unanswered when it was asked, plus what was published since.
+        const spentBefore = this.spent - (this.opts.inFlightBytes?.() ?? 0);
         let backlog: SubscriberBacklog[];
         try {
           backlog = await this.opts.read();
@@ -117,14 +130,14 @@ export class SubscriberFlow {
           this.opts.log.debug({ err }, 'could not read subscriber backlogs');
           return;
         }
-        this.decide(backlog);
+        this.decide(backlog, this.spent - spentBefore);
       } while (this.readAgain && this.held);
     })().finally(() => (this.reading = null));
     return this.reading;
   }
 
-  /** Applies one reading. */
-  decide(backlog: readonly SubscriberBacklog[]): void {
+  /** Applies one reading; `unseenBytes` were published but may not be in it yet. */
+  decide(backlog: readonly SubscriberBacklog[], unseenBytes = 0): void {
     const { pauseBytes, maxWaitMs, loneWaitMs, log } = this.opts;
     const now = (this.opts.now ?? Date.now)();
     this.forgetAbsent(backlog);
@@ -135,7 +148,9 @@ export class SubscriberFlow {
     const waited = backlog.filter((c) => !this.ignored.has(c.id));
     const isBehind = (c: SubscriberBacklog): boolean =>
       c.outputBytes > pauseBytes || (this.held && c.outputBytes > pauseBytes / 2);
-    const shared = waited.filter(isBehind).length * 2 > waited.length;
+    for (const client of waited) if (isBehind(client)) this.lastBehind.set(client.id, now);
+    const recentlyBehind = waited.filter((c) => now - (this.lastBehind.get(c.id) ?? -Infinity) < loneWaitMs);
+    const shared = recentlyBehind.length * 2 > waited.length;
     let blocking = false;
     let deepest = 0;
     for (const client of waited) {
@@ -160,13 +175,19 @@ export class SubscriberFlow {
       }
     }
     this.closeFarBehind(backlog);
-    this.budget = blocking ? 0 : pauseBytes - deepest;
+    this.budget = blocking ? 0 : pauseBytes - deepest - (waited.length > 0 ? unseenBytes : 0);
+    if (this.budget <= 0 && !blocking) {
+      // Within the threshold as far as this reading shows, but not with what it may miss: hold
+      // until a reading shows it.
+      blocking = true;
+      this.readAgain = true;
+    }
     this.setHeld(blocking);
   }
 
   private forgetAbsent(backlog: readonly SubscriberBacklog[]): void {
     const present = new Set(backlog.map((c) => c.id));
-    for (const state of [this.behindSince, this.aloneSince, this.lastBytes])
+    for (const state of [this.behindSince, this.aloneSince, this.lastBehind, this.lastBytes])
       for (const id of state.keys()) if (!present.has(id)) state.delete(id);
     for (const state of [this.ignored, this.closing])
       for (const id of state) if (!present.has(id)) state.delete(id);
@@ -174,6 +195,7 @@ export class SubscriberFlow {
 
   private giveUp(client: SubscriberBacklog, why: 'behind alone' | 'stays behind'): void {
     this.ignored.add(client.id);
+    this.lastBehind.delete(client.id);
     this.behindSince.delete(client.id);
     this.aloneSince.delete(client.id);
     this.opts.log.warn(
