@@ -22,10 +22,12 @@
  *
  * Between two readings the ingester may publish at most what the last reading left of `pauseBytes`
  * to the subscribers waited for (a budget that each publish spends), less what that reading may
- * not include (publishes Redis had not answered when it was asked, and those since) beyond
- * `pauseBytes`; once it is spent, reading holds and a new reading is taken at once. So a backlog
- * waited for stays under twice `pauseBytes`, however fast the ingester publishes or however late
- * a timer fires on a busy event loop.
+ * not include (publishes Redis had not answered when it was asked, and those since) once a
+ * subscriber waited for has anything buffered; once it is spent, reading holds and a new reading
+ * is taken at once. So a backlog waited for stays under `pauseBytes`, plus at most one pipeline of
+ * publishes if it was empty at the last reading, however fast the ingester publishes or however
+ * late a timer fires on a busy event loop; while every subscriber keeps up, a deep pipeline of
+ * publishes is not slowed.
  *
  * Liveness: a subscriber that keeps WAL reading held for `maxWaitMs` in a row (stuck, or stopped),
  * even with others behind too, is no longer waited for either. A subscriber no longer waited for
@@ -175,16 +177,14 @@ export class SubscriberFlow {
       }
     }
     this.closeFarBehind(backlog);
-    // What the reading may miss spends the budget only past `pauseBytes`: a backlog stays under
-    // twice `pauseBytes`, and a pipeline of publishes up to `pauseBytes` deep runs at full speed.
-    const unseen = waited.length > 0 ? Math.max(0, unseenBytes - pauseBytes) : 0;
+    // What the reading may miss spends the budget once a subscriber waited for has anything
+    // buffered in Redis (it does not keep up at the moment): while all keep up, a deep pipeline of
+    // publishes runs at full speed.
+    const unseen = deepest > 0 ? unseenBytes : 0;
     this.budget = blocking ? 0 : pauseBytes - deepest - unseen;
-    if (this.budget <= 0 && !blocking) {
-      // Within the threshold as far as this reading shows, but not with what it may miss: hold
-      // until a reading shows it.
-      blocking = true;
-      this.readAgain = true;
-    }
+    // Within the threshold as far as this reading shows, but not with what it may miss: hold
+    // until the next reading shows it.
+    if (this.budget <= 0) blocking = true;
     this.setHeld(blocking);
   }
 
