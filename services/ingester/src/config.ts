@@ -67,7 +67,7 @@ export const ingesterSchema = {
     doc:
       'How long a subscriber behind alone (while most keep up: a stalled gateway) is waited for ' +
       'before it is ignored, so one gateway cannot slow the others down.',
-    default: 500,
+    default: 300,
   }),
   SUBSCRIBER_BACKLOG_MAX_WAIT: durationMs({
     doc: 'How long a subscriber holding WAL reading, even with others behind too, is waited for before it is ignored.',
