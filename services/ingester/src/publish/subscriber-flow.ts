@@ -32,8 +32,7 @@
  * Liveness: a subscriber that keeps WAL reading held for `maxWaitMs` in a row (stuck, or stopped),
  * even with others behind too, is no longer waited for either. A subscriber no longer waited for
  * is waited for again once its backlog is back under half of `pauseBytes` (each giving up is
- * logged once).
- * A failed reading changes nothing.
+ * logged once). A failed reading changes nothing.
  */
 import type { Logger } from '@walcast/logger';
 import type { SubscriberBacklog } from '@walcast/bus';
