@@ -1,6 +1,6 @@
 /**
  * `pnpm bench`: every figure beside a baseline measured in the same run, median of 3.
- * Select parts with BENCH=ingest,fanout,latency,connections,filters,rls (default: all).
+ * Select parts with BENCH=ingest,fanout,latency,connections,filters,isolation,rls (default: all).
  * Prints each part's wall time and the machine's load average before and after it, since the
  * machine is shared.
  */
@@ -9,6 +9,7 @@ import { benchConnections } from './connections';
 import { benchFanout } from './fanout';
 import { benchFilters } from './filters';
 import { benchIngest } from './ingest';
+import { benchIsolation } from './isolation';
 import { benchLatency } from './latency';
 import { benchRls } from './rls';
 import { load1, machineDescription, nowMs, printTable, type ResultRow } from './util';
@@ -19,6 +20,7 @@ const PARTS: Record<string, () => Promise<ResultRow[]> | ResultRow[]> = {
   latency: benchLatency,
   connections: benchConnections,
   filters: benchFilters,
+  isolation: benchIsolation,
   rls: benchRls,
 };
 
