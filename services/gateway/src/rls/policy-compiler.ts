@@ -1,0 +1,496 @@
+/**
+ * Compiles a table's SELECT policies for one role into an in-memory predicate that gives, for
+ * every row and JWT claims, the verdict PostgreSQL gives for
+ *
+ *   `((p1) OR (p2) …) IS TRUE AND ((r1) IS TRUE) AND …`
+ *
+ * (permissive `p`, restrictive `r`; `false` without a permissive policy) evaluated over
+ * `jsonb_populate_record(null::<table>, <row>)` with the settings of jwt-settings.ts. When any
+ * policy is outside the subset below, nothing is compiled (null) and the database decides.
+ *
+ * The subset (as `pg_get_expr` prints it):
+ * - columns of type uuid, text, int2, int4, int8 and bool; a column of any other type only under
+ *   `IS [NOT] NULL`; varchar columns only as `(col)::text`;
+ * - constants: `'…'::text`, `'…'::uuid`, `'…'::integer|bigint|smallint`, `'…'::boolean`, bare
+ *   integers, `true`, `false`, `NULL`;
+ * - `auth.uid()`, `auth.role()`, `auth.email()`, `auth.jwt()` when the database's definitions are
+ *   Supabase's (auth-functions.ts), also as `( SELECT auth.uid() AS uid)`;
+ * - `current_setting('request.jwt.claims' | 'request.jwt.claim.sub' | 'request.jwt.claim.role'
+ *   [, true|false])`, cast `::json` or `::jsonb` for the claims;
+ * - `->` and `->>` with a `'…'::text` key on json/jsonb;
+ * - casts text → uuid, text → boolean, uuid|boolean|varchar → text, between integer widths;
+ * - `=` and `<>` on two values of the same type (uuid, text, integers, boolean); `<`, `<=`, `>`,
+ *   `>=` on uuids and integers (never on text: its order depends on the collation);
+ * - `x = ANY (ARRAY[constants])` and `x <> ALL (ARRAY[constants])` (`IN` / `NOT IN` lists);
+ * - `AND`, `OR`, `NOT`, `IS [NOT] NULL|TRUE|FALSE|UNKNOWN`, `( SELECT expr)`.
+ *
+ * Exactness: three-valued logic; `AND`/`OR` evaluate left to right and stop as PostgreSQL's
+ * executor does, after the planner's constant folding (constant `true`/`false` arguments decide or
+ * vanish, a strict operator with a NULL constant argument is NULL without evaluating the other);
+ * where PostgreSQL raises (a `sub` that is not a uuid cast to uuid, claims JSON with `\u0000`, a
+ * setting that cannot be sent) the verdict is `{ error }`. Integers are compared as BigInt: pass
+ * int8 values beyond 2^53 as their decimal text (a Row value may be a number or such a string).
+ * Text equality is collation-independent only for deterministic collations (PostgreSQL's
+ * default); a column with a nondeterministic collation must not be given to this compiler.
+ */
+import type { JsonValue, Row } from '@walcast/protocol';
+
+import { type AuthFunctionName, type AuthFunctions, isSupabaseAuthFunction } from './auth-functions';
+import { isUnsendable, jwtSettings, type JwtSettings } from './jwt-settings';
+import { type PolicyExpr, parsePolicyExpr } from './policy-parser';
+import {
+  SqlError,
+  boolIn,
+  boolOut,
+  hasUnparsableString,
+  jsonFieldText,
+  jsonMember,
+  uuidIn,
+  uuidOut,
+} from './sql-values';
+
+export type Verdict = true | false | { error: string };
+export interface PolicySet {
+  permissive: string[];
+  restrictive: string[];
+}
+export interface TableShape {
+  schema: string;
+  table: string;
+  columns: { name: string; type: string }[];
+}
+export type { AuthFunctions } from './auth-functions';
+export type RowPredicate = (row: Row, claims: Readonly<Record<string, unknown>>) => Verdict;
+
+type SqlType = 'uuid' | 'text' | 'varchar' | 'int2' | 'int4' | 'int8' | 'bool' | 'json' | 'jsonb' | 'opaque';
+/** A JSON value inside SQL (so that JSON null is not SQL NULL). */
+interface Json {
+  json: unknown;
+}
+type Value = string | bigint | boolean | Json | null;
+
+/** Per-call state: the row, the claims and what is derived from them on first use. */
+class EvalContext {
+  private settingsCache: JwtSettings | undefined;
+  constructor(
+    readonly row: Row,
+    readonly claims: Readonly<Record<string, unknown>>,
+  ) {}
+
+  get settings(): JwtSettings {
+    return (this.settingsCache ??= jwtSettings(this.claims));
+  }
+
+  /** The claims document as `::json`/`::jsonb` reads it; raises as PostgreSQL's parser would. */
+  parsedClaims(): Json {
+    if (hasUnparsableString(this.claims)) throw new SqlError('unsupported Unicode escape sequence in claims');
+    return { json: this.claims };
+  }
+}
+
+interface Node {
+  type: SqlType;
+  /** Set when the planner folds this node to a constant. */
+  constant?: { value: Value };
+  run(ctx: EvalContext): Value;
+}
+
+/** Thrown while compiling: the expression is outside the subset. */
+class NotCompilable extends Error {}
+
+const INT_TYPES = new Set<SqlType>(['int2', 'int4', 'int8']);
+const INT_RANGE: Record<string, [bigint, bigint]> = {
+  int2: [-32768n, 32767n],
+  int4: [-2147483648n, 2147483647n],
+  int8: [-9223372036854775808n, 9223372036854775807n],
+};
+const CAST_TYPES: Record<string, SqlType> = {
+  text: 'text',
+  uuid: 'uuid',
+  smallint: 'int2',
+  integer: 'int4',
+  bigint: 'int8',
+  boolean: 'bool',
+  json: 'json',
+  jsonb: 'jsonb',
+};
+const COLUMN_TYPES: Record<string, SqlType> = {
+  uuid: 'uuid',
+  text: 'text',
+  varchar: 'varchar',
+  int2: 'int2',
+  int4: 'int4',
+  int8: 'int8',
+  bool: 'bool',
+};
+const AUTH_CALLS: Record<string, AuthFunctionName> = {
+  'auth.uid': 'uid',
+  'auth.jwt': 'jwt',
+  'auth.role': 'role',
+  'auth.email': 'email',
+};
+const SETTINGS = new Set(['request.jwt.claims', 'request.jwt.claim.sub', 'request.jwt.claim.role']);
+
+/** A predicate equal to the SQL above for every row and claims, or null when any policy is outside the subset. */
+export function compilePolicySet(
+  set: PolicySet,
+  shape: TableShape,
+  auth: AuthFunctions,
+): RowPredicate | null {
+  let combined: PolicyExpr;
+  try {
+    const permissive: PolicyExpr =
+      set.permissive.length === 0
+        ? { kind: 'bool', value: false }
+        : { kind: 'or', args: set.permissive.map(parsePolicyExpr) };
+    combined = {
+      kind: 'and',
+      args: [
+        { kind: 'test', arg: permissive, test: 'true', negated: false },
+        ...set.restrictive.map(
+          (r): PolicyExpr => ({ kind: 'test', arg: parsePolicyExpr(r), test: 'true', negated: false }),
+        ),
+      ],
+    };
+  } catch {
+    return null;
+  }
+  let node: Node;
+  try {
+    node = new Compiler(shape, auth).compile(combined);
+  } catch (err) {
+    if (err instanceof NotCompilable || err instanceof SqlError) return null;
+    throw err;
+  }
+  if (node.type !== 'bool') return null;
+  return (row, claims) => {
+    const ctx = new EvalContext(row, claims);
+    try {
+      if (isUnsendable(ctx.settings)) throw new SqlError('invalid byte sequence for encoding "UTF8": 0x00');
+      return node.run(ctx) === true;
+    } catch (err) {
+      if (err instanceof SqlError) return { error: err.message };
+      throw err;
+    }
+  };
+}
+
+function constant(type: SqlType, value: Value): Node {
+  return { type, constant: { value }, run: () => value };
+}
+
+/**
+ * A strict operation over `args`: NULL if any argument is NULL (all are evaluated first, in
+ * order), folded when all are constants or one is a NULL constant, as the planner does.
+ */
+function strict(type: SqlType, args: Node[], fn: (values: Value[]) => Value): Node {
+  if (args.some((a) => a.constant?.value === null)) return constant(type, null);
+  const run = (ctx: EvalContext): Value => {
+    const values = args.map((a) => a.run(ctx));
+    return values.includes(null) ? null : fn(values);
+  };
+  if (args.every((a) => a.constant !== undefined)) return constant(type, run(undefined as never));
+  return { type, run };
+}
+
+class Compiler {
+  private readonly columns = new Map<string, SqlType>();
+
+  constructor(
+    shape: TableShape,
+    private readonly auth: AuthFunctions,
+  ) {
+    for (const c of shape.columns) this.columns.set(c.name, COLUMN_TYPES[c.type] ?? 'opaque');
+  }
+
+  compile(e: PolicyExpr): Node {
+    switch (e.kind) {
+      case 'bool':
+        return constant('bool', e.value);
+      case 'null':
+        throw new NotCompilable('untyped NULL');
+      case 'literal':
+        if (e.isString) throw new NotCompilable('untyped string literal');
+        return this.intConstant(e.text, 'int4');
+      case 'column':
+        return this.column(e.name);
+      case 'call':
+        return this.call(e.name, e.args);
+      case 'cast':
+        return this.cast(e.expr, e.type);
+      case 'op':
+        return e.op === '->' || e.op === '->>'
+          ? this.arrow(e.op, e.left, e.right)
+          : this.compare(e.op, e.left, e.right);
+      case 'and':
+      case 'or':
+        return this.bool(
+          e.kind,
+          e.args.map((a) => this.compileBool(a)),
+        );
+      case 'not': {
+        const arg = this.compileBool(e.arg);
+        return strict('bool', [arg], ([v]) => !(v as boolean));
+      }
+      case 'test':
+        return this.test(this.compile(e.arg), e.test, e.negated);
+      case 'array-op':
+        return this.arrayOp(e.op, e.quantifier, e.left, e.items);
+      case 'subselect': {
+        const inner = this.compile(e.expr);
+        return { type: inner.type, run: (ctx) => inner.run(ctx) }; // a subplan is never folded
+      }
+    }
+  }
+
+  private compileBool(e: PolicyExpr): Node {
+    const node = this.compile(e);
+    if (node.type !== 'bool') throw new NotCompilable('not a boolean');
+    return node;
+  }
+
+  private intConstant(text: string, type: SqlType): Node {
+    if (!/^-?[0-9]+$/.test(text)) throw new NotCompilable('not an integer');
+    const value = BigInt(text);
+    const [min, max] = INT_RANGE[type]!;
+    if (value < min || value > max) throw new NotCompilable('integer out of range');
+    return constant(type, value);
+  }
+
+  private column(name: string): Node {
+    const type = this.columns.get(name);
+    if (type === undefined) throw new NotCompilable(`unknown column ${name}`);
+    return { type, run: (ctx) => columnValue(ctx.row[name], type) };
+  }
+
+  private call(name: string, args: PolicyExpr[]): Node {
+    const authName = AUTH_CALLS[name];
+    if (authName !== undefined) {
+      if (args.length !== 0 || !isSupabaseAuthFunction(this.auth, authName)) {
+        throw new NotCompilable(`${name} is not Supabase's`);
+      }
+      return AUTH_NODES[authName];
+    }
+    if (name !== 'current_setting' || args.length < 1 || args.length > 2) {
+      throw new NotCompilable(`function ${name}`);
+    }
+    const [setting, missingOk] = args;
+    const isTextLiteral =
+      setting?.kind === 'cast' && setting.type === 'text' && setting.expr.kind === 'literal';
+    const settingName = isTextLiteral && setting.expr.kind === 'literal' ? setting.expr.text : '';
+    if (!SETTINGS.has(settingName)) throw new NotCompilable(`setting ${settingName}`);
+    if (missingOk !== undefined && missingOk.kind !== 'bool')
+      throw new NotCompilable('missing_ok not constant');
+    return { type: 'text', run: (ctx) => settingValue(ctx, settingName) };
+  }
+
+  private cast(expr: PolicyExpr, typeName: string): Node {
+    const to = CAST_TYPES[typeName];
+    if (to === undefined) throw new NotCompilable(`cast to ${typeName}`);
+    if (expr.kind === 'literal' && expr.isString) {
+      if (INT_TYPES.has(to)) return this.intConstant(expr.text, to);
+      if (to === 'text') return constant('text', expr.text);
+      if (to === 'uuid') return constant('uuid', uuidIn(expr.text));
+      if (to === 'bool') return constant('bool', boolIn(expr.text));
+      throw new NotCompilable(`literal ${typeName}`);
+    }
+    if (expr.kind === 'null') return constant(to, null);
+    const from = this.compile(expr);
+    if (from.type === to) return from;
+    if (INT_TYPES.has(from.type) && INT_TYPES.has(to)) {
+      const [min, max] = INT_RANGE[to]!;
+      return strict(to, [from], ([v]) => {
+        if ((v as bigint) < min || (v as bigint) > max) throw new SqlError(`${typeName} out of range`);
+        return v!;
+      });
+    }
+    if (to === 'text') {
+      if (from.type === 'varchar') return { ...from, type: 'text' };
+      if (from.type === 'uuid') return strict('text', [from], ([v]) => uuidOut(v as string));
+      if (from.type === 'bool') return strict('text', [from], ([v]) => boolOut(v as boolean));
+    }
+    if (from.type === 'text') {
+      if (to === 'uuid') return strict('uuid', [from], ([v]) => uuidIn(v as string));
+      if (to === 'bool') return strict('bool', [from], ([v]) => boolIn(v as string));
+      if ((to === 'json' || to === 'jsonb') && isClaimsSetting(expr)) {
+        return { type: to, run: (ctx) => ctx.parsedClaims() }; // the setting is always set
+      }
+    }
+    throw new NotCompilable(`cast ${from.type} to ${to}`);
+  }
+
+  private arrow(op: '->' | '->>', left: PolicyExpr, right: PolicyExpr): Node {
+    const doc = this.compile(left);
+    if (doc.type !== 'json' && doc.type !== 'jsonb') throw new NotCompilable(`${op} on ${doc.type}`);
+    if (
+      right.kind !== 'cast' ||
+      right.type !== 'text' ||
+      right.expr.kind !== 'literal' ||
+      !right.expr.isString
+    ) {
+      throw new NotCompilable(`${op} with a key that is not a text constant`);
+    }
+    const key = right.expr.text;
+    const isJsonb = doc.type === 'jsonb';
+    if (op === '->') {
+      return strict(doc.type, [doc], ([v]) => {
+        const member = jsonMember((v as Json).json, key);
+        return member === undefined ? null : { json: member };
+      });
+    }
+    return strict('text', [doc], ([v]) => {
+      const member = jsonMember((v as Json).json, key);
+      return member === undefined ? null : jsonFieldText(member, isJsonb);
+    });
+  }
+
+  private compare(op: string, leftExpr: PolicyExpr, rightExpr: PolicyExpr): Node {
+    const left = this.compile(leftExpr);
+    const right = this.compile(rightExpr);
+    const test = comparison(op, left.type, right.type);
+    return strict('bool', [left, right], ([a, b]) => test(a!, b!));
+  }
+
+  private arrayOp(op: string, quantifier: 'ANY' | 'ALL', leftExpr: PolicyExpr, items: PolicyExpr[]): Node {
+    if (!((op === '=' && quantifier === 'ANY') || (op === '<>' && quantifier === 'ALL'))) {
+      throw new NotCompilable(`${op} ${quantifier}`);
+    }
+    const left = this.compile(leftExpr);
+    const elements = items.map((i) => this.compile(i));
+    if (elements.length === 0 || elements.some((el) => el.constant === undefined)) {
+      throw new NotCompilable('array of non-constants');
+    }
+    const tests = elements.map((el) => comparison(op, left.type, el.type));
+    const values = elements.map((el) => el.constant!.value);
+    const decisive = quantifier === 'ANY'; // ANY: one true decides; ALL: one false decides
+    const run = (ctx: EvalContext): Value => {
+      const v = left.run(ctx);
+      if (v === null) return null;
+      let sawNull = false;
+      for (let i = 0; i < values.length; i++) {
+        const item = values[i]!;
+        if (item === null) sawNull = true;
+        else if (tests[i]!(v, item) === decisive) return decisive;
+      }
+      return sawNull ? null : !decisive;
+    };
+    if (left.constant !== undefined) return constant('bool', run(undefined as never));
+    return { type: 'bool', run };
+  }
+
+  private test(arg: Node, test: 'null' | 'true' | 'false' | 'unknown', negated: boolean): Node {
+    if (test !== 'null' && arg.type !== 'bool') throw new NotCompilable('IS TRUE on a non-boolean');
+    const fn = (v: Value): boolean => {
+      const hit = test === 'null' || test === 'unknown' ? v === null : v === (test === 'true');
+      return negated ? !hit : hit;
+    };
+    if (arg.constant !== undefined) return constant('bool', fn(arg.constant.value));
+    return { type: 'bool', run: (ctx) => fn(arg.run(ctx)) };
+  }
+
+  /** AND/OR with the planner's folding of constant arguments, then left-to-right short-circuit. */
+  private bool(kind: 'and' | 'or', args: Node[]): Node {
+    const decisive = kind === 'or'; // the value that decides the whole expression
+    const kept: Node[] = [];
+    let hasNull = false;
+    for (const arg of args) {
+      if (arg.constant === undefined) kept.push(arg);
+      else if (arg.constant.value === decisive) return constant('bool', decisive);
+      else if (arg.constant.value === null) hasNull = true;
+    }
+    if (hasNull) kept.push(constant('bool', null));
+    if (kept.length === 0) return constant('bool', !decisive);
+    if (kept.length === 1) return kept[0]!;
+    return {
+      type: 'bool',
+      run: (ctx) => {
+        let sawNull = false;
+        for (const arg of kept) {
+          const v = arg.run(ctx);
+          if (v === decisive) return decisive;
+          if (v === null) sawNull = true;
+        }
+        return sawNull ? null : !decisive;
+      },
+    };
+  }
+}
+
+/** The SQL value of a row's column (absent and JSON null are NULL), as `jsonb_populate_record` reads it. */
+function columnValue(value: JsonValue | undefined, type: SqlType): Value {
+  if (value === undefined || value === null) return null;
+  switch (type) {
+    case 'uuid':
+      return uuidIn(String(value));
+    case 'text':
+    case 'varchar':
+      return typeof value === 'string' ? value : jsonFieldText(value, true);
+    case 'int2':
+    case 'int4':
+    case 'int8':
+      if (typeof value === 'number' && Number.isInteger(value)) return BigInt(value);
+      if (typeof value === 'string' && /^-?[0-9]+$/.test(value)) return BigInt(value);
+      throw new SqlError(`invalid input syntax for type ${type}`);
+    case 'bool':
+      return typeof value === 'boolean' ? value : boolIn(String(value));
+    default:
+      return { json: value }; // only ever tested for NULL
+  }
+}
+
+/** `current_setting('request.jwt.claims'::text[, …])`. */
+function isClaimsSetting(e: PolicyExpr): boolean {
+  const arg = e.kind === 'call' && e.name === 'current_setting' ? e.args[0] : undefined;
+  return arg?.kind === 'cast' && arg.expr.kind === 'literal' && arg.expr.text === 'request.jwt.claims';
+}
+
+function settingValue(ctx: EvalContext, name: string): string {
+  const s = ctx.settings;
+  return name === 'request.jwt.claims' ? s.claims : name === 'request.jwt.claim.sub' ? s.sub : s.role;
+}
+
+/** `coalesce(nullif(<setting>, ''), claims ->> '<key>')`, the core of Supabase's helpers. */
+function settingOrClaim(ctx: EvalContext, setting: string, key: string): string | null {
+  if (setting !== '') return setting;
+  const member = jsonMember(ctx.parsedClaims().json, key);
+  return member === undefined ? null : jsonFieldText(member, true);
+}
+
+const AUTH_NODES: Record<AuthFunctionName, Node> = {
+  uid: {
+    type: 'uuid',
+    run: (ctx) => {
+      const text = settingOrClaim(ctx, ctx.settings.sub, 'sub');
+      return text === null ? null : uuidIn(text);
+    },
+  },
+  role: { type: 'text', run: (ctx) => settingOrClaim(ctx, ctx.settings.role, 'role') },
+  email: { type: 'text', run: (ctx) => settingOrClaim(ctx, '', 'email') },
+  jwt: { type: 'jsonb', run: (ctx) => ctx.parsedClaims() },
+};
+
+/** The comparison `op` between non-NULL values of the two types; NotCompilable where PostgreSQL has no such operator or its result depends on the collation. */
+function comparison(op: string, left: SqlType, right: SqlType): (a: Value, b: Value) => boolean {
+  const bothInts = INT_TYPES.has(left) && INT_TYPES.has(right);
+  if (!bothInts && left !== right) throw new NotCompilable(`${left} ${op} ${right}`);
+  const ordered = bothInts || left === 'uuid';
+  if (!ordered && left !== 'text' && left !== 'bool') throw new NotCompilable(`${op} on ${left}`);
+  switch (op) {
+    case '=':
+      return (a, b) => a === b;
+    case '<>':
+      return (a, b) => a !== b;
+  }
+  if (!ordered) throw new NotCompilable(`${op} on ${left}`);
+  switch (op) {
+    case '<':
+      return (a, b) => (a as bigint | string) < (b as bigint | string);
+    case '<=':
+      return (a, b) => (a as bigint | string) <= (b as bigint | string);
+    case '>':
+      return (a, b) => (a as bigint | string) > (b as bigint | string);
+    case '>=':
+      return (a, b) => (a as bigint | string) >= (b as bigint | string);
+  }
+  throw new NotCompilable(`operator ${op}`);
+}
