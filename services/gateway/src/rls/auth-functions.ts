@@ -66,6 +66,9 @@ const SUPABASE_BODIES: Record<AuthFunctionName, string> = {
           nullif(current_setting('request.jwt.claims', true), ''))::jsonb`,
 };
 
+/** A database with Supabase's four helpers, e.g. for tests. */
+export const SUPABASE_AUTH_FUNCTIONS: Readonly<AuthFunctions> = Object.freeze({ ...SUPABASE_BODIES });
+
 /** {@link AuthFunctions} from the rows of {@link AUTH_FUNCTIONS_QUERY}. */
 export function authFunctionsFromRows(rows: readonly AuthFunctionRow[]): AuthFunctions {
   const out: AuthFunctions = { uid: null, jwt: null, role: null, email: null };
@@ -88,7 +91,8 @@ export function isSupabaseAuthFunction(auth: AuthFunctions, name: AuthFunctionNa
 
 /**
  * SQL text with `--` comments dropped, case folded and whitespace removed outside string literals
- * and quoted identifiers, except one space between two word characters; a trailing `;` dropped.
+ * and quoted identifiers, except one space between two word characters or two quoted tokens; a
+ * trailing `;` dropped.
  */
 export function normaliseSql(src: string): string {
   let out = '';
@@ -113,6 +117,8 @@ export function normaliseSql(src: string): string {
         if (src[j] !== c) break;
         j++;
       }
+      // `'a' 'b'` across lines is one literal 'ab', `'a''b'` is a'b: keep them apart
+      if (pendingSpace && (out.endsWith("'") || out.endsWith('"'))) out += ' ';
       out += src.slice(i, j);
       pendingSpace = false;
       i = j;

@@ -24,12 +24,13 @@ export function jwtSettings(claims: Readonly<Record<string, unknown>>): JwtSetti
   return { claims: JSON.stringify(claims), sub: claimText(claims['sub']), role: claimText(claims['role']) };
 }
 
-/** Whether the settings cannot be sent (a U+0000 in a value): the statement fails before any policy runs. */
-export function isUnsendable(settings: JwtSettings): boolean {
-  return settings.sub.includes('\u0000') || settings.role.includes('\u0000');
+/** Whether a setting's value cannot be sent (it holds U+0000): the statement fails before any policy runs. */
+export function isUnsendable(text: string): boolean {
+  return text.includes('\u0000');
 }
 
-function claimText(value: unknown): string {
+/** The setting value of one claim (`request.jwt.claim.<name>`). */
+export function claimText(value: unknown): string {
   if (value === undefined || value === null) return '';
   return toWellFormed(typeof value === 'string' ? value : JSON.stringify(value));
 }

@@ -36,7 +36,7 @@
 import type { JsonValue, Row } from '@walcast/protocol';
 
 import { type AuthFunctionName, type AuthFunctions, isSupabaseAuthFunction } from './auth-functions';
-import { isUnsendable, jwtSettings, type JwtSettings } from './jwt-settings';
+import { claimText, isUnsendable, jwtSettings } from './jwt-settings';
 import { type PolicyExpr, parsePolicyExpr } from './policy-parser';
 import {
   SqlError,
@@ -69,16 +69,23 @@ interface Json {
 }
 type Value = string | bigint | boolean | Json | null;
 
-/** Per-call state: the row, the claims and what is derived from them on first use. */
+/** Per-call state: the row, the claims and the settings derived from them, each on first use. */
 class EvalContext {
-  private settingsCache: JwtSettings | undefined;
+  private claimsTextCache: string | undefined;
+  readonly sub: string;
+  readonly role: string;
+
   constructor(
     readonly row: Row,
     readonly claims: Readonly<Record<string, unknown>>,
-  ) {}
+  ) {
+    this.sub = claimText(claims['sub']);
+    this.role = claimText(claims['role']);
+  }
 
-  get settings(): JwtSettings {
-    return (this.settingsCache ??= jwtSettings(this.claims));
+  /** `request.jwt.claims`. */
+  get claimsText(): string {
+    return (this.claimsTextCache ??= jwtSettings(this.claims).claims);
   }
 
   /** The claims document as `::json`/`::jsonb` reads it; raises as PostgreSQL's parser would. */
@@ -166,7 +173,8 @@ export function compilePolicySet(
   return (row, claims) => {
     const ctx = new EvalContext(row, claims);
     try {
-      if (isUnsendable(ctx.settings)) throw new SqlError('invalid byte sequence for encoding "UTF8": 0x00');
+      if (isUnsendable(ctx.sub) || isUnsendable(ctx.role))
+        throw new SqlError('invalid byte sequence for encoding "UTF8": 0x00');
       return node.run(ctx) === true;
     } catch (err) {
       if (err instanceof SqlError) return { error: err.message };
@@ -445,8 +453,11 @@ function isClaimsSetting(e: PolicyExpr): boolean {
 }
 
 function settingValue(ctx: EvalContext, name: string): string {
-  const s = ctx.settings;
-  return name === 'request.jwt.claims' ? s.claims : name === 'request.jwt.claim.sub' ? s.sub : s.role;
+  return name === 'request.jwt.claims'
+    ? ctx.claimsText
+    : name === 'request.jwt.claim.sub'
+      ? ctx.sub
+      : ctx.role;
 }
 
 /** `coalesce(nullif(<setting>, ''), claims ->> '<key>')`, the core of Supabase's helpers. */
@@ -460,11 +471,11 @@ const AUTH_NODES: Record<AuthFunctionName, Node> = {
   uid: {
     type: 'uuid',
     run: (ctx) => {
-      const text = settingOrClaim(ctx, ctx.settings.sub, 'sub');
+      const text = settingOrClaim(ctx, ctx.sub, 'sub');
       return text === null ? null : uuidIn(text);
     },
   },
-  role: { type: 'text', run: (ctx) => settingOrClaim(ctx, ctx.settings.role, 'role') },
+  role: { type: 'text', run: (ctx) => settingOrClaim(ctx, ctx.role, 'role') },
   email: { type: 'text', run: (ctx) => settingOrClaim(ctx, '', 'email') },
   jwt: { type: 'jsonb', run: (ctx) => ctx.parsedClaims() },
 };
