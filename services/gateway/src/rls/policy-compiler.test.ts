@@ -100,6 +100,20 @@ describe('compiled policies', () => {
     expect(verdict(compile(['(auth.email() = team)']), { team: 'x@y' }, { email: 'x@y' })).toBe(true);
   });
 
+  it('reads only the row’s own members: a column may be called constructor', () => {
+    const shape: TableShape = {
+      schema: 'public',
+      table: 'odd',
+      columns: [{ name: 'constructor', type: 'text' }],
+    };
+    const p = compilePolicySet(
+      { permissive: ['(constructor IS NULL)'], restrictive: [] },
+      shape,
+      SUPABASE_AUTH_FUNCTIONS,
+    );
+    expect(p?.({}, {})).toBe(true);
+  });
+
   it('a U+0000 in sub or role cannot be sent: every verdict is an error', () => {
     expect(verdict(compile(['true']), {}, { role: 'a\u0000' })).toBe('error');
   });

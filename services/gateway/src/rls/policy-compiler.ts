@@ -28,8 +28,9 @@
  * executor does, after the planner's constant folding (constant `true`/`false` arguments decide or
  * vanish, a strict operator with a NULL constant argument is NULL without evaluating the other);
  * where PostgreSQL raises (a `sub` that is not a uuid cast to uuid, claims JSON with `\u0000`, a
- * setting that cannot be sent) the verdict is `{ error }`. Integers are compared as BigInt: pass
- * int8 values beyond 2^53 as their decimal text (a Row value may be a number or such a string).
+ * setting that cannot be sent) the verdict is `{ error }`. Integers are compared as BigInt, so
+ * int8 values beyond 2^53 must arrive as their decimal text: build the row with policyRow().
+ * Rows are taken to be as the ingester encodes them (every value valid for its column's type).
  * Text equality is collation-independent only for deterministic collations (PostgreSQL's
  * default); a column with a nondeterministic collation must not be given to this compiler.
  */
@@ -268,7 +269,8 @@ class Compiler {
   private column(name: string): Node {
     const type = this.columns.get(name);
     if (type === undefined) throw new NotCompilable(`unknown column ${name}`);
-    return { type, run: (ctx) => columnValue(ctx.row[name], type) };
+    // own members only: a column may be called `constructor` or `__proto__`
+    return { type, run: (ctx) => columnValue(hasOwn(ctx.row, name) ? ctx.row[name] : undefined, type) };
   }
 
   private call(name: string, args: PolicyExpr[]): Node {
@@ -422,6 +424,10 @@ class Compiler {
       },
     };
   }
+}
+
+function hasOwn(row: Row, key: string): boolean {
+  return Object.prototype.hasOwnProperty.call(row, key);
 }
 
 /** The SQL value of a row's column (absent and JSON null are NULL), as `jsonb_populate_record` reads it. */
