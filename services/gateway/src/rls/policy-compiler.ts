@@ -31,6 +31,7 @@
  * setting that cannot be sent) the verdict is `{ error }`. Integers are compared as BigInt, so
  * int8 values beyond 2^53 must arrive as their decimal text: build the row with policyRow().
  * Rows are taken to be as the ingester encodes them (every value valid for its column's type).
+ * What a predicate derives from a claims object is cached per object: claims must not be mutated.
  * Text equality is collation-independent only for deterministic collations (PostgreSQL's
  * default); a column with a nondeterministic collation must not be given to this compiler.
  */
@@ -70,28 +71,55 @@ interface Json {
 }
 type Value = string | bigint | boolean | Json | null;
 
-/** Per-call state: the row, the claims and the settings derived from them, each on first use. */
-class EvalContext {
-  private claimsTextCache: string | undefined;
-  readonly sub: string;
-  readonly role: string;
+/** What a predicate derives from one claims object; cached per object (claims are never mutated). */
+interface ClaimsFacts {
+  /** `request.jwt.claim.sub` and `request.jwt.claim.role`. */
+  sub: string;
+  role: string;
+  /** Either setting holds U+0000, so it cannot be sent. */
+  unsendable: boolean;
+  /** PostgreSQL's JSON parser refuses the claims document. */
+  unparsable: boolean;
+  /** `request.jwt.claims`, made on first use. */
+  text?: string;
+  /** `auth.uid()`'s value or error, made on first use. */
+  uid?: { value: Value } | { error: SqlError };
+}
 
+const claimsFacts = new WeakMap<object, ClaimsFacts>();
+
+function factsOf(claims: Readonly<Record<string, unknown>>): ClaimsFacts {
+  let facts = claimsFacts.get(claims);
+  if (facts === undefined) {
+    const sub = claimText(claims['sub']);
+    const role = claimText(claims['role']);
+    facts = {
+      sub,
+      role,
+      unsendable: isUnsendable(sub) || isUnsendable(role),
+      unparsable: hasUnparsableString(claims),
+    };
+    claimsFacts.set(claims, facts);
+  }
+  return facts;
+}
+
+/** Per-call state: the row and the claims' facts. */
+class EvalContext {
   constructor(
     readonly row: Row,
     readonly claims: Readonly<Record<string, unknown>>,
-  ) {
-    this.sub = claimText(claims['sub']);
-    this.role = claimText(claims['role']);
-  }
+    readonly facts: ClaimsFacts,
+  ) {}
 
   /** `request.jwt.claims`. */
   get claimsText(): string {
-    return (this.claimsTextCache ??= jwtSettings(this.claims).claims);
+    return (this.facts.text ??= jwtSettings(this.claims).claims);
   }
 
   /** The claims document as `::json`/`::jsonb` reads it; raises as PostgreSQL's parser would. */
   parsedClaims(): Json {
-    if (hasUnparsableString(this.claims)) throw new SqlError('unsupported Unicode escape sequence in claims');
+    if (this.facts.unparsable) throw new SqlError('unsupported Unicode escape sequence in claims');
     return { json: this.claims };
   }
 }
@@ -172,11 +200,10 @@ export function compilePolicySet(
   }
   if (node.type !== 'bool') return null;
   return (row, claims) => {
-    const ctx = new EvalContext(row, claims);
+    const facts = factsOf(claims);
+    if (facts.unsendable) return { error: 'invalid byte sequence for encoding "UTF8": 0x00' };
     try {
-      if (isUnsendable(ctx.sub) || isUnsendable(ctx.role))
-        throw new SqlError('invalid byte sequence for encoding "UTF8": 0x00');
-      return node.run(ctx) === true;
+      return node.run(new EvalContext(row, claims, facts)) === true;
     } catch (err) {
       if (err instanceof SqlError) return { error: err.message };
       throw err;
@@ -194,10 +221,22 @@ function constant(type: SqlType, value: Value): Node {
  */
 function strict(type: SqlType, args: Node[], fn: (values: Value[]) => Value): Node {
   if (args.some((a) => a.constant?.value === null)) return constant(type, null);
-  const run = (ctx: EvalContext): Value => {
-    const values = args.map((a) => a.run(ctx));
-    return values.includes(null) ? null : fn(values);
-  };
+  const [first, second] = args;
+  let run: (ctx: EvalContext) => Value;
+  if (args.length === 1) {
+    run = (ctx) => {
+      const a = first!.run(ctx);
+      return a === null ? null : fn([a]);
+    };
+  } else if (args.length === 2) {
+    run = (ctx) => {
+      const a = first!.run(ctx);
+      const b = second!.run(ctx); // evaluated even when a is NULL: it may raise
+      return a === null || b === null ? null : fn([a, b]);
+    };
+  } else {
+    throw new NotCompilable('more than two arguments');
+  }
   if (args.every((a) => a.constant !== undefined)) return constant(type, run(undefined as never));
   return { type, run };
 }
@@ -462,8 +501,8 @@ function settingValue(ctx: EvalContext, name: string): string {
   return name === 'request.jwt.claims'
     ? ctx.claimsText
     : name === 'request.jwt.claim.sub'
-      ? ctx.sub
-      : ctx.role;
+      ? ctx.facts.sub
+      : ctx.facts.role;
 }
 
 /** `coalesce(nullif(<setting>, ''), claims ->> '<key>')`, the core of Supabase's helpers. */
@@ -477,11 +516,21 @@ const AUTH_NODES: Record<AuthFunctionName, Node> = {
   uid: {
     type: 'uuid',
     run: (ctx) => {
-      const text = settingOrClaim(ctx, ctx.sub, 'sub');
-      return text === null ? null : uuidIn(text);
+      const facts = ctx.facts;
+      if (facts.uid === undefined) {
+        try {
+          const text = settingOrClaim(ctx, facts.sub, 'sub');
+          facts.uid = { value: text === null ? null : uuidIn(text) };
+        } catch (err) {
+          if (!(err instanceof SqlError)) throw err;
+          facts.uid = { error: err };
+        }
+      }
+      if ('error' in facts.uid) throw facts.uid.error;
+      return facts.uid.value;
     },
   },
-  role: { type: 'text', run: (ctx) => settingOrClaim(ctx, ctx.role, 'role') },
+  role: { type: 'text', run: (ctx) => settingOrClaim(ctx, ctx.facts.role, 'role') },
   email: { type: 'text', run: (ctx) => settingOrClaim(ctx, '', 'email') },
   jwt: { type: 'jsonb', run: (ctx) => ctx.parsedClaims() },
 };

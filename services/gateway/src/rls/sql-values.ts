@@ -12,12 +12,15 @@
 export class SqlError extends Error {}
 
 const HEX = /^[0-9a-fA-F]$/;
+/** The form uuid_out prints (in either case), which uuid_in reads without the general scan. */
+const CANONICAL_UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 
 /**
  * `uuid_in`: 32 hex digits, optionally in `{…}`, with a `-` allowed after any group of four
  * digits but the last; no whitespace. Returns the canonical lower-case hex digits (no hyphens).
  */
 export function uuidIn(text: string): string {
+  if (CANONICAL_UUID.test(text)) return text.replace(/-/g, '').toLowerCase();
   let i = 0;
   let braces = false;
   if (text[0] === '{') {
