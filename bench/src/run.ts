@@ -1,6 +1,6 @@
 /**
  * `pnpm bench`: every figure beside a baseline measured in the same run, median of 3.
- * Select parts with BENCH=ingest,fanout,latency,connections,filters (default: all).
+ * Select parts with BENCH=ingest,fanout,latency,connections,filters,rls (default: all).
  * Prints each part's wall time and the machine's load average before and after it, since the
  * machine is shared.
  */
@@ -10,6 +10,7 @@ import { benchFanout } from './fanout';
 import { benchFilters } from './filters';
 import { benchIngest } from './ingest';
 import { benchLatency } from './latency';
+import { benchRls } from './rls';
 import { load1, machineDescription, nowMs, printTable, type ResultRow } from './util';
 
 const PARTS: Record<string, () => Promise<ResultRow[]> | ResultRow[]> = {
@@ -18,6 +19,7 @@ const PARTS: Record<string, () => Promise<ResultRow[]> | ResultRow[]> = {
   latency: benchLatency,
   connections: benchConnections,
   filters: benchFilters,
+  rls: benchRls,
 };
 
 async function main(): Promise<void> {
