@@ -88,6 +88,10 @@ const POLICIES: Record<string, string> = {
   widening: 'n::int8 = big',
   notOr: "not (auth.role() = 'anon' or team = 'a')",
   columnList: 'n in (small, 1)',
+  claimInt: "n = (auth.jwt() ->> 'n')::int",
+  claimBigint: "big = (current_setting('request.jwt.claims', true)::jsonb ->> 'org')::bigint",
+  claimSmallint: "small::text = (auth.jwt() ->> 'n')::int2::text or n::text = auth.jwt() ->> 'org'",
+  jwtSelect: "(select auth.jwt()) ->> 'team' = team or (select auth.role()) in ('anon', 'service_role')",
   uidInList: "owner in ('11111111-1111-1111-1111-111111111111', '{22222222-2222-2222-2222-222222222222}')",
 };
 
@@ -106,7 +110,7 @@ const OUTSIDE: Record<string, string> = {
   now: 'at < now()',
   textOrder: "team < 'b'",
   arithmetic: 'n + 1 = 2',
-  claimToInt: "(auth.jwt() ->> 'org')::int8 = big",
+  claimToNumeric: "(auth.jwt() ->> 'org')::numeric = big",
   currentUser: 'team = current_user',
   jsonbEquality: `auth.jwt() -> 'team' = '"a"'::jsonb`,
   coalesce: 'coalesce(flag, false)',
@@ -136,6 +140,8 @@ const SETS: Array<[string[], string[]]> = [
   [['narrowing', 'widening'], []],
   [['notOr', 'uidInList'], ['admin']],
   [['columnList', 'widening'], ['notIn']],
+  [['claimInt', 'claimBigint'], []],
+  [['claimSmallint'], ['jwtSelect']],
 ];
 
 const RUNS_PER_SET = 300;
@@ -227,6 +233,16 @@ const claimsArb = fc
     team: claim(text),
     email: claim(text),
     app: claim(fc.record({ team: claim(text) })),
+    n: claim(
+      fc.oneof(int4, fc.constantFrom(' 12 ', '+5', '-0', '1_000', '0x10', '2147483648', '1.0', '', '7')),
+    ),
+    org: claim(
+      fc.oneof(
+        int8.map((v) => v.toString()),
+        int4,
+        fc.constantFrom(' 6 ', '9007199254740993', 'x'),
+      ),
+    ),
     is_admin: claim(fc.constantFrom('true', 'yes', 't', ' off ', 'o', 'on', 'maybe', '1', 'FALSE', '')),
   })
   .map((c) => Object.fromEntries(Object.entries(c).filter(([, v]) => v !== undefined)));
@@ -322,7 +338,8 @@ function same(a: Verdict, b: Verdict): boolean {
 
 describe('compiled policies agree with PostgreSQL', () => {
   it('reads Supabase auth helpers from the database', () => {
-    expect(Object.values(auth).every((src) => typeof src === 'string')).toBe(true);
+    expect([auth.uid, auth.jwt, auth.role, auth.email].every((src) => typeof src === 'string')).toBe(true);
+    expect(auth.serverVersionNum).toBeGreaterThanOrEqual(120000);
   });
 
   const tally = { true: 0, false: 0, error: 0 };

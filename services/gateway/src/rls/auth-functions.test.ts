@@ -27,7 +27,16 @@ const UID_2021 = `
 
 function row(name: string, src: string, overrides: Partial<AuthFunctionRow> = {}): AuthFunctionRow {
   const result = { uid: 'uuid', jwt: 'jsonb', role: 'text', email: 'text' }[name] ?? 'text';
-  return { name, language: 'sql', result, returns_set: false, config: ['search_path=""'], src, ...overrides };
+  return {
+    server_version_num: 150020,
+    name,
+    language: 'sql',
+    result,
+    returns_set: false,
+    config: ['search_path=""'],
+    src,
+    ...overrides,
+  };
 }
 
 describe('Supabase auth helpers', () => {
@@ -65,7 +74,26 @@ describe('Supabase auth helpers', () => {
       row('role', 'x', { config: ['search_path=""', 'request.jwt.claim.role=admin'] }),
       row('email', 'x', { config: null }),
     ]);
-    expect(auth).toEqual({ uid: null, jwt: null, role: null, email: 'x' });
+    expect(auth).toEqual({ uid: null, jwt: null, role: null, email: 'x', serverVersionNum: 150020 });
+  });
+
+  it('reads the version from the row a database without helpers still returns', () => {
+    const none: AuthFunctionRow = {
+      server_version_num: 160004,
+      name: null,
+      language: null,
+      result: null,
+      returns_set: null,
+      config: null,
+      src: null,
+    };
+    expect(authFunctionsFromRows([none])).toEqual({
+      uid: null,
+      jwt: null,
+      role: null,
+      email: null,
+      serverVersionNum: 160004,
+    });
   });
 
   it('normalises whitespace, comments and case outside literals only', () => {

@@ -13,38 +13,48 @@
  * - `auth.jwt()`   = `claims::jsonb` (`request.jwt.claim` is never set)
  */
 
-/** The four helpers' bodies (`pg_proc.prosrc`), each null when absent or not a plain SQL function. */
+/**
+ * The four helpers' bodies (`pg_proc.prosrc`), each null when absent or not a plain SQL function,
+ * and the server's `server_version_num`, which decides the input rules of casts (null: unknown).
+ */
 export interface AuthFunctions {
   uid: string | null;
   jwt: string | null;
   role: string | null;
   email: string | null;
+  serverVersionNum: number | null;
 }
 
-export type AuthFunctionName = keyof AuthFunctions;
+export type AuthFunctionName = 'uid' | 'jwt' | 'role' | 'email';
 
-/** Reads what {@link authFunctionsFromRows} needs; run it on the database the policies live in. */
-export const AUTH_FUNCTIONS_QUERY = `select p.proname as name,
-       l.lanname as language,
-       pg_catalog.format_type(p.prorettype, null) as result,
-       p.proretset as returns_set,
-       p.proconfig as config,
-       p.prosrc as src
-  from pg_catalog.pg_proc p
-  join pg_catalog.pg_namespace n on n.oid = p.pronamespace
-  join pg_catalog.pg_language l on l.oid = p.prolang
- where n.nspname = 'auth'
-   and p.proname in ('uid', 'jwt', 'role', 'email')
-   and p.pronargs = 0`;
+/**
+ * Reads what {@link authFunctionsFromRows} needs; run it on the database the policies live in.
+ * Always one row at least (the version), plus one per helper found.
+ */
+export const AUTH_FUNCTIONS_QUERY = `select v.server_version_num, f.name, f.language, f.result, f.returns_set, f.config, f.src
+  from (select pg_catalog.current_setting('server_version_num')::int as server_version_num) v
+  left join (select p.proname as name,
+                    l.lanname as language,
+                    pg_catalog.format_type(p.prorettype, null) as result,
+                    p.proretset as returns_set,
+                    p.proconfig as config,
+                    p.prosrc as src
+               from pg_catalog.pg_proc p
+               join pg_catalog.pg_namespace n on n.oid = p.pronamespace
+               join pg_catalog.pg_language l on l.oid = p.prolang
+              where n.nspname = 'auth'
+                and p.proname in ('uid', 'jwt', 'role', 'email')
+                and p.pronargs = 0) f on true`;
 
-/** One row of {@link AUTH_FUNCTIONS_QUERY}. */
+/** One row of {@link AUTH_FUNCTIONS_QUERY} (the helper's columns are null when none was found). */
 export interface AuthFunctionRow {
-  name: string;
-  language: string;
-  result: string;
-  returns_set: boolean;
+  server_version_num: number;
+  name: string | null;
+  language: string | null;
+  result: string | null;
+  returns_set: boolean | null;
   config: string[] | null;
-  src: string;
+  src: string | null;
 }
 
 const RESULT_TYPES: Record<AuthFunctionName, string> = {
@@ -66,17 +76,31 @@ const SUPABASE_BODIES: Record<AuthFunctionName, string> = {
           nullif(current_setting('request.jwt.claims', true), ''))::jsonb`,
 };
 
-/** A database with Supabase's four helpers, e.g. for tests. */
-export const SUPABASE_AUTH_FUNCTIONS: Readonly<AuthFunctions> = Object.freeze({ ...SUPABASE_BODIES });
+/** A PostgreSQL 15 database with Supabase's four helpers, e.g. for tests. */
+export const SUPABASE_AUTH_FUNCTIONS: Readonly<AuthFunctions> = Object.freeze({
+  ...SUPABASE_BODIES,
+  serverVersionNum: 150000,
+});
 
 /** {@link AuthFunctions} from the rows of {@link AUTH_FUNCTIONS_QUERY}. */
 export function authFunctionsFromRows(rows: readonly AuthFunctionRow[]): AuthFunctions {
-  const out: AuthFunctions = { uid: null, jwt: null, role: null, email: null };
+  const out: AuthFunctions = {
+    uid: null,
+    jwt: null,
+    role: null,
+    email: null,
+    serverVersionNum: rows[0]?.server_version_num ?? null,
+  };
   for (const row of rows) {
     const name = row.name as AuthFunctionName;
-    if (!(name in RESULT_TYPES)) continue;
+    if (row.name === null || !(name in RESULT_TYPES)) continue;
     const settingsOk = (row.config ?? []).every((c) => c.startsWith('search_path='));
-    if (row.language === 'sql' && row.result === RESULT_TYPES[name] && !row.returns_set && settingsOk) {
+    if (
+      row.language === 'sql' &&
+      row.result === RESULT_TYPES[name] &&
+      row.returns_set === false &&
+      settingsOk
+    ) {
       out[name] = row.src;
     }
   }

@@ -141,7 +141,6 @@ describe('compiled policies', () => {
     ['(at IS NULL) AND (lower(team) = team)'],
     ['(missing = 1)'],
     ['(n = team)'],
-    ["((auth.jwt() ->> 'n'::text))::integer = n"],
     ["(current_setting('request.jwt.claim.email'::text, true) = team)"],
     ['(public.uid() = owner)'],
     ["(team = ANY (ARRAY[team, 'a'::text]))"],
@@ -150,6 +149,19 @@ describe('compiled policies', () => {
     expect(
       compilePolicySet({ permissive: ['true'], restrictive: [qual] }, SHAPE, SUPABASE_AUTH_FUNCTIONS),
     ).toBeNull();
+  });
+
+  it('casts claims to integers by PostgreSQL 15’s rules, and only for a server known to have them', () => {
+    const qual = "(n = ((auth.jwt() ->> 'n'::text))::integer)";
+    const p = compile([qual]);
+    expect(verdict(p, { n: 12 }, { n: ' +12 ' })).toBe(true);
+    expect(verdict(p, { n: 12 }, { n: 12 })).toBe(true);
+    expect(verdict(p, { n: 1000 }, { n: '1_000' })).toBe('error');
+    expect(verdict(p, { n: 1 }, { n: 2 ** 31 })).toBe('error');
+    for (const serverVersionNum of [160000, null]) {
+      const auth = { ...SUPABASE_AUTH_FUNCTIONS, serverVersionNum };
+      expect(compilePolicySet({ permissive: [qual], restrictive: [] }, SHAPE, auth)).toBeNull();
+    }
   });
 
   it('does not compile helpers that are not Supabase’s', () => {

@@ -18,7 +18,8 @@
  * - `current_setting('request.jwt.claims' | 'request.jwt.claim.sub' | 'request.jwt.claim.role'
  *   [, true|false])`, cast `::json` or `::jsonb` for the claims;
  * - `->` and `->>` with a `'…'::text` key on json/jsonb;
- * - casts text → uuid, text → boolean, uuid|boolean|varchar → text, between integer widths;
+ * - casts text → uuid, text → boolean, uuid|boolean|integer|varchar → text, between integer
+ *   widths, and text → integer when the server is PostgreSQL 12 to 15 (16 reads more forms);
  * - `=` and `<>` on two values of the same type (uuid, text, integers, boolean); `<`, `<=`, `>`,
  *   `>=` on uuids and integers (never on text: its order depends on the collation);
  * - `x = ANY (ARRAY[constants])` and `x <> ALL (ARRAY[constants])` (`IN` / `NOT IN` lists);
@@ -45,6 +46,8 @@ import {
   boolIn,
   boolOut,
   hasUnparsableString,
+  intIn,
+  intRange,
   jsonFieldText,
   jsonMember,
   uuidIn,
@@ -135,11 +138,7 @@ interface Node {
 class NotCompilable extends Error {}
 
 const INT_TYPES = new Set<SqlType>(['int2', 'int4', 'int8']);
-const INT_RANGE: Record<string, [bigint, bigint]> = {
-  int2: [-32768n, 32767n],
-  int4: [-2147483648n, 2147483647n],
-  int8: [-9223372036854775808n, 9223372036854775807n],
-};
+type IntType = 'int2' | 'int4' | 'int8';
 const CAST_TYPES: Record<string, SqlType> = {
   text: 'text',
   uuid: 'uuid',
@@ -300,7 +299,7 @@ class Compiler {
   private intConstant(text: string, type: SqlType): Node {
     if (!/^-?[0-9]+$/.test(text)) throw new NotCompilable('not an integer');
     const value = BigInt(text);
-    const [min, max] = INT_RANGE[type]!;
+    const [min, max] = intRange(type as IntType);
     if (value < min || value > max) throw new NotCompilable('integer out of range');
     return constant(type, value);
   }
@@ -347,16 +346,25 @@ class Compiler {
     const from = this.compile(expr);
     if (from.type === to) return from;
     if (INT_TYPES.has(from.type) && INT_TYPES.has(to)) {
-      const [min, max] = INT_RANGE[to]!;
+      const [min, max, name] = intRange(to as IntType);
       return strict(to, [from], ([v]) => {
-        if ((v as bigint) < min || (v as bigint) > max) throw new SqlError(`${typeName} out of range`);
+        if ((v as bigint) < min || (v as bigint) > max) throw new SqlError(`${name} out of range`);
         return v!;
       });
+    }
+    if (from.type === 'text' && INT_TYPES.has(to)) {
+      // int*in changed in PostgreSQL 16 (hex, octal, binary, `_`): compiled for 12 to 15 only
+      const version = this.auth.serverVersionNum;
+      if (version === null || version < 120000 || version >= 160000) {
+        throw new NotCompilable('text to integer on an unknown server version');
+      }
+      return strict(to, [from], ([v]) => intIn(v as string, to as IntType));
     }
     if (to === 'text') {
       if (from.type === 'varchar') return { ...from, type: 'text' };
       if (from.type === 'uuid') return strict('text', [from], ([v]) => uuidOut(v as string));
       if (from.type === 'bool') return strict('text', [from], ([v]) => boolOut(v as boolean));
+      if (INT_TYPES.has(from.type)) return strict('text', [from], ([v]) => (v as bigint).toString());
     }
     if (from.type === 'text') {
       if (to === 'uuid') return strict('uuid', [from], ([v]) => uuidIn(v as string));

@@ -1,6 +1,7 @@
 import {
   boolIn,
   hasUnparsableString,
+  intIn,
   jsonFieldText,
   jsonbText,
   numericText,
@@ -59,6 +60,28 @@ describe('boolIn', () => {
 
   it.each([[''], ['o'], ['maybe'], ['truex'], ['01'], ['yes please']])('refuses %j', (text) => {
     expect(() => boolIn(text)).toThrow('invalid input syntax for type boolean');
+  });
+});
+
+describe('intIn (PostgreSQL 12 to 15)', () => {
+  it.each([
+    [' 12 ', 'int4', 12n],
+    ['+5', 'int4', 5n],
+    ['-0', 'int2', 0n],
+    ['\t7\n', 'int4', 7n],
+    ['-2147483648', 'int4', -2147483648n],
+    ['9223372036854775807', 'int8', 9223372036854775807n],
+  ] as const)('reads %j as %s %s', (text, type, value) => {
+    expect(intIn(text, type)).toBe(value);
+  });
+
+  it.each([[''], [' '], ['1_000'], ['0x10'], ['1.0'], ['１２'], ['1e3'], ['- 1']])('refuses %j', (text) => {
+    expect(() => intIn(text, 'int8')).toThrow('invalid input syntax for type bigint');
+  });
+
+  it('refuses values out of the type’s range', () => {
+    expect(() => intIn('2147483648', 'int4')).toThrow('out of range for type integer');
+    expect(() => intIn('32768', 'int2')).toThrow('out of range for type smallint');
   });
 });
 

@@ -74,6 +74,39 @@ export function boolIn(text: string): boolean {
   throw new SqlError(`invalid input syntax for type boolean: ${JSON.stringify(text.slice(0, 64))}`);
 }
 
+const INT_RANGES = {
+  int2: [-32768n, 32767n, 'smallint'],
+  int4: [-2147483648n, 2147483647n, 'integer'],
+  int8: [-9223372036854775808n, 9223372036854775807n, 'bigint'],
+} as const;
+
+/** The range of an integer type and the name PostgreSQL's messages use. */
+export function intRange(type: 'int2' | 'int4' | 'int8'): readonly [bigint, bigint, string] {
+  return INT_RANGES[type];
+}
+
+/**
+ * `int2in`/`int4in`/`int8in` of PostgreSQL 12 to 15: optional C-locale whitespace around an
+ * optional sign and at least one decimal digit, nothing else (PostgreSQL 16 also reads `0x…`,
+ * `0o…`, `0b…` and `_` separators). Out of range raises as well.
+ */
+export function intIn(text: string, type: 'int2' | 'int4' | 'int8'): bigint {
+  const [min, max, name] = INT_RANGES[type];
+  let start = 0;
+  let end = text.length;
+  while (start < end && isCSpace(text[start]!)) start++;
+  while (end > start && isCSpace(text[end - 1]!)) end--;
+  const body = text.slice(start, end);
+  if (!/^[+-]?[0-9]+$/.test(body)) {
+    throw new SqlError(`invalid input syntax for type ${name}: ${JSON.stringify(text.slice(0, 64))}`);
+  }
+  const value = BigInt(body);
+  if (value < min || value > max) {
+    throw new SqlError(`value ${JSON.stringify(text.slice(0, 64))} is out of range for type ${name}`);
+  }
+  return value;
+}
+
 /** `boolout`. */
 export function boolOut(value: boolean): string {
   return value ? 'true' : 'false';
