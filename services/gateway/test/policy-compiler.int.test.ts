@@ -92,6 +92,10 @@ const POLICIES: Record<string, string> = {
   claimBigint: "big = (current_setting('request.jwt.claims', true)::jsonb ->> 'org')::bigint",
   claimSmallint: "small::text = (auth.jwt() ->> 'n')::int2::text or n::text = auth.jwt() ->> 'org'",
   jwtSelect: "(select auth.jwt()) ->> 'team' = team or (select auth.role()) in ('anon', 'service_role')",
+  coalesceAdmin: "coalesce((auth.jwt() ->> 'is_admin')::boolean, false)",
+  distinctTeam: "team is distinct from 'a' and team is not distinct from auth.jwt() ->> 'team'",
+  coalesceChain: "coalesce(team, auth.jwt() ->> 'team', 'z') = 'z' or coalesce(null::bool, flag)",
+  coalesceFolded: '(auth.uid() = owner) and coalesce(null::bool, false)',
   uidInList: "owner in ('11111111-1111-1111-1111-111111111111', '{22222222-2222-2222-2222-222222222222}')",
 };
 
@@ -113,8 +117,7 @@ const OUTSIDE: Record<string, string> = {
   claimToNumeric: "(auth.jwt() ->> 'org')::numeric = big",
   currentUser: 'team = current_user',
   jsonbEquality: `auth.jwt() -> 'team' = '"a"'::jsonb`,
-  coalesce: 'coalesce(flag, false)',
-  distinct: "team is distinct from 'a'",
+  nullif: "nullif(team, '') is null",
   caseWhen: 'case when flag then true else false end',
   unsetClaim: "current_setting('request.jwt.claim.email', true) = team",
   timestampOrder: "at > '2024-01-01 00:00:00+00'",
@@ -141,6 +144,8 @@ const SETS: Array<[string[], string[]]> = [
   [['notOr', 'uidInList'], ['admin']],
   [['columnList', 'widening'], ['notIn']],
   [['claimInt', 'claimBigint'], []],
+  [['coalesceAdmin', 'distinctTeam'], ['coalesceChain']],
+  [['coalesceFolded', 'coalesceChain'], []],
   [['claimSmallint'], ['jwtSelect']],
 ];
 

@@ -76,6 +76,21 @@ describe('compiled policies', () => {
     expect(verdict(compile(["(team = ANY (ARRAY['a'::text, NULL::text]))"]), { team: 'a' }, {})).toBe(true);
   });
 
+  it('COALESCE stops at the first non-NULL argument and folds as the planner does', () => {
+    const bad = { sub: 'bad' };
+    expect(verdict(compile(["COALESCE(((auth.jwt() ->> 'a'::text))::boolean, false)"]), {}, {})).toBe(false);
+    expect(verdict(compile([`COALESCE(flag, ${UID})`]), { flag: true }, bad)).toBe(true);
+    expect(verdict(compile([`COALESCE(flag, ${UID})`]), {}, bad)).toBe('error');
+    expect(verdict(compile([`(${UID} AND COALESCE(NULL::boolean, false))`]), {}, bad)).toBe(false); // folded
+  });
+
+  it('IS DISTINCT FROM treats NULL as a value', () => {
+    const p = compile(["(NOT (team IS DISTINCT FROM (auth.jwt() ->> 'team'::text)))"]);
+    expect(verdict(p, {}, {})).toBe(true);
+    expect(verdict(p, { team: 'a' }, {})).toBe(false);
+    expect(verdict(p, { team: 'a' }, { team: 'a' })).toBe(true);
+  });
+
   it('reads claims through auth.jwt(), as jsonb prints them', () => {
     const p = compile(["((auth.jwt() ->> 'team'::text) = team)"]);
     expect(verdict(p, { team: 'a' }, { team: 'a' })).toBe(true);

@@ -23,7 +23,8 @@
  * - `=` and `<>` on two values of the same type (uuid, text, integers, boolean); `<`, `<=`, `>`,
  *   `>=` on uuids and integers (never on text: its order depends on the collation);
  * - `x = ANY (ARRAY[constants])` and `x <> ALL (ARRAY[constants])` (`IN` / `NOT IN` lists);
- * - `AND`, `OR`, `NOT`, `IS [NOT] NULL|TRUE|FALSE|UNKNOWN`, `( SELECT expr)`.
+ * - `AND`, `OR`, `NOT`, `IS [NOT] NULL|TRUE|FALSE|UNKNOWN`, `IS [NOT] DISTINCT FROM` (same types
+ *   as `=`), `COALESCE` of one type, `( SELECT expr)`.
  *
  * Exactness: three-valued logic; `AND`/`OR` evaluate left to right and stop as PostgreSQL's
  * executor does, after the planner's constant folding (constant `true`/`false` arguments decide or
@@ -283,6 +284,10 @@ class Compiler {
         return this.test(this.compile(e.arg), e.test, e.negated);
       case 'array-op':
         return this.arrayOp(e.op, e.quantifier, e.left, e.items);
+      case 'distinct':
+        return this.distinct(e.left, e.right, e.negated);
+      case 'coalesce':
+        return this.coalesce(e.args);
       case 'subselect': {
         const inner = this.compile(e.expr);
         return { type: inner.type, run: (ctx) => inner.run(ctx) }; // a subplan is never folded
@@ -433,6 +438,53 @@ class Compiler {
     };
     if (left.constant !== undefined) return constant('bool', run(undefined as never));
     return { type: 'bool', run };
+  }
+
+  /** `IS [NOT] DISTINCT FROM`: not strict (NULL is a value here); folded only when both sides are constants. */
+  private distinct(leftExpr: PolicyExpr, rightExpr: PolicyExpr, negated: boolean): Node {
+    const left = this.compile(leftExpr);
+    const right = this.compile(rightExpr);
+    const equal = comparison('=', left.type, right.type);
+    const fn = (a: Value, b: Value): boolean => {
+      const isDistinct = a === null || b === null ? a !== b : !equal(a, b);
+      return negated ? !isDistinct : isDistinct;
+    };
+    if (left.constant !== undefined && right.constant !== undefined) {
+      return constant('bool', fn(left.constant.value, right.constant.value));
+    }
+    return { type: 'bool', run: (ctx) => fn(left.run(ctx), right.run(ctx)) };
+  }
+
+  /**
+   * `COALESCE`: the first non-NULL argument, later ones not evaluated. Folded as the planner does:
+   * NULL constants dropped, nothing after a non-NULL constant, which is the result if it comes first.
+   */
+  private coalesce(argExprs: PolicyExpr[]): Node {
+    const args = argExprs.map((a) => this.compile(a));
+    const type = args[0]?.type;
+    if (type === undefined || args.some((a) => a.type !== type))
+      throw new NotCompilable('COALESCE of mixed types');
+    const kept: Node[] = [];
+    for (const arg of args) {
+      if (arg.constant === undefined) {
+        kept.push(arg);
+      } else if (arg.constant.value !== null) {
+        if (kept.length === 0) return arg;
+        kept.push(arg);
+        break;
+      }
+    }
+    if (kept.length === 0) return constant(type, null);
+    return {
+      type,
+      run: (ctx) => {
+        for (const arg of kept) {
+          const v = arg.run(ctx);
+          if (v !== null) return v;
+        }
+        return null;
+      },
+    };
   }
 
   private test(arg: Node, test: 'null' | 'true' | 'false' | 'unknown', negated: boolean): Node {

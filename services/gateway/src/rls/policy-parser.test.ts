@@ -100,6 +100,24 @@ describe('parsePolicyExpr', () => {
     });
   });
 
+  it('reads COALESCE and IS DISTINCT FROM', () => {
+    expect(parsePolicyExpr("(NOT (COALESCE(team, 'z'::text) IS DISTINCT FROM NULL::text))")).toEqual({
+      kind: 'not',
+      arg: {
+        kind: 'distinct',
+        negated: false,
+        left: {
+          kind: 'coalesce',
+          args: [
+            { kind: 'column', name: 'team' },
+            { kind: 'cast', type: 'text', expr: { kind: 'literal', text: 'z', isString: true } },
+          ],
+        },
+        right: { kind: 'cast', type: 'text', expr: { kind: 'null' } },
+      },
+    });
+  });
+
   it('reads multi-word type names', () => {
     expect(parsePolicyExpr("(at > '2024-01-01 00:00:00+00'::timestamp with time zone)")).toMatchObject({
       right: { kind: 'cast', type: 'timestamp with time zone' },
@@ -115,7 +133,8 @@ describe('parsePolicyExpr', () => {
     ['(n = 5.5)'],
     ["(name = 'x'"],
     ['CASE WHEN flag THEN true ELSE false END'],
-    ['(name IS DISTINCT FROM NULL::text)'],
+    ['(name IS DISTINCT name)'],
+    ['COALESCE'],
     ["(n = ANY ('{1,2}'::integer[]))"],
     ["(E'a\\\\b'::text = name)"],
   ])('refuses %s', (text) => {

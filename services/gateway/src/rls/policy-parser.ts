@@ -4,6 +4,7 @@
  * the compiled subset are accepted: fully parenthesised operators, `'…'::type` constants, bare
  * integers, unqualified (or double-quoted) column names, `schema.fn()` calls with constant
  * arguments, `( SELECT expr [AS alias])`, `x = ANY (ARRAY[…])`, `IS [NOT] NULL|TRUE|FALSE`,
+ * `IS [NOT] DISTINCT FROM`, `COALESCE(…)`,
  * `AND`/`OR`/`NOT`, `->`/`->>`. Keywords are matched in the case the deparser prints them
  * (`AND`, `IS NULL`, `ARRAY`, but `true`/`false`); anything else is a {@link PolicySyntaxError},
  * which the compiler turns into "not compiled", never into a guess.
@@ -23,6 +24,8 @@ export type PolicyExpr =
   | { kind: 'not'; arg: PolicyExpr }
   | { kind: 'test'; arg: PolicyExpr; test: 'null' | 'true' | 'false' | 'unknown'; negated: boolean }
   | { kind: 'array-op'; op: string; quantifier: 'ANY' | 'ALL'; left: PolicyExpr; items: PolicyExpr[] }
+  | { kind: 'distinct'; left: PolicyExpr; right: PolicyExpr; negated: boolean }
+  | { kind: 'coalesce'; args: PolicyExpr[] }
   | { kind: 'subselect'; expr: PolicyExpr };
 
 export class PolicySyntaxError extends Error {}
@@ -37,7 +40,21 @@ type Token =
 
 const OP_CHARS = '+-*/<>=~!@#%^&|`?';
 const COMPARISONS = new Set(['=', '<>', '<', '>', '<=', '>=']);
-const KEYWORDS = new Set(['AND', 'OR', 'NOT', 'IS', 'NULL', 'ANY', 'ALL', 'ARRAY', 'SELECT', 'AS']);
+const KEYWORDS = new Set([
+  'AND',
+  'OR',
+  'NOT',
+  'IS',
+  'NULL',
+  'ANY',
+  'ALL',
+  'ARRAY',
+  'SELECT',
+  'AS',
+  'DISTINCT',
+  'FROM',
+  'COALESCE',
+]);
 /** Multi-word type names the deparser prints, by first word. */
 const MULTI_WORD_TYPES: Record<string, string[]> = {
   timestamp: ['timestamp with time zone', 'timestamp without time zone'],
@@ -157,6 +174,13 @@ class Parser {
         this.pos++;
         negated = true;
       }
+      if (this.isKeyword('DISTINCT')) {
+        this.pos++;
+        if (!this.isKeyword('FROM')) throw new PolicySyntaxError('expected FROM');
+        this.pos++;
+        expr = { kind: 'distinct', left: expr, right: this.parseArrow(), negated };
+        continue;
+      }
       const t = this.next();
       let test: 'null' | 'true' | 'false' | 'unknown';
       if (t?.t === 'word' && t.v === 'NULL') test = 'null';
@@ -254,6 +278,10 @@ class Parser {
       case 'word':
         if (t.v === 'true' || t.v === 'false') return { kind: 'bool', value: t.v === 'true' };
         if (t.v === 'NULL') return { kind: 'null' };
+        if (t.v === 'COALESCE' && this.isPunct('(')) {
+          const call = this.parseName('coalesce');
+          return { kind: 'coalesce', args: (call as { args: PolicyExpr[] }).args };
+        }
         if (KEYWORDS.has(t.v) || /[A-Z]/.test(t.v)) throw new PolicySyntaxError(`unexpected ${t.v}`);
         return this.parseName(t.v);
       case 'punct':
