@@ -37,16 +37,31 @@
  * Text equality is collation-independent only for deterministic collations (PostgreSQL's
  * default); a column with a nondeterministic collation must not be given to this compiler.
  */
-import type { JsonValue, Row } from '@walcast/protocol';
+import type { Row } from '@walcast/protocol';
 
 import { type AuthFunctionName, type AuthFunctions, isSupabaseAuthFunction } from './auth-functions';
-import { claimText, isUnsendable, jwtSettings } from './jwt-settings';
+import { AUTH_NODES, isClaimsSetting, settingValue } from './auth-nodes';
 import { type PolicyExpr, parsePolicyExpr } from './policy-parser';
+import {
+  EvalContext,
+  INT_TYPES,
+  type IntType,
+  type Json,
+  type Node,
+  NotCompilable,
+  type SqlType,
+  type Value,
+  columnValue,
+  comparison,
+  constant,
+  factsOf,
+  hasOwn,
+  strict,
+} from './predicate-nodes';
 import {
   SqlError,
   boolIn,
   boolOut,
-  hasUnparsableString,
   intIn,
   intRange,
   jsonFieldText,
@@ -68,78 +83,6 @@ export interface TableShape {
 export type { AuthFunctions } from './auth-functions';
 export type RowPredicate = (row: Row, claims: Readonly<Record<string, unknown>>) => Verdict;
 
-type SqlType = 'uuid' | 'text' | 'varchar' | 'int2' | 'int4' | 'int8' | 'bool' | 'json' | 'jsonb' | 'opaque';
-/** A JSON value inside SQL (so that JSON null is not SQL NULL). */
-interface Json {
-  json: unknown;
-}
-type Value = string | bigint | boolean | Json | null;
-
-/** What a predicate derives from one claims object; cached per object (claims are never mutated). */
-interface ClaimsFacts {
-  /** `request.jwt.claim.sub` and `request.jwt.claim.role`. */
-  sub: string;
-  role: string;
-  /** Either setting holds U+0000, so it cannot be sent. */
-  unsendable: boolean;
-  /** PostgreSQL's JSON parser refuses the claims document. */
-  unparsable: boolean;
-  /** `request.jwt.claims`, made on first use. */
-  text?: string;
-  /** `auth.uid()`'s value or error, made on first use. */
-  uid?: { value: Value } | { error: SqlError };
-}
-
-const claimsFacts = new WeakMap<object, ClaimsFacts>();
-
-function factsOf(claims: Readonly<Record<string, unknown>>): ClaimsFacts {
-  let facts = claimsFacts.get(claims);
-  if (facts === undefined) {
-    const sub = claimText(claims['sub']);
-    const role = claimText(claims['role']);
-    facts = {
-      sub,
-      role,
-      unsendable: isUnsendable(sub) || isUnsendable(role),
-      unparsable: hasUnparsableString(claims),
-    };
-    claimsFacts.set(claims, facts);
-  }
-  return facts;
-}
-
-/** Per-call state: the row and the claims' facts. */
-class EvalContext {
-  constructor(
-    readonly row: Row,
-    readonly claims: Readonly<Record<string, unknown>>,
-    readonly facts: ClaimsFacts,
-  ) {}
-
-  /** `request.jwt.claims`. */
-  get claimsText(): string {
-    return (this.facts.text ??= jwtSettings(this.claims).claims);
-  }
-
-  /** The claims document as `::json`/`::jsonb` reads it; raises as PostgreSQL's parser would. */
-  parsedClaims(): Json {
-    if (this.facts.unparsable) throw new SqlError('unsupported Unicode escape sequence in claims');
-    return { json: this.claims };
-  }
-}
-
-interface Node {
-  type: SqlType;
-  /** Set when the planner folds this node to a constant. */
-  constant?: { value: Value };
-  run(ctx: EvalContext): Value;
-}
-
-/** Thrown while compiling: the expression is outside the subset. */
-class NotCompilable extends Error {}
-
-const INT_TYPES = new Set<SqlType>(['int2', 'int4', 'int8']);
-type IntType = 'int2' | 'int4' | 'int8';
 const CAST_TYPES: Record<string, SqlType> = {
   text: 'text',
   uuid: 'uuid',
@@ -166,7 +109,6 @@ const AUTH_CALLS: Record<string, AuthFunctionName> = {
   'auth.email': 'email',
 };
 const SETTINGS = new Set(['request.jwt.claims', 'request.jwt.claim.sub', 'request.jwt.claim.role']);
-
 /** A predicate equal to the SQL above for every row and claims, or null when any policy is outside the subset. */
 export function compilePolicySet(
   set: PolicySet,
@@ -209,36 +151,6 @@ export function compilePolicySet(
       throw err;
     }
   };
-}
-
-function constant(type: SqlType, value: Value): Node {
-  return { type, constant: { value }, run: () => value };
-}
-
-/**
- * A strict operation over `args`: NULL if any argument is NULL (all are evaluated first, in
- * order), folded when all are constants or one is a NULL constant, as the planner does.
- */
-function strict(type: SqlType, args: Node[], fn: (values: Value[]) => Value): Node {
-  if (args.some((a) => a.constant?.value === null)) return constant(type, null);
-  const [first, second] = args;
-  let run: (ctx: EvalContext) => Value;
-  if (args.length === 1) {
-    run = (ctx) => {
-      const a = first!.run(ctx);
-      return a === null ? null : fn([a]);
-    };
-  } else if (args.length === 2) {
-    run = (ctx) => {
-      const a = first!.run(ctx);
-      const b = second!.run(ctx); // evaluated even when a is NULL: it may raise
-      return a === null || b === null ? null : fn([a, b]);
-    };
-  } else {
-    throw new NotCompilable('more than two arguments');
-  }
-  if (args.every((a) => a.constant !== undefined)) return constant(type, run(undefined as never));
-  return { type, run };
 }
 
 class Compiler {
@@ -523,100 +435,4 @@ class Compiler {
       },
     };
   }
-}
-
-function hasOwn(row: Row, key: string): boolean {
-  return Object.prototype.hasOwnProperty.call(row, key);
-}
-
-/** The SQL value of a row's column (absent and JSON null are NULL), as `jsonb_populate_record` reads it. */
-function columnValue(value: JsonValue | undefined, type: SqlType): Value {
-  if (value === undefined || value === null) return null;
-  switch (type) {
-    case 'uuid':
-      return uuidIn(String(value));
-    case 'text':
-    case 'varchar':
-      return typeof value === 'string' ? value : jsonFieldText(value, true);
-    case 'int2':
-    case 'int4':
-    case 'int8':
-      if (typeof value === 'number' && Number.isInteger(value)) return BigInt(value);
-      if (typeof value === 'string' && /^-?[0-9]+$/.test(value)) return BigInt(value);
-      throw new SqlError(`invalid input syntax for type ${type}`);
-    case 'bool':
-      return typeof value === 'boolean' ? value : boolIn(String(value));
-    default:
-      return { json: value }; // only ever tested for NULL
-  }
-}
-
-/** `current_setting('request.jwt.claims'::text[, …])`. */
-function isClaimsSetting(e: PolicyExpr): boolean {
-  const arg = e.kind === 'call' && e.name === 'current_setting' ? e.args[0] : undefined;
-  return arg?.kind === 'cast' && arg.expr.kind === 'literal' && arg.expr.text === 'request.jwt.claims';
-}
-
-function settingValue(ctx: EvalContext, name: string): string {
-  return name === 'request.jwt.claims'
-    ? ctx.claimsText
-    : name === 'request.jwt.claim.sub'
-      ? ctx.facts.sub
-      : ctx.facts.role;
-}
-
-/** `coalesce(nullif(<setting>, ''), claims ->> '<key>')`, the core of Supabase's helpers. */
-function settingOrClaim(ctx: EvalContext, setting: string, key: string): string | null {
-  if (setting !== '') return setting;
-  const member = jsonMember(ctx.parsedClaims().json, key);
-  return member === undefined ? null : jsonFieldText(member, true);
-}
-
-const AUTH_NODES: Record<AuthFunctionName, Node> = {
-  uid: {
-    type: 'uuid',
-    run: (ctx) => {
-      const facts = ctx.facts;
-      if (facts.uid === undefined) {
-        try {
-          const text = settingOrClaim(ctx, facts.sub, 'sub');
-          facts.uid = { value: text === null ? null : uuidIn(text) };
-        } catch (err) {
-          if (!(err instanceof SqlError)) throw err;
-          facts.uid = { error: err };
-        }
-      }
-      if ('error' in facts.uid) throw facts.uid.error;
-      return facts.uid.value;
-    },
-  },
-  role: { type: 'text', run: (ctx) => settingOrClaim(ctx, ctx.facts.role, 'role') },
-  email: { type: 'text', run: (ctx) => settingOrClaim(ctx, '', 'email') },
-  jwt: { type: 'jsonb', run: (ctx) => ctx.parsedClaims() },
-};
-
-/** The comparison `op` between non-NULL values of the two types; NotCompilable where PostgreSQL has no such operator or its result depends on the collation. */
-function comparison(op: string, left: SqlType, right: SqlType): (a: Value, b: Value) => boolean {
-  const bothInts = INT_TYPES.has(left) && INT_TYPES.has(right);
-  if (!bothInts && left !== right) throw new NotCompilable(`${left} ${op} ${right}`);
-  const ordered = bothInts || left === 'uuid';
-  if (!ordered && left !== 'text' && left !== 'bool') throw new NotCompilable(`${op} on ${left}`);
-  switch (op) {
-    case '=':
-      return (a, b) => a === b;
-    case '<>':
-      return (a, b) => a !== b;
-  }
-  if (!ordered) throw new NotCompilable(`${op} on ${left}`);
-  switch (op) {
-    case '<':
-      return (a, b) => (a as bigint | string) < (b as bigint | string);
-    case '<=':
-      return (a, b) => (a as bigint | string) <= (b as bigint | string);
-    case '>':
-      return (a, b) => (a as bigint | string) > (b as bigint | string);
-    case '>=':
-      return (a, b) => (a as bigint | string) >= (b as bigint | string);
-  }
-  throw new NotCompilable(`operator ${op}`);
 }
