@@ -15,6 +15,7 @@ import {
   type AuthFunctions,
 } from '../src/rls/auth-functions';
 import { jwtSettings } from '../src/rls/jwt-settings';
+import { POLICIES_QUERY, policySetFromRows, type PolicyRow } from '../src/rls/policy-query';
 import { policyRow } from '../src/rls/policy-row';
 import { compilePolicySet, type PolicySet, type TableShape, type Verdict } from '../src/rls/policy-compiler';
 
@@ -426,5 +427,62 @@ describe('forms outside the subset', () => {
     );
     expect(compilePolicySet({ permissive: [qual('email')], restrictive: [] }, TABLE, redefined)).toBeNull();
     expect(compilePolicySet({ permissive: [qual('uid')], restrictive: [] }, TABLE, redefined)).not.toBeNull();
+  });
+});
+
+describe('the policies that apply to a role', () => {
+  it('are the SELECT and ALL policies with USING, for PUBLIC or an inherited role, by name', async () => {
+    await sql(
+      backends.pg.url,
+      'create table public.roles_demo (id int4 primary key)',
+      'create role demo_group nologin',
+      'create role demo_user nologin inherit',
+      'grant demo_group to demo_user, authenticated', // authenticated is NOINHERIT
+      'create policy "b all" on public.roles_demo for all using (id = 1)',
+      'create policy "a select" on public.roles_demo for select to demo_user, anon using (id = 2)',
+      'create policy c_group on public.roles_demo for select to demo_group using (id = 3)',
+      'create policy d_check_only on public.roles_demo for all with check (true)',
+      'create policy e_insert on public.roles_demo for insert with check (true)',
+      'create policy f_update on public.roles_demo for update using (true)',
+      'create policy g_restrict on public.roles_demo as restrictive for select using (id > 0)',
+    );
+    const setFor = async (role: string): Promise<PolicySet> => {
+      const client = new Client({ connectionString: backends.pg.url });
+      await client.connect();
+      try {
+        const { rows } = await client.query(POLICIES_QUERY, ['"public"."roles_demo"', role]);
+        return policySetFromRows(rows as unknown as PolicyRow[]);
+      } finally {
+        await client.end();
+      }
+    };
+    // What row security itself shows each role agrees with the set's verdicts.
+    await sql(
+      backends.pg.url,
+      'insert into public.roles_demo select generate_series(-1, 4)',
+      'alter table public.roles_demo enable row level security',
+      'grant select on public.roles_demo to demo_user, anon, authenticated',
+    );
+    const shape: TableShape = {
+      schema: 'public',
+      table: 'roles_demo',
+      columns: [{ name: 'id', type: 'int4' }],
+    };
+    for (const role of ['demo_user', 'authenticated', 'anon']) {
+      const predicate = compilePolicySet(await setFor(role), shape, auth)!;
+      const seen = await sql(
+        backends.pg.url,
+        `set role ${role}`,
+        'select id from public.roles_demo order by id',
+      );
+      const expected = [-1, 0, 1, 2, 3, 4].filter((id) => predicate({ id }, {}) === true);
+      expect(seen.map((r) => r['id'])).toEqual(expected);
+    }
+    expect(await setFor('demo_user')).toEqual({
+      permissive: ['(id = 2)', '(id = 1)', '(id = 3)'],
+      restrictive: ['(id > 0)'],
+    });
+    expect(await setFor('authenticated')).toEqual({ permissive: ['(id = 1)'], restrictive: ['(id > 0)'] });
+    expect(await setFor('anon')).toEqual({ permissive: ['(id = 2)', '(id = 1)'], restrictive: ['(id > 0)'] });
   });
 });
