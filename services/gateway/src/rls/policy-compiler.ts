@@ -36,6 +36,13 @@
  * What a predicate derives from a claims object is cached per object: claims must not be mutated.
  * Text equality is collation-independent only for deterministic collations (PostgreSQL's
  * default); a column with a nondeterministic collation must not be given to this compiler.
+ *
+ * What the database path must hold for the verdicts to agree (true of Supabase's API roles and
+ * defaults): the role may use the table's schema and `auth` and execute the helpers (otherwise
+ * PostgreSQL raises "permission denied" where the predicate decides); `request.jwt.claim` and
+ * `request.jwt.claim.email` are not set by database or role settings; the settings are the ones
+ * jwtSettings() gives; the policy texts come from POLICIES_QUERY (policy-query.ts) in a session
+ * whose search_path does not hold `auth` (else the calls print unqualified and do not compile).
  */
 import type { Row } from '@walcast/protocol';
 
