@@ -255,6 +255,12 @@ const claimsArb = fc
 
 let backends: Backends;
 let client: PgClient;
+/** A second database whose helpers have the 2022 bodies, without `set search_path`, which PostgreSQL inlines. */
+let inlinedClient: PgClient;
+let inlinedAuth: AuthFunctions;
+const INLINED_AUTH_SQL = SUPABASE_AUTH_SQL.map((statement) =>
+  statement.replace(/\n\s*set search_path to ''/, ''),
+);
 let auth: AuthFunctions;
 /** pg_policies.qual of each policy in POLICIES, as the database printed it. */
 const quals = new Map<string, string>();
@@ -295,10 +301,25 @@ beforeAll(async () => {
   );
   client = new Client({ connectionString: backends.pg.url });
   await client.connect();
+
+  await sql(backends.pg.url, 'create database inlined');
+  const inlinedUrl = backends.pg.url.replace(/\/postgres$/, '/inlined');
+  await sql(
+    inlinedUrl,
+    ...INLINED_AUTH_SQL,
+    `create table public.docs (id int8 primary key, owner uuid, team text, n int4, big int8, small int2,
+       flag bool, at timestamptz, label varchar(20))`,
+  );
+  inlinedAuth = authFunctionsFromRows(
+    (await sql(inlinedUrl, AUTH_FUNCTIONS_QUERY)) as unknown as AuthFunctionRow[],
+  );
+  inlinedClient = new Client({ connectionString: inlinedUrl });
+  await inlinedClient.connect();
 });
 
 afterAll(async () => {
   await client?.end();
+  await inlinedClient?.end();
   await backends?.stop();
 });
 
@@ -309,6 +330,7 @@ function combinedSql(set: PolicySet): string {
 
 /** PostgreSQL's verdict, by the database path's statements. */
 async function databaseVerdict(
+  client: PgClient,
   shape: TableShape,
   set: PolicySet,
   role: string,
@@ -362,7 +384,7 @@ describe('compiled policies agree with PostgreSQL', () => {
       await fc.assert(
         fc.asyncProperty(recordArb, claimsArb, async (record, claims) => {
           const compiled = predicate!(record.row, claims);
-          const database = await databaseVerdict(TABLE, set, 'authenticated', record.json, claims);
+          const database = await databaseVerdict(client, TABLE, set, 'authenticated', record.json, claims);
           if (!same(compiled, database)) {
             throw new Error(
               `compiled ${JSON.stringify(compiled)} but PostgreSQL ${JSON.stringify(database)}\n` +
@@ -389,7 +411,7 @@ describe('compiled policies agree with PostgreSQL', () => {
     await fc.assert(
       fc.asyncProperty(mixedRecord, claimsArb, async (record, claims) => {
         const compiled = predicate!(record.row, claims);
-        const database = await databaseVerdict(MIXED, set, 'anon', record.json, claims);
+        const database = await databaseVerdict(client, MIXED, set, 'anon', record.json, claims);
         if (!same(compiled, database)) {
           throw new Error(`compiled ${JSON.stringify(compiled)} but PostgreSQL ${JSON.stringify(database)}`);
         }
@@ -397,6 +419,42 @@ describe('compiled policies agree with PostgreSQL', () => {
       }),
       { numRuns: RUNS_PER_SET },
     );
+  });
+
+  it('agrees with the 2022 helpers, which PostgreSQL inlines into the policies', async () => {
+    const { rows } = await inlinedClient.query(
+      "select count(*)::int as n from pg_proc where pronamespace = 'auth'::regnamespace and proconfig is null",
+    );
+    expect(rows[0]?.['n']).toBe(4); // no `set search_path`: inlinable
+    const sets = SETS.filter(([p, r]) => [...p, ...r].some((n) => /auth\./.test(POLICIES[n]!)));
+    for (const [permissiveNames, restrictiveNames] of sets) {
+      const set: PolicySet = {
+        permissive: permissiveNames.map(qual),
+        restrictive: restrictiveNames.map(qual),
+      };
+      const predicate = compilePolicySet(set, TABLE, inlinedAuth);
+      expect(predicate).not.toBeNull();
+      await fc.assert(
+        fc.asyncProperty(recordArb, claimsArb, async (record, claims) => {
+          const compiled = predicate!(record.row, claims);
+          const database = await databaseVerdict(
+            inlinedClient,
+            TABLE,
+            set,
+            'authenticated',
+            record.json,
+            claims,
+          );
+          if (!same(compiled, database)) {
+            throw new Error(
+              `compiled ${JSON.stringify(compiled)} but PostgreSQL ${JSON.stringify(database)}\n` +
+                `policies: ${JSON.stringify(set)}`,
+            );
+          }
+        }),
+        { numRuns: 100 },
+      );
+    }
   });
 
   it('saw every verdict many times', () => {
