@@ -1,7 +1,12 @@
 import type { Row } from '@walcast/protocol';
 
 import { SUPABASE_AUTH_FUNCTIONS } from './auth-functions';
-import { type PolicySet, type TableShape, compilePolicySet } from './policy-compiler';
+import {
+  type PolicySet,
+  type TableShape,
+  compilePolicySet,
+  compilePolicySetExplained,
+} from './policy-compiler';
 
 // Verdicts worked out from PostgreSQL's rules; policy-compiler.int.test.ts checks the same
 // predicates against a real PostgreSQL on generated rows and claims.
@@ -177,6 +182,22 @@ describe('compiled policies', () => {
       const auth = { ...SUPABASE_AUTH_FUNCTIONS, serverVersionNum };
       expect(compilePolicySet({ permissive: [qual], restrictive: [] }, SHAPE, auth)).toBeNull();
     }
+  });
+
+  it('says which policy is outside the subset and why', () => {
+    const set = { permissive: [UID, "(team ~~ 'a%'::text)"], restrictive: ['(lower(team) = team)'] };
+    expect(compilePolicySetExplained(set, SHAPE, SUPABASE_AUTH_FUNCTIONS)).toEqual({
+      notCompiled: 'permissive policy 2: unsupported operator ~~',
+    });
+    expect(
+      compilePolicySetExplained(
+        { permissive: [UID], restrictive: ['(lower(team) = team)'] },
+        SHAPE,
+        SUPABASE_AUTH_FUNCTIONS,
+      ),
+    ).toEqual({
+      notCompiled: 'restrictive policy 1: function lower',
+    });
   });
 
   it('does not compile helpers that are not Supabase’s', () => {
