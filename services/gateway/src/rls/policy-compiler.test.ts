@@ -134,6 +134,14 @@ describe('compiled policies', () => {
     expect(p?.({}, {})).toBe(true);
   });
 
+  it('claims nested beyond what a parser’s stack holds are an error, not an exception', () => {
+    let deep: unknown = 'x';
+    for (let i = 0; i < 200_000; i++) deep = [deep];
+    expect(verdict(compile(["((auth.jwt() ->> 'team'::text) = team)"]), { team: 'a' }, { deep })).toBe(
+      'error',
+    );
+  });
+
   it('a U+0000 in sub or role cannot be sent: every verdict is an error', () => {
     expect(verdict(compile(['true']), {}, { role: 'a\u0000' })).toBe('error');
   });

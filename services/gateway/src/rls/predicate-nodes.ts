@@ -52,11 +52,26 @@ export function factsOf(claims: Readonly<Record<string, unknown>>): ClaimsFacts 
       sub,
       role,
       unsendable: isUnsendable(sub) || isUnsendable(role),
-      unparsable: hasUnparsableString(claims),
+      unparsable: isUnparsable(claims),
     };
     claimsFacts.set(claims, facts);
   }
   return facts;
+}
+
+/**
+ * Whether PostgreSQL cannot parse the claims document. Nesting too deep for JavaScript's stack
+ * (tens of thousands of levels) is taken as unparsable: PostgreSQL's parser stops far earlier
+ * ("stack depth limit exceeded"). Between the two limits verdicts may differ; tokens are not
+ * nested like that.
+ */
+function isUnparsable(claims: Readonly<Record<string, unknown>>): boolean {
+  try {
+    return hasUnparsableString(claims);
+  } catch (err) {
+    if (err instanceof RangeError) return true;
+    throw err;
+  }
 }
 
 /** Per-call state: the row and the claims' facts. */
