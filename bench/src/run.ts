@@ -1,6 +1,6 @@
 /**
  * `pnpm bench`: every figure beside a baseline measured in the same run, median of 3.
- * Select parts with BENCH=ingest,fanout,latency,connections,filters,isolation,rls (default: all).
+ * Select parts with BENCH=ingest,fanout,latency,connections,filters,isolation,rls,rls-verdicts (default: all).
  * Prints each part's wall time and the machine's load average before and after it, since the
  * machine is shared.
  */
@@ -12,6 +12,7 @@ import { benchIngest } from './ingest';
 import { benchIsolation } from './isolation';
 import { benchLatency } from './latency';
 import { benchRls } from './rls';
+import { benchRlsVerdicts } from './rls-verdicts';
 import { load1, machineDescription, nowMs, printTable, type ResultRow } from './util';
 
 const PARTS: Record<string, () => Promise<ResultRow[]> | ResultRow[]> = {
@@ -22,6 +23,7 @@ const PARTS: Record<string, () => Promise<ResultRow[]> | ResultRow[]> = {
   filters: benchFilters,
   isolation: benchIsolation,
   rls: benchRls,
+  'rls-verdicts': benchRlsVerdicts,
 };
 
 async function main(): Promise<void> {

@@ -21,6 +21,7 @@
 import type { ChangeType, Row } from '@walcast/protocol';
 import { joinMembers, objectMembers } from '../channels/raw-json';
 import type { Identity } from './identity';
+import { policyRow } from './policy-row';
 import { POLICY_ERROR, type PolicyEvaluator, type Verdict } from './policy-evaluator';
 import type { TableAccess, TableAccessCatalog } from './table-access';
 
@@ -36,8 +37,12 @@ export type CompiledPolicies = (row: Row, claims: Readonly<Record<string, unknow
 export interface RowAuthorizerOptions {
   catalog: TableAccessCatalog;
   evaluator: PolicyEvaluator;
-  /** Compiles a table's policies for in-memory evaluation, or returns null (database path). */
+  /**
+   * Compiles a table's policies for in-memory evaluation, or returns null (database path). Asked
+   * again for the same table access whenever `compilerVersion()` changes.
+   */
   compile?(access: TableAccess): CompiledPolicies | null;
+  compilerVersion?(): number;
   /** Counts each verdict by how it was reached. */
   onVerdict?(path: 'compiled' | 'database', verdict: Verdict): void;
 }
@@ -62,7 +67,10 @@ interface ParsedRows {
 }
 
 export class RowAuthorizer {
-  private readonly compiled = new WeakMap<TableAccess, CompiledPolicies | null>();
+  private readonly compiled = new WeakMap<
+    TableAccess,
+    { version: number; predicate: CompiledPolicies | null }
+  >();
 
   constructor(private readonly opts: RowAuthorizerOptions) {}
 
@@ -102,15 +110,16 @@ export class RowAuthorizer {
     if (!access.rlsApplies) return full();
     if (type === 'DELETE') {
       if (!access.replicaIdentityFull || !parsed.old_record) return keyOnlyOld();
-      return then(this.verdict(access, identity, change, 'old_record', parsed), (v) =>
+      return then(this.verdict(access, identity, change, 'old_record'), (v) =>
         v === true ? full() : keyOnlyOld(),
       );
     }
-    return then(this.verdict(access, identity, change, 'record', parsed), (v): Pending => {
+    return then(this.verdict(access, identity, change, 'record'), (v): Pending => {
       if (v === false) return null;
-      if (v !== true) return errorView(change, access, v.error);
+      // The reference's wording, whatever the policy raised (the cause is logged, not sent).
+      if (v !== true) return errorView(change, access, POLICY_ERROR);
       if (type !== 'UPDATE' || !access.replicaIdentityFull || !parsed.old_record) return full();
-      return then(this.verdict(access, identity, change, 'old_record', parsed), (old) =>
+      return then(this.verdict(access, identity, change, 'old_record'), (old) =>
         old === true ? full() : keyOnlyOld(),
       );
     });
@@ -121,19 +130,19 @@ export class RowAuthorizer {
     identity: Identity,
     change: ChangeToAuthorize,
     which: 'record' | 'old_record',
-    parsed: ParsedRows,
   ): Verdict | Promise<Verdict> {
+    const version = this.opts.compilerVersion?.() ?? 0;
     let compiled = this.compiled.get(access);
-    if (compiled === undefined) {
-      compiled = this.opts.compile?.(access) ?? null;
+    if (compiled === undefined || compiled.version !== version) {
+      compiled = { version, predicate: this.opts.compile?.(access) ?? null };
       this.compiled.set(access, compiled);
     }
-    if (compiled) {
-      const verdict = compiled(parsed[which] ?? {}, identity.claims);
+    const rowJson = memberText(change.eventJson, which) ?? '{}';
+    if (compiled.predicate) {
+      const verdict = compiled.predicate(policyRow(rowJson), identity.claims);
       this.opts.onVerdict?.('compiled', verdict);
       return verdict;
     }
-    const rowJson = memberText(change.eventJson, which) ?? '{}';
     return this.opts.evaluator.evaluate(access, identity, rowJson).then((verdict) => {
       this.opts.onVerdict?.('database', verdict);
       return verdict;
