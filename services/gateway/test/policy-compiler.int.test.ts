@@ -175,8 +175,8 @@ describe('compiled policies agree with PostgreSQL', () => {
     'policy set %s',
     async (_name, permissiveNames, restrictiveNames) => {
       const set: PolicySet = {
-        permissive: (permissiveNames).map(qual),
-        restrictive: (restrictiveNames).map(qual),
+        permissive: permissiveNames.map(qual),
+        restrictive: restrictiveNames.map(qual),
       };
       const predicate = compilePolicySet(set, DOCS, auth);
       expect(predicate).not.toBeNull();
