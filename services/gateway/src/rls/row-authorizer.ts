@@ -67,6 +67,8 @@ interface ParsedRows {
 }
 
 export class RowAuthorizer {
+  /** Per message: its rows as JSON text and as the predicates read them, made once for every identity. */
+  private readonly rows = new WeakMap<ChangeToAuthorize, ChangeRows>();
   private readonly compiled = new WeakMap<
     TableAccess,
     { version: number; predicate: CompiledPolicies | null }
@@ -87,8 +89,14 @@ export class RowAuthorizer {
 
   private compute(change: ChangeToAuthorize, identity: Identity): Pending {
     const { schema, table } = change;
-    const access = this.opts.catalog.peek(schema, table, identity.role);
-    if (access !== undefined) return this.decide(change, identity, access);
+    const known = this.rowsOf(change).access;
+    const access = known.has(identity.role)
+      ? known.get(identity.role)
+      : this.opts.catalog.peek(schema, table, identity.role);
+    if (access !== undefined) {
+      known.set(identity.role, access);
+      return this.decide(change, identity, access);
+    }
     return this.opts.catalog
       .get(schema, table, identity.role)
       .then((loaded) => this.decide(change, identity, loaded));
@@ -125,6 +133,20 @@ export class RowAuthorizer {
     });
   }
 
+  private rowsOf(change: ChangeToAuthorize): ChangeRows {
+    let rows = this.rows.get(change);
+    if (!rows) {
+      const members = new Map(objectMembers(change.eventJson));
+      rows = {
+        json: { record: members.get('record') ?? '{}', old_record: members.get('old_record') ?? '{}' },
+        row: {},
+        access: new Map(),
+      };
+      this.rows.set(change, rows);
+    }
+    return rows;
+  }
+
   private verdict(
     access: TableAccess,
     identity: Identity,
@@ -137,9 +159,10 @@ export class RowAuthorizer {
       compiled = { version, predicate: this.opts.compile?.(access) ?? null };
       this.compiled.set(access, compiled);
     }
-    const rowJson = memberText(change.eventJson, which) ?? '{}';
+    const rows = this.rowsOf(change);
+    const rowJson = rows.json[which];
     if (compiled.predicate) {
-      const verdict = compiled.predicate(policyRow(rowJson), identity.claims);
+      const verdict = compiled.predicate((rows.row[which] ??= policyRow(rowJson)), identity.claims);
       this.opts.onVerdict?.('compiled', verdict);
       return verdict;
     }
@@ -150,14 +173,16 @@ export class RowAuthorizer {
   }
 }
 
+interface ChangeRows {
+  json: Record<'record' | 'old_record', string>;
+  row: Partial<Record<'record' | 'old_record', Row>>;
+  /** The table access of each role, as known when the message came. */
+  access: Map<string, TableAccess | null>;
+}
+
 /** `f(value)` now for a value, after it for a promise. */
 function then<T, U>(value: T | Promise<T>, f: (v: T) => U | Promise<U>): U | Promise<U> {
   return value instanceof Promise ? value.then(f) : f(value);
-}
-
-/** The raw text of one member of the event object. */
-function memberText(eventJson: string, key: string): string | undefined {
-  return objectMembers(eventJson).find(([k]) => k === key)?.[1];
 }
 
 /** The event with unreadable columns removed; `keyOnlyOld`: `old_record` cut to the primary key. */
