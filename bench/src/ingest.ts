@@ -74,12 +74,16 @@ function ingesterEnv(pgUrl: string, redisUrl: string, healthPort: number): Recor
   };
 }
 
-export async function startIngester(pgUrl: string, redisUrl: string): Promise<ServiceProcess> {
+export async function startIngester(
+  pgUrl: string,
+  redisUrl: string,
+  env: Record<string, string> = {},
+): Promise<ServiceProcess> {
   const healthPort = await freePort();
   return spawnService({
     name: 'ingester',
     entry: INGESTER_ENTRY,
-    env: ingesterEnv(pgUrl, redisUrl, healthPort),
+    env: { ...ingesterEnv(pgUrl, redisUrl, healthPort), ...env },
     readyUrl: `http://127.0.0.1:${healthPort}/readyz`,
   });
 }

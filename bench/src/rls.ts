@@ -18,7 +18,7 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { LocalPostgres, LocalRedis } from '@walcast/local-services';
-import { sql } from '@walcast/test-utils';
+import { SUPABASE_AUTH_SQL, sql } from '@walcast/test-utils';
 import { ClientFleet } from './load-clients';
 import { startGateway, type Server } from './servers';
 import {
@@ -47,20 +47,13 @@ const LATENCY_SECONDS = 5;
 const REPEATS = 3;
 const SECRET = 'bench-rls-secret-with-at-least-32-characters';
 const TABLE = 'rls_t';
-/** Whether this gateway compiles `owner = auth.uid()` to an in-memory predicate (else: a burst). */
-const OWNER_COMPILES = process.env['RLS_OWNER_COMPILES'] === 'true';
+/** `owner = auth.uid()` compiles to an in-memory predicate; `RLS_OWNER_COMPILES=false` measures it as a burst. */
+const OWNER_COMPILES = process.env['RLS_OWNER_COMPILES'] !== 'false';
 const BUS_TOPIC = topicForTable('public', TABLE);
 const CHANNEL = 'realtime:rls';
 
 const SCHEMA = [
-  'create role authenticated nologin',
-  'create role anon nologin',
-  'create schema auth',
-  `create function auth.uid() returns uuid language sql stable as $$
-     select coalesce(nullif(current_setting('request.jwt.claim.sub', true), ''),
-                     (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub'))::uuid $$`,
-  'grant usage on schema auth to authenticated',
-  'grant execute on all functions in schema auth to authenticated',
+  ...SUPABASE_AUTH_SQL,
   `create table ${TABLE} (id int8 primary key, owner uuid not null, n int4, t_ms float8)`,
   `grant select on ${TABLE} to authenticated`,
   `alter table ${TABLE} enable row level security`,

@@ -1,6 +1,6 @@
 /**
  * `pnpm bench`: every figure beside a baseline measured in the same run, median of 3.
- * Select parts with BENCH=ingest,fanout,latency,connections,filters,rls (default: all).
+ * Select parts with BENCH=ingest,fanout,latency,connections,filters,isolation,rls,rls-verdicts (default: all).
  * Prints each part's wall time and the machine's load average before and after it, since the
  * machine is shared.
  */
@@ -9,8 +9,10 @@ import { benchConnections } from './connections';
 import { benchFanout } from './fanout';
 import { benchFilters } from './filters';
 import { benchIngest } from './ingest';
+import { benchIsolation } from './isolation';
 import { benchLatency } from './latency';
 import { benchRls } from './rls';
+import { benchRlsVerdicts } from './rls-verdicts';
 import { load1, machineDescription, nowMs, printTable, type ResultRow } from './util';
 
 const PARTS: Record<string, () => Promise<ResultRow[]> | ResultRow[]> = {
@@ -19,7 +21,9 @@ const PARTS: Record<string, () => Promise<ResultRow[]> | ResultRow[]> = {
   latency: benchLatency,
   connections: benchConnections,
   filters: benchFilters,
+  isolation: benchIsolation,
   rls: benchRls,
+  'rls-verdicts': benchRlsVerdicts,
 };
 
 async function main(): Promise<void> {

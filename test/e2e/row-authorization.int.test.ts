@@ -11,7 +11,15 @@ import { randomUUID } from 'node:crypto';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { createClient, type SupabaseClient } from '@supabase/supabase-js';
 import type { RealtimeChannel, RealtimePostgresChangesPayload } from '@supabase/realtime-js';
-import { WalcastStack, freePort, sql, startBackends, waitFor, type Backends } from '@walcast/test-utils';
+import {
+  SUPABASE_AUTH_SQL,
+  WalcastStack,
+  freePort,
+  sql,
+  startBackends,
+  waitFor,
+  type Backends,
+} from '@walcast/test-utils';
 import { signHs256 } from './support/jwt';
 import { Transport, disconnect, type Row } from './support/modern-client';
 
@@ -21,23 +29,8 @@ const SECRET = 'row-auth-test-secret-with-at-least-32-chars';
 const U1 = randomUUID();
 const U2 = randomUUID();
 
-/** Supabase's roles and auth.uid() / auth.jwt(), as its migrations define them. */
-const SUPABASE_AUTH = [
-  'create role anon nologin',
-  'create role authenticated nologin',
-  'create schema auth',
-  `create function auth.uid() returns uuid language sql stable as $$
-     select coalesce(nullif(current_setting('request.jwt.claim.sub', true), ''),
-                     (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub'))::uuid $$`,
-  `create function auth.jwt() returns jsonb language sql stable as $$
-     select coalesce(nullif(current_setting('request.jwt.claim', true), ''),
-                     nullif(current_setting('request.jwt.claims', true), ''))::jsonb $$`,
-  'grant usage on schema auth, public to anon, authenticated',
-  'grant execute on all functions in schema auth to anon, authenticated',
-];
-
 const SCHEMA = [
-  ...SUPABASE_AUTH,
+  ...SUPABASE_AUTH_SQL,
   'create table todos (id int primary key, owner uuid, title text, secret text)',
   'alter table todos enable row level security',
   'create policy own on todos for select to authenticated using (owner = auth.uid())',
@@ -303,7 +296,7 @@ class CuttableProxy {
 }
 
 describe('the database unreachable for checks', () => {
-  it('fails closed (nothing sent, the channel told), then recovers by itself', async () => {
+  it('fails closed (nothing sent, the channel told), then recovers by itself; compiled policies go on', async () => {
     const pg = new URL(dbUrl);
     const proxy = new CuttableProxy({ host: pg.hostname, port: Number(pg.port) });
     await proxy.open();
@@ -313,13 +306,20 @@ describe('the database unreachable for checks', () => {
     viaProxy.port = String(proxy.port);
     await stack.startGateway(index, { RLS_DATABASE_URL: viaProxy.toString(), RLS_CHECK_TIMEOUT: '1s' });
     try {
-      const a = await follow(userToken(U1), 'todos', {}, index);
+      // tasks' policy reads a membership table: PostgreSQL evaluates it (todos' compiles).
+      await sql(dbUrl, `insert into members values (9, '${U1}')`);
+      const a = await follow(userToken(U1), 'tasks', {}, index);
+      const compiled = await follow(userToken(U1), 'todos', {}, index);
       const first = nextId++;
-      await sql(dbUrl, `insert into todos values (${first}, '${U1}', 'before', 's')`);
+      await sql(dbUrl, `insert into tasks values (${first}, 9, 'before')`);
       await until(a.got, first);
       await proxy.cut();
       const during = nextId++;
-      await sql(dbUrl, `insert into todos values (${during}, '${U1}', 'during', 's')`);
+      await sql(dbUrl, `insert into tasks values (${during}, 9, 'during')`);
+      // A compiled policy needs no database: that channel is still served.
+      const own = nextId++;
+      await sql(dbUrl, `insert into todos values (${own}, '${U1}', 'compiled', 's')`);
+      await until(compiled.got, own);
       const notice = await waitFor(
         () => a.system.find((p) => String(p.message).startsWith('RowAuthorizationUnavailable:')),
         { timeoutMs: 15_000, message: 'the RowAuthorizationUnavailable notice' },
@@ -331,7 +331,7 @@ describe('the database unreachable for checks', () => {
         async () => {
           if (a.got.some((c) => idOf(c) === after)) return true;
           after = nextId++;
-          await sql(dbUrl, `insert into todos values (${after}, '${U1}', 'after', 's')`);
+          await sql(dbUrl, `insert into tasks values (${after}, 9, 'after')`);
           return false;
         },
         { timeoutMs: 20_000, intervalMs: 500, message: 'delivery resumed after the database came back' },

@@ -73,7 +73,7 @@ const retryStrategy = (attempt: number): number => jitteredBackoffMs(attempt, 10
 export class RedisBus implements Bus {
   private readonly pub: RespPublisher;
   private readonly sub: Redis | null;
-  /** For CLIENT LIST; opened on first use. */
+  /** For CLIENT LIST and CLIENT KILL; opened on first use. */
   private admin: Redis | null = null;
   private readonly url: string;
   private readonly name: string;
@@ -229,6 +229,16 @@ export class RedisBus implements Bus {
    * connection of its own. Rejects when Redis cannot answer within a second.
    */
   async subscriberBacklog(): Promise<SubscriberBacklog[]> {
+    const text = (await this.adminConnection().call('CLIENT', 'LIST', 'TYPE', 'pubsub')) as string;
+    return parseClientList(text);
+  }
+
+  /** Closes one client connection by its Redis id (`CLIENT KILL ID`), e.g. a subscriber far behind. */
+  async closeSubscriber(id: string): Promise<void> {
+    await this.adminConnection().call('CLIENT', 'KILL', 'ID', id);
+  }
+
+  private adminConnection(): Redis {
     if (!this.admin) {
       this.admin = new (loadIoredis().Redis)(this.url, {
         maxRetriesPerRequest: 1,
@@ -238,8 +248,7 @@ export class RedisBus implements Bus {
       });
       this.admin.on('error', () => undefined); // Redis errors are counted on the other connections
     }
-    const text = (await this.admin.call('CLIENT', 'LIST', 'TYPE', 'pubsub')) as string;
-    return parseClientList(text);
+    return this.admin;
   }
 
   /** Round trip to Redis on the publishing connection; for readiness checks. */

@@ -18,6 +18,9 @@ export interface ClientErrorEntry {
 
 const gatewayServer = 'services/gateway/src/gateway-server.ts';
 const connectionHandler = 'services/gateway/src/ws/connection-handler.ts';
+const joinHandler = 'services/gateway/src/ws/join-handler.ts';
+const clientReplies = 'services/gateway/src/ws/client-replies.ts';
+const memberships = 'services/gateway/src/ws/memberships.ts';
 const tokenVerifier = 'services/gateway/src/auth/jose-token-verifier.ts';
 const clientLimits = 'services/gateway/src/ws/client-limits.ts';
 const channelRegistry = 'services/gateway/src/channels/channel-registry.ts';
@@ -49,7 +52,7 @@ export const ErrorCodes = {
     doc:
       'The socket sent more joins per second than MAX_JOINS_PER_SECOND; the join is refused and the ' +
       'socket closed (the client reconnects with backoff).',
-    where: [connectionHandler, clientLimits],
+    where: [joinHandler, clientLimits],
   },
   InternalError: {
     close: null,
@@ -57,31 +60,31 @@ export const ErrorCodes = {
     doc:
       'An unexpected error of the gateway while handling a frame (answered with this reason, the socket ' +
       'stays open), a connect check (HTTP 500), a token check or a metrics scrape (logged); a bug to report.',
-    where: [connectionHandler, gatewayServer, 'services/gateway/src/http-routes.ts'],
+    where: [connectionHandler, clientReplies, gatewayServer, 'services/gateway/src/http-routes.ts'],
   },
   ProtocolViolation: {
     close: null,
     retry: false,
     doc: 'A frame could not be parsed or is not allowed; answered with an error, the socket stays open.',
-    where: [connectionHandler],
+    where: [clientReplies],
   },
   TopicNameRequired: {
     close: null,
     retry: false,
     doc: 'The topic `realtime:` names nothing.',
-    where: [connectionHandler],
+    where: [joinHandler],
   },
   InvalidTopic: {
     close: null,
     retry: false,
     doc: 'A legacy topic could not be parsed (schema or table missing).',
-    where: [connectionHandler],
+    where: [joinHandler],
   },
   InvalidFilter: {
     close: null,
     retry: false,
     doc: 'A row filter could not be parsed or uses an unsupported operator.',
-    where: [connectionHandler],
+    where: [joinHandler],
   },
   TopicTooLong: {
     close: null,
@@ -119,7 +122,7 @@ export const ErrorCodes = {
     doc:
       'Changes could not be checked against row-level security (the database did not answer) and were ' +
       'not sent to the channel, or a join could not be checked; delivery resumes by itself, a join is retried.',
-    where: [connectionHandler, channelRegistry],
+    where: [joinHandler, channelRegistry],
   },
   BusUnavailable: {
     close: null,
@@ -128,7 +131,7 @@ export const ErrorCodes = {
       'The gateway could not subscribe to Redis in time; the client retries the join. Also logged ' +
       'when Redis is lost or a subscription fails.',
     where: [
-      connectionHandler,
+      memberships,
       'services/gateway/src/channels/bus-subscriptions.ts',
       'packages/bus/src/redis-bus.ts',
     ],

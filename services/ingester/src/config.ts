@@ -78,14 +78,26 @@ export const ingesterSchema = {
   RECONNECT_MAX_DELAY: durationMs({ doc: 'Upper bound of the jittered reconnect backoff.', default: 10_000 }),
   SUBSCRIBER_BACKLOG_PAUSE: bytes({
     doc:
-      'WAL reading is held while a Redis subscriber (a gateway) has more than this unread in Redis, ' +
-      'until all are under half of it, so Redis never drops a slow one (client-output-buffer-limit ' +
-      'pubsub). 0 turns this off.',
+      'WAL reading is held while Redis subscribers (gateways) have more than this unread in Redis, ' +
+      'until they are under half of it, so Redis never drops a gateway during a burst too fast for ' +
+      'the gateways in general (client-output-buffer-limit pubsub). 0 turns this off.',
     default: 4 * 1024 * 1024,
   }),
+  SUBSCRIBER_BACKLOG_LONE_WAIT: durationMs({
+    doc:
+      'How long a subscriber behind alone (while most keep up: a stalled gateway) is waited for ' +
+      'before it is ignored, so one gateway cannot slow the others down.',
+    default: 300,
+  }),
   SUBSCRIBER_BACKLOG_MAX_WAIT: durationMs({
-    doc: 'How long one subscriber stuck above SUBSCRIBER_BACKLOG_PAUSE is waited for before it is ignored.',
+    doc: 'How long a subscriber holding WAL reading, even with others behind too, is waited for before it is ignored.',
     default: 10_000,
+  }),
+  SUBSCRIBER_BACKLOG_CLOSE: bytes({
+    doc:
+      'A gateway no longer waited for is closed (CLIENT KILL) once this much is unread for it in Redis; it ' +
+      'resubscribes and ends its channels with phx_error. 0 leaves it to Redis (client-output-buffer-limit).',
+    default: 16 * 1024 * 1024,
   }),
   SUBSCRIBER_CHECK_INTERVAL: durationMs({
     doc: 'How often subscriber backlogs are read (CLIENT LIST TYPE pubsub).',
@@ -121,7 +133,9 @@ export type IngesterConfig = Readonly<{
   instanceId: string;
   reconnectMaxDelayMs: number;
   subscriberPauseBytes: number;
+  subscriberLoneWaitMs: number;
   subscriberMaxWaitMs: number;
+  subscriberCloseBytes: number;
   subscriberCheckIntervalMs: number;
   slotLagWarnBytes: number;
   slotCheckIntervalMs: number;
@@ -171,7 +185,9 @@ export function readConfig(env: Readonly<Record<string, string | undefined>> = p
     instanceId: e.INSTANCE_ID ?? defaultInstanceId(),
     reconnectMaxDelayMs: e.RECONNECT_MAX_DELAY,
     subscriberPauseBytes: e.SUBSCRIBER_BACKLOG_PAUSE,
+    subscriberLoneWaitMs: e.SUBSCRIBER_BACKLOG_LONE_WAIT,
     subscriberMaxWaitMs: e.SUBSCRIBER_BACKLOG_MAX_WAIT,
+    subscriberCloseBytes: e.SUBSCRIBER_BACKLOG_CLOSE,
     subscriberCheckIntervalMs: e.SUBSCRIBER_CHECK_INTERVAL,
     slotLagWarnBytes: e.SLOT_LAG_WARN,
     slotCheckIntervalMs: e.SLOT_CHECK_INTERVAL,

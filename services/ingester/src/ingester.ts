@@ -70,6 +70,11 @@ export class Ingester {
     return null;
   }
 
+  /** Bytes published and not yet answered by Redis (0 between sessions). */
+  get inFlightBytes(): number {
+    return this.session?.inFlightBytes ?? 0;
+  }
+
   /** Holds (true) or releases WAL reading, in this session and the next ones. */
   hold(held: boolean): void {
     this.held = held;

@@ -48,9 +48,14 @@ async function start(config: IngesterConfig) {
     config.subscriberPauseBytes > 0
       ? new SubscriberFlow({
           read: () => bus.subscriberBacklog(),
+          inFlightBytes: () => ingester.inFlightBytes,
           intervalMs: config.subscriberCheckIntervalMs,
           pauseBytes: config.subscriberPauseBytes,
           maxWaitMs: config.subscriberMaxWaitMs,
+          loneWaitMs: config.subscriberLoneWaitMs,
+          closeBytes: config.subscriberCloseBytes,
+          close: (id) => bus.closeSubscriber(id),
+          onClosed: () => metrics.subscribersClosed.inc(),
           log: log.child({ component: 'subscriber-flow' }),
           onHold: (held) => {
             ingester.hold(held);
@@ -58,7 +63,7 @@ async function start(config: IngesterConfig) {
           },
         })
       : null;
-  const ingester = new Ingester(
+  const ingester: Ingester = new Ingester(
     config,
     bus,
     log.child({ component: 'replication' }),

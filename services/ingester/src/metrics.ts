@@ -26,6 +26,7 @@ export class IngesterMetrics {
   readonly redisErrors: Counter;
   readonly sessions: Counter;
   readonly subscriberHolds: Counter;
+  readonly subscribersClosed: Counter;
 
   constructor(gauges: IngesterGauges) {
     const registers = [this.registry];
@@ -111,6 +112,11 @@ export class IngesterMetrics {
     this.subscriberHolds = new Counter({
       name: 'walcast_ingester_subscriber_holds_total',
       help: 'Times WAL reading was held because a Redis subscriber (a gateway) fell behind.',
+      registers,
+    });
+    this.subscribersClosed = new Counter({
+      name: 'walcast_ingester_subscribers_closed_total',
+      help: 'Gateway subscriber connections closed in Redis because they fell too far behind alone.',
       registers,
     });
   }

@@ -8,6 +8,7 @@
  */
 
 import { nestsDeeperThan } from '@walcast/protocol';
+import { jwtSettings } from './jwt-settings';
 
 /** Claims nesting deeper are refused (they are walked recursively below). */
 const MAX_CLAIMS_DEPTH = 32;
@@ -17,7 +18,7 @@ export interface Identity {
   readonly claims: Readonly<Record<string, unknown>>;
   /** Equal for equal role and claims. */
   readonly key: string;
-  /** `claims` as JSON text (for `request.jwt.claims`). */
+  /** `claims` as JSON text (for `request.jwt.claims`; from jwtSettings, as compiled predicates read it). */
   readonly claimsJson: string;
   /** `claims.sub` as text, '' when absent. */
   readonly sub: string;
@@ -31,17 +32,16 @@ export function identityOf(claims: Readonly<Record<string, unknown>>): Identity 
       error: 'the JWT has no `role` claim, which row authorization needs (ROW_AUTHORIZATION=postgres)',
     };
   }
-  const claimsJson = JSON.stringify(claims);
-  if (nestsDeeperThan(claimsJson, MAX_CLAIMS_DEPTH)) {
+  const settings = jwtSettings(claims);
+  if (nestsDeeperThan(settings.claims, MAX_CLAIMS_DEPTH)) {
     return { error: `the JWT's claims nest deeper than ${MAX_CLAIMS_DEPTH} levels` };
   }
-  const sub = claims.sub;
   return {
     role,
     claims,
     key: `${role}|${canonicalJson(claims)}`,
-    claimsJson,
-    sub: sub === undefined || sub === null ? '' : typeof sub === 'string' ? sub : JSON.stringify(sub),
+    claimsJson: settings.claims,
+    sub: settings.sub,
   };
 }
 

@@ -32,7 +32,8 @@ export async function joinProblems(
   }
   return Promise.all(
     targets.map(async (target) => {
-      if (target.schema === '*' || target.table === '*' || target.columns.length === 0) return null;
+      if (target.schema === '*' || target.table === '*') return null;
+      // Loaded even with no column to check: the first change then needs no catalog round trip.
       const access = await catalog.get(target.schema, target.table, identity.role);
       if (!access) return null; // not a table (yet): nothing to check; changes are checked as they come
       const hidden = target.columns.find((c) => !access.selectable.has(c));

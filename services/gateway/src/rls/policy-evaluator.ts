@@ -18,7 +18,8 @@ import type { Identity } from './identity';
 import type { ConnectionPool, PooledConnection } from './queryable';
 import type { PolicySet, TableAccess } from './table-access';
 
-export type Verdict = true | false | { error: string };
+export type { Verdict } from './policy-compiler';
+import type { Verdict } from './policy-compiler';
 
 /** The error verdict's text, as Supabase's fix for raising policies words it. */
 export const POLICY_ERROR = 'Error 500: Internal Server Error, RLS policy evaluation failed';

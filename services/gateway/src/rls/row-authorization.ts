@@ -9,6 +9,13 @@ import type { GatewayMetrics } from '../metrics';
 import { createRowAuthPool } from './pg-pool';
 import { PolicyEvaluator, type Verdict } from './policy-evaluator';
 import type { ConnectionPool } from './queryable';
+import {
+  AUTH_FUNCTIONS_QUERY,
+  authFunctionsFromRows,
+  type AuthFunctionRow,
+  type AuthFunctions,
+} from './auth-functions';
+import { compilePolicySetExplained } from './policy-compiler';
 import { RowAuthorizer, type CompiledPolicies } from './row-authorizer';
 import { TableAccessCatalog, type TableAccess } from './table-access';
 
@@ -16,11 +23,20 @@ export interface RowAuthorizationOptions {
   config: RowAuthConfig;
   metrics: GatewayMetrics;
   log: Logger;
-  /** Compiles a table's policies for in-memory evaluation (null: ask PostgreSQL). */
-  compile?(access: TableAccess): CompiledPolicies | null;
   /** For tests: a pool instead of one made from the configuration. */
   pool?: ConnectionPool;
 }
+
+/**
+ * Whether compiled predicates may stand in for PostgreSQL on this database: `auth` is not on the
+ * search path the policies were printed with (they would print `uid()` unqualified), and no
+ * database or role setting gives `request.jwt.claim` or `request.jwt.claim.email` a value the
+ * database path does not set (Supabase's `auth.jwt()` and `auth.email()` read them).
+ */
+const COMPILE_PRECONDITIONS_SQL = `
+select current_setting('search_path') !~ '(^|[ ,"])auth([ ,"]|$)'
+  and not exists (select 1 from pg_db_role_setting s, unnest(s.setconfig) c
+                  where c like 'request.jwt.claim=%' or c like 'request.jwt.claim.email=%') as ok`;
 
 const verdictLabel = (v: Verdict): 'visible' | 'hidden' | 'error' =>
   v === true ? 'visible' : v === false ? 'hidden' : 'error';
@@ -29,9 +45,16 @@ export class RowAuthorization {
   readonly catalog: TableAccessCatalog;
   readonly authorizer: RowAuthorizer;
   private readonly pool: ConnectionPool;
+  /** What auth.uid() and the other helpers are on this database; null until read (or unusable). */
+  private authFunctions: AuthFunctions | null = null;
+  /** Changes when `authFunctions` does: compiled predicates are made again. */
+  private compilerVersion = 0;
+  private readonly log: Logger;
+  private readonly notCompiled = new WeakSet<TableAccess>();
 
-  constructor(opts: RowAuthorizationOptions) {
+  constructor(private readonly opts: RowAuthorizationOptions) {
     const { config, metrics, log } = opts;
+    this.log = log;
     this.pool = opts.pool ?? createRowAuthPool(config, log);
     this.catalog = new TableAccessCatalog({ db: this.pool, refreshMs: config.refreshMs, log });
     const evaluator = new PolicyEvaluator({
@@ -43,17 +66,62 @@ export class RowAuthorization {
     this.authorizer = new RowAuthorizer({
       catalog: this.catalog,
       evaluator,
-      ...(opts.compile ? { compile: opts.compile } : {}),
+      compile: (access) => this.compile(access),
+      compilerVersion: () => this.compilerVersion,
       onVerdict: (path, verdict) => metrics.rowAuthVerdicts.inc({ path, verdict: verdictLabel(verdict) }),
     });
   }
 
+  /** Starts the catalog's refreshes, and reads the auth helpers now and with every refresh. */
   start(): void {
     this.catalog.start();
+    void this.readAuthFunctions();
+    this.authTimer = setInterval(() => void this.readAuthFunctions(), this.refreshMs);
+    this.authTimer.unref();
+  }
+
+  private authTimer: NodeJS.Timeout | null = null;
+
+  private get refreshMs(): number {
+    return this.opts.config.refreshMs;
+  }
+
+  /** Reads what the auth helpers are (never throws: on failure the last reading stays). */
+  private async readAuthFunctions(): Promise<void> {
+    try {
+      const [{ rows }, pre] = await Promise.all([
+        this.pool.query<AuthFunctionRow>(AUTH_FUNCTIONS_QUERY),
+        this.pool.query<{ ok: boolean }>(COMPILE_PRECONDITIONS_SQL),
+      ]);
+      const next = pre.rows[0]?.ok ? authFunctionsFromRows(rows) : null;
+      if (JSON.stringify(next) !== JSON.stringify(this.authFunctions)) {
+        this.authFunctions = next;
+        this.compilerVersion++;
+      }
+    } catch (err) {
+      this.log.debug({ err }, 'could not read the auth helpers; keeping the last reading');
+    }
+  }
+
+  /** The table's policies as an in-memory predicate, or null (PostgreSQL evaluates them). */
+  private compile(access: TableAccess): CompiledPolicies | null {
+    if (!this.authFunctions || !access.usable) return null;
+    const shape = { schema: access.schema, table: access.table, columns: [...access.columns] };
+    const result = compilePolicySetExplained(access.policies, shape, this.authFunctions);
+    if ('predicate' in result) return result.predicate;
+    if (!this.notCompiled.has(access)) {
+      this.notCompiled.add(access);
+      this.log.debug(
+        { schema: access.schema, table: access.table, why: result.notCompiled },
+        'policies evaluated by PostgreSQL (outside the compiled subset)',
+      );
+    }
+    return null;
   }
 
   async stop(): Promise<void> {
     this.catalog.stop();
+    if (this.authTimer) clearInterval(this.authTimer);
     await this.pool.end();
   }
 }

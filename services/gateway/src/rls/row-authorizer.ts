@@ -21,6 +21,7 @@
 import type { ChangeType, Row } from '@walcast/protocol';
 import { joinMembers, objectMembers } from '../channels/raw-json';
 import type { Identity } from './identity';
+import { policyRow } from './policy-row';
 import { POLICY_ERROR, type PolicyEvaluator, type Verdict } from './policy-evaluator';
 import type { TableAccess, TableAccessCatalog } from './table-access';
 
@@ -36,8 +37,12 @@ export type CompiledPolicies = (row: Row, claims: Readonly<Record<string, unknow
 export interface RowAuthorizerOptions {
   catalog: TableAccessCatalog;
   evaluator: PolicyEvaluator;
-  /** Compiles a table's policies for in-memory evaluation, or returns null (database path). */
+  /**
+   * Compiles a table's policies for in-memory evaluation, or returns null (database path). Asked
+   * again for the same table access whenever `compilerVersion()` changes.
+   */
   compile?(access: TableAccess): CompiledPolicies | null;
+  compilerVersion?(): number;
   /** Counts each verdict by how it was reached. */
   onVerdict?(path: 'compiled' | 'database', verdict: Verdict): void;
 }
@@ -62,7 +67,12 @@ interface ParsedRows {
 }
 
 export class RowAuthorizer {
-  private readonly compiled = new WeakMap<TableAccess, CompiledPolicies | null>();
+  /** Per message: its rows as JSON text and as the predicates read them, made once for every identity. */
+  private readonly rows = new WeakMap<ChangeToAuthorize, ChangeRows>();
+  private readonly compiled = new WeakMap<
+    TableAccess,
+    { version: number; predicate: CompiledPolicies | null }
+  >();
 
   constructor(private readonly opts: RowAuthorizerOptions) {}
 
@@ -79,8 +89,14 @@ export class RowAuthorizer {
 
   private compute(change: ChangeToAuthorize, identity: Identity): Pending {
     const { schema, table } = change;
-    const access = this.opts.catalog.peek(schema, table, identity.role);
-    if (access !== undefined) return this.decide(change, identity, access);
+    const known = this.rowsOf(change).access;
+    const access = known.has(identity.role)
+      ? known.get(identity.role)
+      : this.opts.catalog.peek(schema, table, identity.role);
+    if (access !== undefined) {
+      known.set(identity.role, access);
+      return this.decide(change, identity, access);
+    }
     return this.opts.catalog
       .get(schema, table, identity.role)
       .then((loaded) => this.decide(change, identity, loaded));
@@ -102,18 +118,33 @@ export class RowAuthorizer {
     if (!access.rlsApplies) return full();
     if (type === 'DELETE') {
       if (!access.replicaIdentityFull || !parsed.old_record) return keyOnlyOld();
-      return then(this.verdict(access, identity, change, 'old_record', parsed), (v) =>
+      return then(this.verdict(access, identity, change, 'old_record'), (v) =>
         v === true ? full() : keyOnlyOld(),
       );
     }
-    return then(this.verdict(access, identity, change, 'record', parsed), (v): Pending => {
+    return then(this.verdict(access, identity, change, 'record'), (v): Pending => {
       if (v === false) return null;
-      if (v !== true) return errorView(change, access, v.error);
+      // The reference's wording, whatever the policy raised (the cause is logged, not sent).
+      if (v !== true) return errorView(change, access, POLICY_ERROR);
       if (type !== 'UPDATE' || !access.replicaIdentityFull || !parsed.old_record) return full();
-      return then(this.verdict(access, identity, change, 'old_record', parsed), (old) =>
+      return then(this.verdict(access, identity, change, 'old_record'), (old) =>
         old === true ? full() : keyOnlyOld(),
       );
     });
+  }
+
+  private rowsOf(change: ChangeToAuthorize): ChangeRows {
+    let rows = this.rows.get(change);
+    if (!rows) {
+      const members = new Map(objectMembers(change.eventJson));
+      rows = {
+        json: { record: members.get('record') ?? '{}', old_record: members.get('old_record') ?? '{}' },
+        row: {},
+        access: new Map(),
+      };
+      this.rows.set(change, rows);
+    }
+    return rows;
   }
 
   private verdict(
@@ -121,19 +152,20 @@ export class RowAuthorizer {
     identity: Identity,
     change: ChangeToAuthorize,
     which: 'record' | 'old_record',
-    parsed: ParsedRows,
   ): Verdict | Promise<Verdict> {
+    const version = this.opts.compilerVersion?.() ?? 0;
     let compiled = this.compiled.get(access);
-    if (compiled === undefined) {
-      compiled = this.opts.compile?.(access) ?? null;
+    if (compiled === undefined || compiled.version !== version) {
+      compiled = { version, predicate: this.opts.compile?.(access) ?? null };
       this.compiled.set(access, compiled);
     }
-    if (compiled) {
-      const verdict = compiled(parsed[which] ?? {}, identity.claims);
+    const rows = this.rowsOf(change);
+    const rowJson = rows.json[which];
+    if (compiled.predicate) {
+      const verdict = compiled.predicate((rows.row[which] ??= policyRow(rowJson)), identity.claims);
       this.opts.onVerdict?.('compiled', verdict);
       return verdict;
     }
-    const rowJson = memberText(change.eventJson, which) ?? '{}';
     return this.opts.evaluator.evaluate(access, identity, rowJson).then((verdict) => {
       this.opts.onVerdict?.('database', verdict);
       return verdict;
@@ -141,14 +173,16 @@ export class RowAuthorizer {
   }
 }
 
+interface ChangeRows {
+  json: Record<'record' | 'old_record', string>;
+  row: Partial<Record<'record' | 'old_record', Row>>;
+  /** The table access of each role, as known when the message came. */
+  access: Map<string, TableAccess | null>;
+}
+
 /** `f(value)` now for a value, after it for a promise. */
 function then<T, U>(value: T | Promise<T>, f: (v: T) => U | Promise<U>): U | Promise<U> {
   return value instanceof Promise ? value.then(f) : f(value);
-}
-
-/** The raw text of one member of the event object. */
-function memberText(eventJson: string, key: string): string | undefined {
-  return objectMembers(eventJson).find(([k]) => k === key)?.[1];
 }
 
 /** The event with unreadable columns removed; `keyOnlyOld`: `old_record` cut to the primary key. */

@@ -32,6 +32,11 @@ export interface TableAccess {
   selectable: ReadonlySet<string>;
   primaryKey: readonly string[];
   policies: PolicySet;
+  /**
+   * The role may use the table's schema, and the `auth` schema and its helpers: PostgreSQL would
+   * not raise "permission denied" before the policies decide (a compiled predicate may stand in).
+   */
+  usable: boolean;
   /** Changes whenever anything above does (a reload that found a difference). */
   version: number;
 }
@@ -41,6 +46,13 @@ export const TABLE_ACCESS_SQL = `
 select c.relrowsecurity as rls, c.relforcerowsecurity as force, c.relreplident as replident,
   (r.rolsuper or r.rolbypassrls) as bypass,
   pg_has_role($3::name, c.relowner, 'USAGE') as owner,
+  has_schema_privilege($3::name, c.relnamespace, 'USAGE')
+    and (not exists (select 1 from pg_namespace where nspname = 'auth')
+      or (has_schema_privilege($3::name, 'auth', 'USAGE')
+        and coalesce((select bool_and(has_function_privilege($3::name, p.oid, 'EXECUTE'))
+          from pg_proc p join pg_namespace ns on ns.oid = p.pronamespace
+          where ns.nspname = 'auth' and p.proname in ('uid', 'jwt', 'role', 'email') and p.pronargs = 0),
+          true))) as usable,
   coalesce((select json_agg(json_build_object('name', a.attname, 'type', t.typname,
       'selectable', has_column_privilege($3::name, c.oid, a.attnum, 'SELECT')) order by a.attnum)
     from pg_attribute a join pg_type t on t.oid = a.atttypid
@@ -68,6 +80,7 @@ interface Row {
   replident: string;
   bypass: boolean;
   owner: boolean;
+  usable: boolean;
   columns: Array<{ name: string; type: string; selectable: boolean }>;
   pk: string[];
   policies: Array<{ permissive: boolean; qual: string }>;
@@ -193,6 +206,7 @@ export class TableAccessCatalog {
         permissive: row.policies.filter((p) => p.permissive).map((p) => p.qual),
         restrictive: row.policies.filter((p) => !p.permissive).map((p) => p.qual),
       },
+      usable: row.usable,
       version: ++this.version,
     };
   }

@@ -40,7 +40,7 @@ export class ConfirmingPublisher {
   private contiguousDone = 0;
   private readonly doneOutOfOrder = new Set<number>();
   private readonly pendingCommits: Array<{ lsn: Lsn; upTo: number }> = [];
-  private inFlightBytes = 0;
+  private inFlightBytesCount = 0;
   private paused = false;
   private failed = false;
   private confirmedLsn: Lsn = 0n;
@@ -56,6 +56,11 @@ export class ConfirmingPublisher {
 
   get inFlight(): number {
     return this.issued - this.contiguousDone;
+  }
+
+  /** Bytes issued and not yet answered by Redis. */
+  get inFlightBytes(): number {
+    return this.inFlightBytesCount;
   }
 
   get confirmed(): Lsn {
@@ -87,7 +92,7 @@ export class ConfirmingPublisher {
     const message = encodeBusMessage(header, change.json);
     const id = ++this.issued;
     const bytes = message.length;
-    this.inFlightBytes += bytes;
+    this.inFlightBytesCount += bytes;
     this.opts.onIssued?.(bytes);
     this.opts.bus.publish(change.topic, message).then(
       () => this.settle(id, bytes),
@@ -95,7 +100,7 @@ export class ConfirmingPublisher {
     );
     if (
       !this.paused &&
-      (this.inFlight >= this.opts.maxInFlight || this.inFlightBytes >= this.opts.maxInFlightBytes)
+      (this.inFlight >= this.opts.maxInFlight || this.inFlightBytesCount >= this.opts.maxInFlightBytes)
     ) {
       this.paused = true;
       this.opts.onPressure(true);
@@ -115,7 +120,7 @@ export class ConfirmingPublisher {
 
   private settle(id: number, bytes: number): void {
     if (this.failed) return;
-    this.inFlightBytes -= bytes;
+    this.inFlightBytesCount -= bytes;
     this.opts.onPublished?.(bytes);
     if (id === this.contiguousDone + 1) {
       this.contiguousDone = id;
@@ -129,7 +134,7 @@ export class ConfirmingPublisher {
     if (
       this.paused &&
       this.inFlight <= this.opts.maxInFlight / 2 &&
-      this.inFlightBytes <= this.opts.maxInFlightBytes / 2
+      this.inFlightBytesCount <= this.opts.maxInFlightBytes / 2
     ) {
       this.paused = false;
       this.opts.onPressure(false);

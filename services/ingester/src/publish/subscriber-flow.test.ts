@@ -3,22 +3,31 @@ import { SubscriberFlow } from './subscriber-flow';
 
 const MB = 1024 * 1024;
 
-function setup(maxWaitMs = 10_000) {
+const silent = createLogger({ service: 'ingester', level: 'silent', version: 'test' });
+
+function setup({ maxWaitMs = 10_000, loneWaitMs = 500, closeBytes = 0 } = {}) {
   let now = 0;
   const holds: boolean[] = [];
+  const closed: string[] = [];
   const flow = new SubscriberFlow({
     read: () => Promise.resolve([]),
     intervalMs: 50,
     pauseBytes: 4 * MB,
     maxWaitMs,
-    log: createLogger({ service: 'ingester', level: 'silent', version: 'test' }),
+    loneWaitMs,
+    closeBytes,
+    close: (id) => {
+      closed.push(id);
+      return Promise.resolve();
+    },
+    log: silent,
     onHold: (held) => holds.push(held),
     now: () => now,
   });
-  return { flow, holds, advance: (ms: number) => (now += ms) };
+  return { flow, holds, closed, advance: (ms: number) => (now += ms) };
 }
 
-const sub = (id: string, outputBytes: number) => ({ id, name: `gw-${id}`, outputBytes });
+const sub = (id: string, outputBytes: number) => ({ id, name: `walcast-gateway:${id}:sub`, outputBytes });
 
 describe('SubscriberFlow', () => {
   it('holds while a subscriber is above the threshold and releases under half of it', () => {
@@ -40,22 +49,133 @@ describe('SubscriberFlow', () => {
     expect(holds).toEqual([]);
   });
 
-  it('stops waiting for a subscriber stuck above the threshold, and waits again once it caught up', () => {
-    const { flow, holds, advance } = setup(1000);
-    flow.decide([sub('stuck', 6 * MB), sub('ok', 0)]);
+  it('holds for a subscriber behind alone only the short wait, then lets the others through', () => {
+    const { flow, holds, advance } = setup();
+    flow.decide([sub('stuck', 5 * MB), sub('b', 0), sub('c', MB)]);
     expect(holds).toEqual([true]);
-    advance(999);
-    flow.decide([sub('stuck', 6 * MB), sub('ok', 0)]);
+    advance(499);
+    flow.decide([sub('stuck', 6 * MB), sub('b', 0), sub('c', 0)]);
     expect(holds).toEqual([true]);
     advance(1);
-    flow.decide([sub('stuck', 7 * MB), sub('ok', 0)]);
+    flow.decide([sub('stuck', 6 * MB), sub('b', 0), sub('c', 0)]);
+    expect(holds).toEqual([true, false]);
+    flow.decide([sub('stuck', 9 * MB), sub('b', 0), sub('c', 0)]); // no longer waited for
+    expect(holds).toEqual([true, false]);
+    expect(flow.isHolding).toBe(false);
+  });
+
+  it('a subscriber ignored does not shrink the budget of the others', async () => {
+    let backlog = [sub('stuck', 9 * MB), sub('ok', 0)];
+    let now = 0;
+    const holds: boolean[] = [];
+    const flow = new SubscriberFlow({
+      read: () => Promise.resolve(backlog),
+      intervalMs: 60_000,
+      pauseBytes: 4 * MB,
+      maxWaitMs: 10_000,
+      loneWaitMs: 100,
+      closeBytes: 0,
+      close: () => Promise.resolve(),
+      log: silent,
+      onHold: (held) => holds.push(held),
+      now: () => now,
+    });
+    await flow.check();
+    now += 100;
+    await flow.check();
+    expect(holds).toEqual([true, false]);
+    backlog = [sub('stuck', 12 * MB), sub('ok', 0)];
+    flow.consume(3 * MB); // 4 MB of budget: the ignored subscriber's 12 MB do not count
+    expect(holds).toEqual([true, false]);
+  });
+
+  it('waits for every subscriber while the backlog is shared by a majority, up to the maximum wait', () => {
+    const { flow, holds, advance } = setup({ maxWaitMs: 2000 });
+    flow.decide([sub('a', 6 * MB), sub('b', 5 * MB), sub('c', 0)]);
+    expect(holds).toEqual([true]);
+    advance(1500);
+    flow.decide([sub('a', 6 * MB), sub('b', 3 * MB), sub('c', 0)]); // b draining: still shared
+    expect(holds).toEqual([true]);
+    advance(499);
+    flow.decide([sub('a', 6 * MB), sub('b', 3 * MB), sub('c', 0)]);
+    expect(holds).toEqual([true]);
+    advance(1);
+    flow.decide([sub('a', 6 * MB), sub('b', 2.5 * MB), sub('c', 0)]); // both held reading for 2 s
+    expect(holds).toEqual([true, false]);
+  });
+
+  it('counts subscribers that take turns at being the last one behind as a shared backlog', () => {
+    const { flow, holds, advance } = setup({ loneWaitMs: 300 });
+    for (let turn = 0; turn < 20; turn++) {
+      const [ahead, behind] = turn % 2 === 0 ? ['a', 'b'] : ['b', 'a'];
+      flow.decide([sub(ahead, 0), sub(behind, 6 * MB)]);
+      advance(200);
+    }
+    expect(holds).toEqual([true]);
+    advance(100); // a was last behind 300 ms ago: b is alone from now
+    flow.decide([sub('a', 0), sub('b', 6 * MB)]);
+    expect(holds).toEqual([true]);
+    advance(300);
+    flow.decide([sub('a', 0), sub('b', 6 * MB)]);
+    expect(holds).toEqual([true, false]);
+  });
+
+  it('waits for one subscriber that is the only one (a burst too fast for it) up to the maximum wait', () => {
+    const { flow, holds, advance } = setup({ maxWaitMs: 2000 });
+    flow.decide([sub('a', 6 * MB)]);
+    advance(1999);
+    flow.decide([sub('a', 6 * MB)]);
+    expect(holds).toEqual([true]);
+    advance(1);
+    flow.decide([sub('a', 7 * MB)]);
     expect(holds).toEqual([true, false]);
     advance(5000);
-    flow.decide([sub('stuck', 9 * MB), sub('ok', 0)]); // still ignored
+    flow.decide([sub('a', 9 * MB)]); // still ignored
     expect(holds).toEqual([true, false]);
-    flow.decide([sub('stuck', 0), sub('ok', 0)]); // caught up: waited for again
-    flow.decide([sub('stuck', 5 * MB), sub('ok', 0)]);
+    flow.decide([sub('a', 1 * MB)]); // caught up: waited for again
+    flow.decide([sub('a', 5 * MB)]);
     expect(holds).toEqual([true, false, true]);
+  });
+
+  it('keeps holding for the last subscriber of a shared burst while it drains, not once it stops', () => {
+    const { flow, holds, advance } = setup();
+    flow.decide([sub('a', 5 * MB), sub('b', 5 * MB)]);
+    advance(50);
+    flow.decide([sub('a', 0), sub('b', 3.5 * MB)]); // b alone now, draining
+    advance(400);
+    flow.decide([sub('a', 0), sub('b', 3 * MB)]);
+    advance(400);
+    flow.decide([sub('a', 0), sub('b', 2.5 * MB)]);
+    expect(holds).toEqual([true]);
+    advance(400);
+    flow.decide([sub('a', 0), sub('b', 2.5 * MB)]); // stopped draining: the short wait starts
+    advance(499);
+    flow.decide([sub('a', 0), sub('b', 2.5 * MB)]);
+    expect(holds).toEqual([true]);
+    advance(1);
+    flow.decide([sub('a', 0), sub('b', 2.5 * MB)]);
+    expect(holds).toEqual([true, false]);
+  });
+
+  it('closes a gateway no longer waited for once it passes the close limit, once, and only gateways', () => {
+    const { flow, closed, advance } = setup({ closeBytes: 16 * MB });
+    const other = { id: 'other', name: 'some-app', outputBytes: 0 };
+    flow.decide([sub('stuck', 5 * MB), sub('ok', 0), other]);
+    advance(500);
+    flow.decide([sub('stuck', 15 * MB), sub('ok', 0), other]);
+    expect(closed).toEqual([]);
+    flow.decide([sub('stuck', 17 * MB), sub('ok', 0), { ...other, outputBytes: 30 * MB }]);
+    flow.decide([sub('stuck', 18 * MB), sub('ok', 0), { ...other, outputBytes: 40 * MB }]);
+    expect(closed).toEqual(['stuck']);
+  });
+
+  it('never closes anyone with a close limit of 0', () => {
+    const { flow, closed, advance } = setup();
+    flow.decide([sub('stuck', 5 * MB), sub('ok', 0)]);
+    advance(500);
+    flow.decide([sub('stuck', 500 * MB), sub('ok', 0)]);
+    flow.decide([sub('stuck', 900 * MB), sub('ok', 0)]);
+    expect(closed).toEqual([]);
   });
 
   it('forgets subscribers that went away (a closed connection no longer holds anything)', () => {
@@ -77,7 +197,10 @@ describe('SubscriberFlow', () => {
       intervalMs: 60_000,
       pauseBytes: 4 * MB,
       maxWaitMs: 10_000,
-      log: createLogger({ service: 'ingester', level: 'silent', version: 'test' }),
+      loneWaitMs: 500,
+      closeBytes: 0,
+      close: () => Promise.resolve(),
+      log: silent,
       onHold: (held) => holds.push(held),
     });
     await flow.check(); // 3 MB behind: 1 MB may be published before the next reading
@@ -94,6 +217,35 @@ describe('SubscriberFlow', () => {
     expect(holds).toEqual([true, false]);
   });
 
+  it('leaves out of the budget what a reading may miss (unanswered publishes) once a subscriber lags', async () => {
+    let backlog = [sub('a', 1 * MB)];
+    let inFlight = 3 * MB;
+    const holds: boolean[] = [];
+    const flow = new SubscriberFlow({
+      read: () => Promise.resolve(backlog),
+      inFlightBytes: () => inFlight,
+      intervalMs: 60_000,
+      pauseBytes: 4 * MB,
+      maxWaitMs: 10_000,
+      loneWaitMs: 500,
+      closeBytes: 0,
+      close: () => Promise.resolve(),
+      log: silent,
+      onHold: (held) => holds.push(held),
+    });
+    flow.consume(2 * MB);
+    await flow.check(); // 1 MB behind and 3 MB unanswered: nothing left of 4 MB
+    expect(holds).toEqual([true]);
+    inFlight = 0; // Redis answered everything: the next reading shows all of it
+    await flow.check();
+    expect(holds).toEqual([true, false]);
+    backlog = [sub('a', 0)]; // keeping up: a deep pipeline is not counted
+    inFlight = 3 * MB;
+    await flow.check();
+    flow.consume(3.5 * MB);
+    expect(holds).toEqual([true, false]);
+  });
+
   it('keeps its decision when a reading fails', async () => {
     const { holds } = setup();
     const failing = new SubscriberFlow({
@@ -101,7 +253,10 @@ describe('SubscriberFlow', () => {
       intervalMs: 50,
       pauseBytes: MB,
       maxWaitMs: 1000,
-      log: createLogger({ service: 'ingester', level: 'silent', version: 'test' }),
+      loneWaitMs: 500,
+      closeBytes: 0,
+      close: () => Promise.resolve(),
+      log: silent,
       onHold: (held) => holds.push(held),
     });
     await failing.check();

@@ -4,43 +4,84 @@
  * and past `client-output-buffer-limit pubsub` Redis closes it, silently dropping what it held —
  * a large transaction published at full speed did exactly that. This watch reads every
  * subscriber's backlog (`CLIENT LIST TYPE pubsub`) every `intervalMs` and holds WAL reading while
- * any of them is above `pauseBytes`, until all are under half of it: a burst then flows at the
- * pace of the slowest gateway, and nothing is dropped.
+ * subscribers it waits for are behind: above `pauseBytes` to start holding, above half of it to
+ * keep holding.
+ *
+ * Who is waited for: a gateway drains Redis at full speed whatever its sockets do, so when the
+ * backlog is shared (a strict majority of the subscribers waited for have been behind within the
+ * last `loneWaitMs`: the burst is too fast for the subscribers in general, even if they take turns
+ * at being the last one), a burst flows at the pace of the slowest, and nothing is dropped. A
+ * subscriber behind alone, while most keep up, is one that cannot keep up by itself (a stalled
+ * event loop, an overloaded host): it is waited for only `loneWaitMs` in a row (time above
+ * `pauseBytes`, or while holding without draining), then no longer, so one stalled gateway costs
+ * the others at most about twice that. A walcast gateway no longer waited for is closed
+ * (`CLIENT KILL ID`) once its backlog passes `closeBytes`: its bus reconnects, and the gateway
+ * ends its channels with `phx_error` (the clients are told they may have missed changes and
+ * rejoin). Other subscribers are left to Redis's own limit, and so are gateways when `closeBytes`
+ * is 0.
  *
  * Between two readings the ingester may publish at most what the last reading left of `pauseBytes`
- * (a budget that each publish spends); once it is spent, reading holds and a new reading is taken
- * at once. So a backlog can never outrun the readings, however fast the ingester publishes or
- * however late a timer fires on a busy event loop.
+ * to the subscribers waited for (a budget that each publish spends), less what that reading may
+ * not include (publishes Redis had not answered when it was asked, and those since) once a
+ * subscriber waited for has anything buffered; once it is spent, reading holds and a new reading
+ * is taken at once. So a backlog waited for stays under `pauseBytes`, plus at most one pipeline of
+ * publishes if it was empty at the last reading, however fast the ingester publishes or however
+ * late a timer fires on a busy event loop; while every subscriber keeps up, a deep pipeline of
+ * publishes is not slowed.
  *
- * Liveness: a subscriber that stays above the threshold for `maxWaitMs` (stuck, or stopped) is no
- * longer waited for (logged once) until its backlog falls back under the threshold; Redis's own
- * limit then deals with it, as it would without this watch. A failed reading changes nothing.
+ * Liveness: a subscriber that keeps WAL reading held for `maxWaitMs` in a row (stuck, or stopped),
+ * even with others behind too, is no longer waited for either. A subscriber no longer waited for
+ * is waited for again once its backlog is back under half of `pauseBytes` (each giving up is
+ * logged once). A failed reading changes nothing.
  */
 import type { Logger } from '@walcast/logger';
 import type { SubscriberBacklog } from '@walcast/bus';
 import { repeatEvery } from '../repeat-every';
 
+/** How walcast gateways name their subscriber connection (CLIENT SETNAME); only those are closed. */
+const GATEWAY_SUBSCRIBER = 'walcast-gateway:';
+
 export interface SubscriberFlowOptions {
   /** Reads the backlog of every subscriber. */
   read(): Promise<SubscriberBacklog[]>;
+  /** Bytes published and not yet answered by Redis (a reading may not include them). */
+  inFlightBytes?(): number;
   intervalMs: number;
   pauseBytes: number;
   maxWaitMs: number;
+  /** How long a subscriber behind alone is waited for. */
+  loneWaitMs: number;
+  /** Backlog past which a gateway no longer waited for is closed; 0: never. */
+  closeBytes: number;
+  /** Closes one subscriber connection (CLIENT KILL ID). */
+  close(id: string): Promise<void>;
   log: Logger;
   /** Called when holding starts (true) and ends (false). */
   onHold(held: boolean): void;
+  /** Called when a subscriber was closed. */
+  onClosed?(): void;
   now?: () => number;
 }
 
 export class SubscriberFlow {
   private stopReadings: (() => void) | null = null;
   private held = false;
-  /** When each subscriber over the threshold first went over it. */
-  private readonly overSince = new Map<string, number>();
+  /** Since when each subscriber has kept WAL reading held (or started to). */
+  private readonly behindSince = new Map<string, number>();
+  /** Since when each subscriber has been behind alone and not draining. */
+  private readonly aloneSince = new Map<string, number>();
+  /** When each subscriber was last seen behind. */
+  private readonly lastBehind = new Map<string, number>();
+  /** Each subscriber's backlog at the previous reading. */
+  private readonly lastBytes = new Map<string, number>();
   /** Subscribers no longer waited for. */
   private readonly ignored = new Set<string>();
+  /** Subscribers closed (or being closed). */
+  private readonly closing = new Set<string>();
   /** Bytes that may still be published before the next reading. */
   private budget: number;
+  /** Every byte ever spent. */
+  private spent = 0;
   private reading: Promise<void> | null = null;
   private readAgain = false;
 
@@ -51,6 +92,7 @@ export class SubscriberFlow {
   /** Spends `bytes` of the budget (a publish); holds and takes a reading when it is spent. */
   consume(bytes: number): void {
     this.budget -= bytes;
+    this.spent += bytes;
     if (this.budget > 0) return;
     this.setHeld(true);
     void this.check();
@@ -79,6 +121,9 @@ export class SubscriberFlow {
     this.reading = (async () => {
       do {
         this.readAgain = false;
+        // What Redis had not processed when it answered may be missing from the reading: at most
+        // what was unanswered when it was asked, plus what was published since.
+        const spentBefore = this.spent - (this.opts.inFlightBytes?.() ?? 0);
         let backlog: SubscriberBacklog[];
         try {
           backlog = await this.opts.read();
@@ -86,55 +131,107 @@ export class SubscriberFlow {
           this.opts.log.debug({ err }, 'could not read subscriber backlogs');
           return;
         }
-        this.decide(backlog);
+        this.decide(backlog, this.spent - spentBefore);
       } while (this.readAgain && this.held);
     })().finally(() => (this.reading = null));
     return this.reading;
   }
 
-  /** Applies one reading. */
-  decide(backlog: readonly SubscriberBacklog[]): void {
-    const { pauseBytes, maxWaitMs, log } = this.opts;
+  /** Applies one reading; `unseenBytes` were published but may not be in it yet. */
+  decide(backlog: readonly SubscriberBacklog[], unseenBytes = 0): void {
+    const { pauseBytes, maxWaitMs, loneWaitMs, log } = this.opts;
     const now = (this.opts.now ?? Date.now)();
-    const present = new Set(backlog.map((c) => c.id));
-    for (const id of this.overSince.keys()) if (!present.has(id)) this.overSince.delete(id);
-    for (const id of this.ignored) if (!present.has(id)) this.ignored.delete(id);
-    let blocking = false;
-    let draining = false;
-    let deepest = 0;
+    this.forgetAbsent(backlog);
     for (const client of backlog) {
-      if (client.outputBytes <= pauseBytes) {
-        this.overSince.delete(client.id);
-        if (this.ignored.delete(client.id))
-          log.info({ subscriber: client.name, id: client.id }, 'subscriber caught up; waiting for it again');
-      }
-      if (this.ignored.has(client.id)) continue;
-      if (client.outputBytes > pauseBytes) {
-        const since = this.overSince.get(client.id) ?? now;
-        this.overSince.set(client.id, since);
-        if (now - since >= maxWaitMs) {
-          this.ignored.add(client.id);
-          log.warn(
-            {
-              subscriber: client.name,
-              id: client.id,
-              backlogBytes: client.outputBytes,
-              code: 'SlowSubscriber',
-            },
-            'a Redis subscriber stays behind; no longer waiting for it',
-          );
-          continue;
-        }
-        blocking = true;
-      } else if (client.outputBytes > pauseBytes / 2) {
-        draining = true;
-      }
-      deepest = Math.max(deepest, client.outputBytes);
+      if (client.outputBytes <= pauseBytes / 2 && this.ignored.delete(client.id))
+        log.info({ subscriber: client.name, id: client.id }, 'subscriber caught up; waiting for it again');
     }
-    // Hysteresis: start above the threshold, end once everyone waited for is under half of it.
-    const held = blocking || (this.held && draining);
-    this.budget = held ? 0 : pauseBytes - deepest;
-    this.setHeld(held);
+    const waited = backlog.filter((c) => !this.ignored.has(c.id));
+    const isBehind = (c: SubscriberBacklog): boolean =>
+      c.outputBytes > pauseBytes || (this.held && c.outputBytes > pauseBytes / 2);
+    for (const client of waited) if (isBehind(client)) this.lastBehind.set(client.id, now);
+    const recentlyBehind = waited.filter((c) => now - (this.lastBehind.get(c.id) ?? -Infinity) < loneWaitMs);
+    const shared = recentlyBehind.length * 2 > waited.length;
+    let blocking = false;
+    let deepest = 0;
+    for (const client of waited) {
+      const draining = client.outputBytes < (this.lastBytes.get(client.id) ?? Infinity);
+      this.lastBytes.set(client.id, client.outputBytes);
+      if (!isBehind(client)) {
+        this.behindSince.delete(client.id);
+        this.aloneSince.delete(client.id);
+        deepest = Math.max(deepest, client.outputBytes);
+        continue;
+      }
+      const since = this.behindSince.get(client.id) ?? now;
+      this.behindSince.set(client.id, since);
+      if (shared || (draining && client.outputBytes <= pauseBytes)) this.aloneSince.delete(client.id);
+      else if (!this.aloneSince.has(client.id)) this.aloneSince.set(client.id, now);
+      const alone = this.aloneSince.get(client.id);
+      if (alone !== undefined && now - alone >= loneWaitMs) this.giveUp(client, 'behind alone');
+      else if (now - since >= maxWaitMs) this.giveUp(client, 'stays behind');
+      else {
+        blocking = true;
+        deepest = Math.max(deepest, client.outputBytes);
+      }
+    }
+    this.closeFarBehind(backlog);
+    // What the reading may miss spends the budget once a subscriber waited for has anything
+    // buffered in Redis (it does not keep up at the moment): while all keep up, a deep pipeline of
+    // publishes runs at full speed.
+    const unseen = deepest > 0 ? unseenBytes : 0;
+    this.budget = blocking ? 0 : pauseBytes - deepest - unseen;
+    // Within the threshold as far as this reading shows, but not with what it may miss: hold
+    // until the next reading shows it.
+    if (this.budget <= 0) blocking = true;
+    this.setHeld(blocking);
+  }
+
+  private forgetAbsent(backlog: readonly SubscriberBacklog[]): void {
+    const present = new Set(backlog.map((c) => c.id));
+    for (const state of [this.behindSince, this.aloneSince, this.lastBehind, this.lastBytes])
+      for (const id of state.keys()) if (!present.has(id)) state.delete(id);
+    for (const state of [this.ignored, this.closing])
+      for (const id of state) if (!present.has(id)) state.delete(id);
+  }
+
+  private giveUp(client: SubscriberBacklog, why: 'behind alone' | 'stays behind'): void {
+    this.ignored.add(client.id);
+    this.lastBehind.delete(client.id);
+    this.behindSince.delete(client.id);
+    this.aloneSince.delete(client.id);
+    this.opts.log.warn(
+      {
+        subscriber: client.name,
+        id: client.id,
+        backlogBytes: client.outputBytes,
+        why,
+        code: 'SlowSubscriber',
+      },
+      'a Redis subscriber stays behind; no longer waiting for it',
+    );
+  }
+
+  /** Closes the gateways no longer waited for whose backlog passed `closeBytes`. */
+  private closeFarBehind(backlog: readonly SubscriberBacklog[]): void {
+    const { closeBytes, log } = this.opts;
+    if (closeBytes <= 0) return;
+    for (const client of backlog) {
+      if (!this.ignored.has(client.id) || this.closing.has(client.id)) continue;
+      if (client.outputBytes <= closeBytes || !client.name.startsWith(GATEWAY_SUBSCRIBER)) continue;
+      this.closing.add(client.id);
+      log.warn(
+        { subscriber: client.name, id: client.id, backlogBytes: client.outputBytes, code: 'SlowSubscriber' },
+        'closing a Redis subscriber too far behind; its gateway tells its clients and resubscribes',
+      );
+      this.opts.close(client.id).then(
+        () => this.opts.onClosed?.(),
+        (err: unknown) => {
+          this.closing.delete(client.id);
+          log.debug({ err, id: client.id }, 'could not close a subscriber');
+        },
+      );
+    }
   }
 
   private setHeld(held: boolean): void {

@@ -104,6 +104,11 @@ export class StreamSession {
     }
   }
 
+  /** Bytes published and not yet answered by Redis. */
+  get inFlightBytes(): number {
+    return this.publisher.inFlightBytes;
+  }
+
   /**
    * Graceful end: stop reading, give in-flight publishes up to `graceMs` to land, send the final
    * confirmed position, then close the stream (run() then rejects, which the caller expects).

@@ -1,0 +1,178 @@
+/**
+ * The life of a socket's channel memberships: joining a delivery group and waiting for its
+ * subscription (within JOIN_TIMEOUT), ending on leave or supersession, release on close, failure
+ * with `phx_error` when changes may have been missed, and the move to another group when row
+ * authorization's identity changes. Every membership a socket holds is released when it leaves,
+ * rejoins or closes.
+ */
+import { PhoenixEvents, errorReason, subtopicOf, type PhoenixMessage } from '@walcast/protocol';
+import type { DeliveryGroup } from '../channels/delivery-group';
+import type { ChannelMembership, ChannelRegistry } from '../channels/channel-registry';
+import { identityOf, type Identity } from '../rls/identity';
+import type { WebSocket } from '../uws';
+import { pushTokenFailure } from './channel-auth';
+import type { ClientReplies } from './client-replies';
+import { push, pushLifecycle, reply } from './frames';
+import { gatewaySocket, type SocketData } from './socket-data';
+
+export interface MembershipsOptions {
+  registry: ChannelRegistry;
+  joinTimeoutMs: number;
+  replies: ClientReplies;
+  /** With row authorization, a channel's group follows its identity. */
+  rowAuth: boolean;
+}
+
+export class Memberships {
+  constructor(private readonly opts: MembershipsOptions) {}
+
+  /**
+   * Makes `ws` a member of `group` for `msg.topic` and runs `onLive` (corked) once the group's
+   * subscriptions are live. If that takes longer than JOIN_TIMEOUT the channel fails: a legacy join
+   * is answered with an error, a modern channel gets a `system` error and `phx_error` (the client
+   * rejoins with backoff).
+   */
+  attach(
+    ws: WebSocket<SocketData>,
+    msg: PhoenixMessage,
+    group: DeliveryGroup | null,
+    modern: boolean,
+    rebuild: ((identity: Identity | null) => DeliveryGroup) | null,
+    onLive: () => void,
+  ): void {
+    const data = ws.getUserData();
+    const joinRef = msg.joinRef ?? msg.ref;
+    const membership: ChannelMembership = {
+      topic: msg.topic,
+      joinRef,
+      group,
+      rebuild,
+      state: 'joining',
+      request: { topic: msg.topic, ref: msg.ref, joinRef: msg.joinRef },
+      modern,
+      cancelWait: null,
+      timer: null,
+      token: null,
+      claims: null,
+      expiryTimer: null,
+    };
+    data.channels.set(msg.topic, membership);
+    if (!group) {
+      membership.state = 'joined';
+      return;
+    }
+    group.add(ws);
+    membership.timer = setTimeout(() => {
+      if (data.closed || data.channels.get(msg.topic) !== membership) return;
+      this.release(ws, membership);
+      data.channels.delete(msg.topic);
+      const reason = errorReason('BusUnavailable', 'could not subscribe to changes in time; retry');
+      ws.cork(() => {
+        if (!modern) {
+          this.opts.replies.joinError(ws, msg, reason);
+          return;
+        }
+        push(ws, msg.topic, joinRef, PhoenixEvents.system, {
+          channel: subtopicOf(msg.topic),
+          extension: 'postgres_changes',
+          message: reason,
+          status: 'error',
+        });
+        pushLifecycle(ws, msg.topic, joinRef, PhoenixEvents.error);
+      });
+    }, this.opts.joinTimeoutMs);
+    membership.cancelWait = group.whenLive(() => {
+      if (data.closed || data.channels.get(msg.topic) !== membership) return;
+      if (membership.timer) clearTimeout(membership.timer);
+      membership.timer = null;
+      membership.cancelWait = null;
+      membership.state = 'joined';
+      ws.cork(() => {
+        // The group may have changed meanwhile (an access_token with other claims).
+        ws.subscribe((membership.group ?? group).uwsTopic(data.codec.vsn));
+        onLive();
+      });
+    });
+  }
+
+  leave(ws: WebSocket<SocketData>, membership: ChannelMembership, msg: PhoenixMessage): void {
+    this.end(ws, membership);
+    reply(ws, msg, 'ok', {});
+    pushLifecycle(ws, membership.topic, membership.joinRef, PhoenixEvents.close);
+  }
+
+  /**
+   * Ends a membership that a later frame supersedes (leave, second join). A legacy join still
+   * waiting for its subscription is answered first, so every join gets its reply, in order.
+   */
+  end(ws: WebSocket<SocketData>, membership: ChannelMembership): void {
+    if (membership.state === 'joining' && !membership.modern) reply(ws, membership.request, 'ok', {});
+    this.release(ws, membership);
+    ws.getUserData().channels.delete(membership.topic);
+  }
+
+  /** Undoes a membership: pending wait, timer, uWS topic (while the socket is open), group count. */
+  release(ws: WebSocket<SocketData>, membership: ChannelMembership): void {
+    const data = ws.getUserData();
+    membership.cancelWait?.();
+    if (membership.timer) clearTimeout(membership.timer);
+    if (membership.expiryTimer) clearTimeout(membership.expiryTimer);
+    membership.cancelWait = null;
+    membership.timer = null;
+    membership.expiryTimer = null;
+    const { group } = membership;
+    if (!group) return;
+    if (membership.state === 'joined' && !data.closed) ws.unsubscribe(group.uwsTopic(data.codec.vsn));
+    group.remove(ws);
+    this.opts.registry.releaseIfEmpty(group);
+  }
+
+  /**
+   * Ends every joined membership of `groups` with `phx_error`, as Phoenix does when a channel
+   * process dies: clients rejoin by themselves (and applications refetch on SUBSCRIBED), so changes
+   * the gateway could not deliver are never missed silently. Memberships still waiting for their
+   * subscription have missed nothing and are left alone. Returns how many channels were ended.
+   */
+  failChannels(groups: readonly DeliveryGroup[]): number {
+    let ended = 0;
+    for (const group of groups) {
+      for (const ws of group.memberSockets().map(gatewaySocket)) {
+        const data = ws.getUserData();
+        if (data.closed) continue;
+        for (const membership of [...data.channels.values()]) {
+          if (membership.group !== group || membership.state !== 'joined') continue;
+          this.end(ws, membership);
+          ws.cork(() => pushLifecycle(ws, membership.topic, membership.joinRef, PhoenixEvents.error));
+          ended++;
+        }
+      }
+    }
+    return ended;
+  }
+
+  /**
+   * Moves a channel whose claims changed (an `access_token` push) to the group of its new identity,
+   * so the next change is judged for the new claims. Only with row authorization.
+   */
+  regroup(ws: WebSocket<SocketData>, membership: ChannelMembership): void {
+    const data = ws.getUserData();
+    const old = membership.group;
+    if (!this.opts.rowAuth || !old || !membership.rebuild || !membership.claims) return;
+    const identity = identityOf(membership.claims);
+    if ('error' in identity) {
+      this.end(ws, membership);
+      pushTokenFailure(ws, membership, 'InvalidJWTToken: Fields `role` and `exp` are required in JWT');
+      return;
+    }
+    if (old.rowAccess?.identity.key === identity.key) return;
+    const next = membership.rebuild(identity);
+    membership.group = next;
+    next.add(ws);
+    if (membership.state === 'joined') {
+      ws.unsubscribe(old.uwsTopic(data.codec.vsn));
+      ws.subscribe(next.uwsTopic(data.codec.vsn));
+    }
+    old.remove(ws);
+    this.opts.registry.releaseIfEmpty(old);
+  }
+}
