@@ -10,8 +10,8 @@
  *     their resting values;
  *
  * and at the end that the gateway's RSS came back within 20% (+ {@link RSS_SLACK_BYTES}) of its
- * level after the first {@link WARMUP_RUNS} runs. Never throws for a failed check: the report says
- * what failed.
+ * resting level after the memory warm-up (warm-up.ts). Never throws for a failed check: the report
+ * says what failed.
  */
 import fc from 'fast-check';
 import { PhoenixTestClient, WebSocketUpgradeError, waitFor } from '@walcast/test-utils';
@@ -23,14 +23,6 @@ import type { ActionKind, SocketSession, Vsn } from './shapes';
 import { FuzzTarget } from './fuzz-target';
 import { mintToken } from './tokens';
 
-/**
- * The memory baseline is taken at rest after this many passed runs on a gateway process, not at its
- * start: the first multi-megabyte frames and thousands of joins raise the RSS once to a high-water
- * mark that V8 (old-space pages, large-object space) and glibc (malloc arenas of uWS's buffers)
- * keep for reuse, from 68 to about 140 MiB in our runs. That is not growth; growth is RSS that
- * keeps rising past that mark run after run.
- */
-export const WARMUP_RUNS = 5;
 /**
  * Absolute RSS slack on top of 20%: the young generation alone may hold up to 3 × 16 MiB
  * (semi-spaces in Node 20) more at one reading than at another, whatever was freed. A leak of the
@@ -76,7 +68,7 @@ export interface FuzzReport {
   restarts: number;
   rssBeforeBytes: number;
   rssAfterBytes: number;
-  /** Null when not compared: the last gateway process failed, or passed fewer than WARMUP_RUNS runs. */
+  /** Null when not compared: the last run left the gateway crashed or blocked. */
   rssOk: boolean | null;
   /** The property failed: the shrunk counterexample and what it broke. */
   failure: { counterexample: string; error: string; shrinks: number } | null;
@@ -213,8 +205,6 @@ async function fuzzOnce(
     target.needsRestart = true;
     throw new Error(problems.join('; '));
   }
-  target.passedRuns++;
-  if (target.passedRuns === WARMUP_RUNS) target.memoryBaseline = after.rest;
 }
 
 /** False when `client` is open but did not answer a heartbeat within {@link SETTLE_MS}. */
@@ -316,16 +306,14 @@ function note(report: FuzzReport, reading: Reading): void {
 
 /**
  * Waits up to {@link RSS_SETTLE_MS} for the gateway's RSS to come back within bounds of the memory
- * baseline. Not measured (null) when the gateway process running at the end was left failed, or
- * passed fewer than {@link WARMUP_RUNS} runs.
+ * baseline. Not measured (null) when the last run left the gateway failed.
  */
 async function settledRss(
   target: FuzzTarget,
 ): Promise<{ before: number; after: number; ok: boolean | null }> {
-  const before = target.memoryBaseline?.rssBytes ?? Number.NaN;
+  const before = target.baseline.rssBytes;
   let after = Number.NaN;
-  if (target.memoryBaseline === null || target.needsRestart || !target.gateway.isRunning())
-    return { before, after, ok: null };
+  if (target.needsRestart || !target.gateway.isRunning()) return { before, after, ok: null };
   const bound = before * 1.2 + RSS_SLACK_BYTES;
   const deadline = Date.now() + RSS_SETTLE_MS;
   do {

@@ -12,6 +12,7 @@ import {
   startStackWithSchema,
   type Backends,
   type ServiceProcess,
+  waitFor,
 } from '@walcast/test-utils';
 
 import { ControlClient } from './control-client';
@@ -19,6 +20,7 @@ import { readGateway, type GatewayReading } from './gateway-metrics';
 import { NoiseProbe } from './noise-probe';
 import { FUZZ_SECRET, mintToken } from './tokens';
 import { TABLE_DDL, TrickleWriter } from './trickle-writer';
+import { warmUp } from './warm-up';
 
 const GATEWAY_ENV = {
   SECURE_CHANNELS: 'true',
@@ -27,13 +29,12 @@ const GATEWAY_ENV = {
 };
 
 export class FuzzTarget {
-  /** Readings of the current gateway process right after it started and the control client joined. */
+  /**
+   * Resting readings of the current gateway process once the control client joined and the memory
+   * warm-up (warm-up.ts) is over: the values the gauges return to, and the memory baseline.
+   */
   baseline!: GatewayReading;
   restarts = 0;
-  /** Passed runs on the current gateway process. */
-  passedRuns = 0;
-  /** The resting readings after the warm-up runs on the current process (see fuzz-run.ts); null before. */
-  memoryBaseline: GatewayReading | null = null;
   /** Set by a failed run: the gateway is restarted before the next one. */
   needsRestart = false;
   control!: ControlClient;
@@ -118,8 +119,6 @@ export class FuzzTarget {
     await this.stack.startGateway(0);
     this.restarts++;
     this.needsRestart = false;
-    this.passedRuns = 0;
-    this.memoryBaseline = null;
     await this.openControl();
   }
 
@@ -137,9 +136,20 @@ export class FuzzTarget {
       mintToken({ kind: 'valid' }),
       () => this.writer.committed,
     );
-    // A first row through, then the resting readings (the scrape also resets the delay histogram).
+    // A first row through, the warm-up, then the resting readings (the scrape also resets the delay
+    // histogram, so the warm-up's own delays are not counted).
     const id = await this.writer.nextCommit();
     if (!(await this.control.waitFor(id, 10_000))) throw new Error('the control client received no row');
-    this.baseline = await this.read(5000);
+    const resting = await this.read(5000);
+    await warmUp(`${this.url}?apikey=${mintToken({ kind: 'valid' })}`);
+    let reading = resting;
+    await waitFor(
+      async () => {
+        reading = await this.read(5000);
+        return reading.connections === resting.connections && reading.channels === resting.channels;
+      },
+      { timeoutMs: 20_000, intervalMs: 200, message: 'the gateway at rest after the warm-up' },
+    );
+    this.baseline = reading;
   }
 }
