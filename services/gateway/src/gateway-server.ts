@@ -34,12 +34,17 @@ import {
 
 export const WEBSOCKET_PATHS = ['/socket/websocket', '/realtime/v1/websocket'] as const;
 
-/** The close code uWS uses when an inbound message is over MAX_FRAME_SIZE (RFC 6455: 1009). */
+/**
+ * uWS drops a socket whose inbound message is over MAX_FRAME_SIZE without a close frame (1006) and
+ * says why in the close message; RFC 6455 would use 1009.
+ */
 const MESSAGE_TOO_BIG = 1009;
+const TOO_BIG_TEXT = 'Received too big message';
 
-/** Why a socket the gateway did not close itself was closed, from its close code. */
-function closeReasonOf(code: number): CloseReason {
-  if (code === MESSAGE_TOO_BIG) return 'frame_too_large';
+/** Why a socket the gateway did not close itself was closed, from its close code and message. */
+function closeReasonOf(code: number, message: ArrayBuffer): CloseReason {
+  if (code === MESSAGE_TOO_BIG || Buffer.from(message).toString('latin1').startsWith(TOO_BIG_TEXT))
+    return 'frame_too_large';
   return code === 1006 ? 'lost' : 'client';
 }
 
@@ -224,10 +229,11 @@ export class GatewayServer {
       },
       message: (ws: WebSocket<SocketData>, message: ArrayBuffer, isBinary: boolean) =>
         this.handler.onMessage(ws, message, isBinary),
-      close: (ws: WebSocket<SocketData>, code: number) => {
+      close: (ws: WebSocket<SocketData>, code: number, message: ArrayBuffer) => {
         const { closeReason } = ws.getUserData();
-        this.metrics.closes.inc({ reason: closeReason ?? closeReasonOf(code) });
-        if (code === MESSAGE_TOO_BIG) this.metrics.limitRefusals.inc({ limit: 'frame_bytes' });
+        const reason = closeReason ?? closeReasonOf(code, message);
+        this.metrics.closes.inc({ reason });
+        if (reason === 'frame_too_large') this.metrics.limitRefusals.inc({ limit: 'frame_bytes' });
         this.sockets.delete(ws);
         this.handler.onClose(ws);
       },

@@ -29,6 +29,8 @@ let stack: WalcastStack;
 let redis: RedisClient;
 /** Index of the gateway with small limits. */
 let small: number;
+/** Index of the gateway that takes frames of up to 5 MB (the original server's limit). */
+let big: number;
 const pool = new ClientPool(() => stack);
 
 const SMALL = {
@@ -43,6 +45,7 @@ const SMALL = {
 beforeAll(async () => {
   ({ backends, stack } = await startUsersStack({ gateways: 1 }));
   small = await addGateway(stack, SMALL);
+  big = await addGateway(stack, { MAX_FRAME_SIZE: '5000000' });
   redis = redisClient(backends.redis.url);
 });
 
@@ -99,9 +102,9 @@ describe('inputs that once took a gateway down', () => {
   });
 
   it('a join with 40,000 bindings is refused at once with TooManyBindings and subscribes nothing', async () => {
-    const other = await watcher();
-    const subscriptions = await metric(0, 'walcast_gateway_bus_subscriptions');
-    const client = await pool.open({ vsn: '2.0.0' });
+    const other = await watcher(big);
+    const subscriptions = await metric(big, 'walcast_gateway_bus_subscriptions');
+    const client = await pool.open({ gateway: big, vsn: '2.0.0' });
     const bindings = Array.from({ length: 40_000 }, (_, i) => ({
       event: '*',
       schema: 'public',
@@ -113,12 +116,12 @@ describe('inputs that once took a gateway down', () => {
     expect(reply.payload.response.reason).toBe(
       'TooManyBindings: at most 100 postgres_changes bindings per join (MAX_BINDINGS_PER_JOIN), got 40000',
     );
-    expect(await metric(0, 'walcast_gateway_bus_subscriptions')).toBe(subscriptions);
-    await expectServing(other);
+    expect(await metric(big, 'walcast_gateway_bus_subscriptions')).toBe(subscriptions);
+    await expectServing(other, big);
   });
 
   it('a refused 1 MB topic is answered briefly: clipped topic, short reason', async () => {
-    const client = await pool.open({ vsn: '1.0.0' });
+    const client = await pool.open({ gateway: big, vsn: '1.0.0' });
     const topic = `realtime:${'x'.repeat(1024 * 1024)}`;
     client.send({ topic, event: 'phx_join', payload: {}, ref: '9', joinRef: '9' });
     const reply = await client.next(isErrorReply('TopicTooLong:'));
@@ -236,11 +239,11 @@ describe('limits (small settings)', () => {
 
 describe('what an abusive socket made the gateway hold is released', () => {
   it('60 joins of 4 MB topics: RSS returns within 20% of before, no subscription left', async () => {
-    const other = await watcher();
-    const pid = stack.gateways[0]!.pid;
-    const subscriptions = await metric(0, 'walcast_gateway_bus_subscriptions');
+    const other = await watcher(big);
+    const pid = stack.gateways[big]!.pid;
+    const subscriptions = await metric(big, 'walcast_gateway_bus_subscriptions');
     const rssBefore = rssBytes(pid);
-    const client = await pool.open({ vsn: '1.0.0' });
+    const client = await pool.open({ gateway: big, vsn: '1.0.0' });
     const body = 'x'.repeat(4 * 1024 * 1024);
     let peak = rssBefore;
     for (let i = 0; i < 60; i++) {
@@ -260,7 +263,20 @@ describe('what an abusive socket made the gateway hold is released', () => {
     console.log(
       `4 MB topics: gateway RSS before ${mb(rssBefore)} MB, peak ${mb(peak)} MB, after ${mb(after)} MB`,
     );
-    expect(await metric(0, 'walcast_gateway_bus_subscriptions')).toBe(subscriptions);
+    expect(await metric(big, 'walcast_gateway_bus_subscriptions')).toBe(subscriptions);
+    await expectServing(other, big);
+  });
+
+  it('MAX_FRAME_SIZE (1 MiB by default): a larger frame closes only its socket, counted', async () => {
+    const other = await watcher();
+    const before = await refusals(0, 'frame_bytes');
+    const client = await pool.open({ vsn: '1.0.0' });
+    client.send({ topic: 'phoenix', event: 'heartbeat', payload: { pad: 'x'.repeat(1024 * 1024) } });
+    // uWS drops the connection without a close frame (the client sees 1006)
+    expect((await client.closed).code).not.toBe(1000);
+    await waitFor(async () => (await refusals(0, 'frame_bytes')) === before + 1, {
+      message: 'the frame_bytes refusal counted',
+    });
     await expectServing(other);
   });
 });

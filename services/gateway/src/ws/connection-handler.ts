@@ -90,6 +90,8 @@ export class ConnectionHandler {
 
   onMessage(ws: WebSocket<SocketData>, message: ArrayBuffer, isBinary: boolean): void {
     const data = ws.getUserData();
+    // A socket the gateway is closing (join rate) may still have frames in the same read: skip them.
+    if (data.closed) return;
     data.lastInboundAt = Date.now();
     if (isBinary) {
       this.replies.protocolError(

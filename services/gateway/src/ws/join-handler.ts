@@ -72,6 +72,7 @@ export class JoinHandler {
       this.opts.replies.refuse(ws, msg, joinRateRefusal(limits));
       data.closeReason = 'join_rate';
       ws.end(ErrorCodes.ClientJoinRateLimitReached.close, 'too many joins per second');
+      data.closed = true; // nothing more is read from or sent to it
       return;
     }
     const subtopic = subtopicOf(msg.topic);
