@@ -26,6 +26,7 @@ import {
   encodeEnvelope,
   epochMs,
   median,
+  procCpuSeconds,
   sleep,
   topicForTable,
   type ResultRow,
@@ -124,6 +125,8 @@ interface ModeResult {
   p50: number;
   p99: number;
   verdictsPerS: number[];
+  /** Deliveries per CPU-second of the gateway process (capacity, whatever the offered rate). */
+  perCpuS: number[];
   load: string;
 }
 
@@ -161,7 +164,7 @@ async function runMode(
   }));
   const url = `${server.url.replace('vsn=1.0.0', 'vsn=2.0.0')}&apikey=${jwt({ role: 'anon' })}`;
   const fleet = ClientFleet.start([url], SOCKETS, 2, CHANNEL, 0, JSON.stringify(payloads));
-  const result: ModeResult = { perS: [], p50: NaN, p99: NaN, verdictsPerS: [], load: '' };
+  const result: ModeResult = { perS: [], p50: NaN, p99: NaN, verdictsPerS: [], perCpuS: [], load: '' };
   let next = 1;
   try {
     await fleet.connect();
@@ -169,12 +172,14 @@ async function runMode(
       for (const c of fleet.procs) c.send({ cmd: 'expect', perSocket: MESSAGES / USERS });
       await sleep(100);
       const dones = fleet.procs.map((c) => c.next('done', 120_000));
+      const cpu0 = procCpuSeconds(server.pid);
       const t0 = await publish(pub, users, MESSAGES, RATE, next);
       next += MESSAGES;
       const done = await Promise.all(dones);
       const elapsedS = (Math.max(...done.map((d) => Number(d['at']))) - t0) / 1000;
       const received = done.reduce((a, d) => a + Number(d['received']), 0);
       result.perS.push(received / elapsedS);
+      result.perCpuS.push(received / (procCpuSeconds(server.pid) - cpu0));
       result.verdictsPerS.push((MESSAGES * USERS) / elapsedS);
       result.load = `${MESSAGES} changes at ${RATE >= 1_000_000 ? 'once' : `${RATE}/s`}`;
       console.log(
@@ -227,6 +232,16 @@ export async function benchRls(): Promise<ResultRow[]> {
     });
     return [
       row('policy owner = auth.uid()', owner, 'target ≥ 0.5× when compiled'),
+      {
+        benchmark: `${label}: policy owner = auth.uid(), per CPU-second of the gateway`,
+        unit: 'deliveries/CPU-s',
+        figure: median(owner.perCpuS),
+        baselineName,
+        baseline: median(base.perCpuS),
+        samples: owner.perCpuS,
+        baselineSamples: base.perCpuS,
+        note: 'capacity, whatever the offered rate',
+      },
       row('policy reading a membership table (database path)', database, 'every verdict from PostgreSQL'),
       {
         benchmark: `${label}: verdicts/s on the database path (changes × identities)`,

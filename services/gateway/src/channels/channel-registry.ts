@@ -31,6 +31,7 @@ import type { BusEntry, BusSubscriptions } from './bus-subscriptions';
 import type { DeliveryGroup, Fanout, IncomingChange, ParsedChange } from './delivery-group';
 import { EqualityIndex } from './equality-index';
 import { LegacyGroup } from './legacy-group';
+import { OwnerIndex } from './owner-index';
 import type { Binding } from './postgres-changes-binding';
 import { PostgresChangesGroup } from './postgres-changes-group';
 
@@ -74,10 +75,12 @@ export function busKeyForLegacy(target: LegacyTarget): BusKey {
 export interface Feed {
   readonly groups: Set<DeliveryGroup>;
   readonly index: EqualityIndex;
+  /** Groups of row-authorized identities without an equality filter (row authorization only). */
+  readonly owners: OwnerIndex;
 }
 
 /** What a subscription that feeds no group dispatches to. */
-const NO_FEED: Feed = { groups: new Set(), index: new EqualityIndex() };
+const NO_FEED: Feed = { groups: new Set(), index: new EqualityIndex(), owners: new OwnerIndex() };
 
 export class ChannelRegistry {
   private readonly groups = new Map<string, DeliveryGroup>();
@@ -233,18 +236,19 @@ export class ChannelRegistry {
   private attach(entry: BusEntry, group: DeliveryGroup): void {
     let feed = this.feeds.get(entry);
     if (!feed) {
-      feed = { groups: new Set(), index: new EqualityIndex() };
+      feed = { groups: new Set(), index: new EqualityIndex(), owners: new OwnerIndex() };
       this.feeds.set(entry, feed);
     }
     feed.groups.add(group);
-    feed.index.add(group, group.equalityFor(entry));
+    const equality = group.equalityFor(entry);
+    if (equality !== null || !feed.owners.add(group)) feed.index.add(group, equality);
   }
 
   private detach(entry: BusEntry, group: DeliveryGroup): void {
     const feed = this.feeds.get(entry);
     if (!feed) return;
     feed.groups.delete(group);
-    feed.index.delete(group);
+    if (!feed.owners.delete(group)) feed.index.delete(group);
     if (feed.groups.size === 0) this.feeds.delete(entry);
   }
 
@@ -308,6 +312,10 @@ export class ChannelRegistry {
       candidates = feed.groups;
     }
     for (const group of candidates) deliver(group);
+    const authorizer = this.rowAuthorizer;
+    if (authorizer && feed.owners.size > 0 && candidates !== feed.groups) {
+      feed.owners.visit((role) => authorizer.ownerValue(change, role), deliver);
+    }
     if (header.ts !== undefined)
       this.metrics.publishToSend.observe(Math.max(0, Date.now() - header.ts) / 1000);
   }

@@ -21,6 +21,7 @@
 import type { ChangeType, Row } from '@walcast/protocol';
 import { joinMembers, objectMembers } from '../channels/raw-json';
 import type { Identity } from './identity';
+import { ownerColumnOf } from './owner-key';
 import { policyRow } from './policy-row';
 import { POLICY_ERROR, type PolicyEvaluator, type Verdict } from './policy-evaluator';
 import type { TableAccess, TableAccessCatalog } from './table-access';
@@ -69,6 +70,7 @@ interface ParsedRows {
 export class RowAuthorizer {
   /** Per message: its rows as JSON text and as the predicates read them, made once for every identity. */
   private readonly rows = new WeakMap<ChangeToAuthorize, ChangeRows>();
+  private readonly ownerColumns = new WeakMap<TableAccess, string | null>();
   private readonly compiled = new WeakMap<
     TableAccess,
     { version: number; predicate: CompiledPolicies | null }
@@ -133,6 +135,32 @@ export class RowAuthorizer {
     });
   }
 
+  /**
+   * For a change only identities with a matching `sub` may see (see owner-key.ts), the row's value
+   * that `sub` must equal; `undefined` when every identity of `role` must be offered the change
+   * (another policy, a DELETE, the table's access not known yet, policies not compiled).
+   */
+  ownerValue(change: ChangeToAuthorize, role: string): string | null | undefined {
+    const { type } = change.header;
+    if (type !== 'INSERT' && type !== 'UPDATE') return undefined;
+    const rows = this.rowsOf(change);
+    let access = rows.access.get(role);
+    if (access === undefined) {
+      access = this.opts.catalog.peek(change.schema, change.table, role);
+      if (access === undefined) return undefined;
+      rows.access.set(role, access);
+    }
+    if (access === null || !this.compiledFor(access)) return undefined;
+    let column = this.ownerColumns.get(access);
+    if (column === undefined) {
+      column = ownerColumnOf(access);
+      this.ownerColumns.set(access, column);
+    }
+    if (column === null) return undefined;
+    const value = change.parsed().record?.[column];
+    return typeof value === 'string' ? value : null;
+  }
+
   private rowsOf(change: ChangeToAuthorize): ChangeRows {
     let rows = this.rows.get(change);
     if (!rows) {
@@ -147,22 +175,28 @@ export class RowAuthorizer {
     return rows;
   }
 
-  private verdict(
-    access: TableAccess,
-    identity: Identity,
-    change: ChangeToAuthorize,
-    which: 'record' | 'old_record',
-  ): Verdict | Promise<Verdict> {
+  /** The table's policies as an in-memory predicate, compiled once per access and compiler version. */
+  private compiledFor(access: TableAccess): CompiledPolicies | null {
     const version = this.opts.compilerVersion?.() ?? 0;
     let compiled = this.compiled.get(access);
     if (compiled === undefined || compiled.version !== version) {
       compiled = { version, predicate: this.opts.compile?.(access) ?? null };
       this.compiled.set(access, compiled);
     }
+    return compiled.predicate;
+  }
+
+  private verdict(
+    access: TableAccess,
+    identity: Identity,
+    change: ChangeToAuthorize,
+    which: 'record' | 'old_record',
+  ): Verdict | Promise<Verdict> {
+    const predicate = this.compiledFor(access);
     const rows = this.rowsOf(change);
     const rowJson = rows.json[which];
-    if (compiled.predicate) {
-      const verdict = compiled.predicate((rows.row[which] ??= policyRow(rowJson)), identity.claims);
+    if (predicate) {
+      const verdict = predicate((rows.row[which] ??= policyRow(rowJson)), identity.claims);
       this.opts.onVerdict?.('compiled', verdict);
       return verdict;
     }
