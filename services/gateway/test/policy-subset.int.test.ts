@@ -1,12 +1,15 @@
 // Which policies compile: the forms outside the subset, printed by a real PostgreSQL, are never
 // compiled, alone or beside compiled ones; a redefined auth helper leaves its policies to the
-// database; and POLICIES_QUERY picks the policies that apply to a role as row security does.
+// database; and the gateway's table access catalog picks the policies that apply to a role as row
+// security does.
 import { SUPABASE_AUTH_SQL, sql, startBackends, type Backends } from '@walcast/test-utils';
 
 import { compilePolicySet, type PolicySet, type TableShape } from '../src/rls/policy-compiler';
-import { POLICIES_QUERY, policySetFromRows, type PolicyRow } from '../src/rls/policy-query';
+import { createLogger } from '@walcast/logger';
+import { createRowAuthPool } from '../src/rls/pg-pool';
+import { TableAccessCatalog } from '../src/rls/table-access';
 import type { AuthFunctions } from '../src/rls/auth-functions';
-import { Client, DOCS, DOCS_DDL, createPolicies, readAuthFunctions } from './policy-support';
+import { DOCS, DOCS_DDL, createPolicies, readAuthFunctions } from './policy-support';
 
 jest.setTimeout(60_000);
 
@@ -101,14 +104,17 @@ describe('the policies that apply to a role', () => {
       'create policy f_update on public.roles_demo for update using (true)',
       'create policy g_restrict on public.roles_demo as restrictive for select using (id > 0)',
     );
+    const log = createLogger({ service: 'gateway', level: 'silent', version: 'test' });
     const setFor = async (role: string): Promise<PolicySet> => {
-      const client = new Client({ connectionString: backends.pg.url });
-      await client.connect();
+      const pool = createRowAuthPool(
+        { connection: { connectionString: backends.pg.url }, poolSize: 1, checkTimeoutMs: 5000 },
+        log,
+      );
       try {
-        const { rows } = await client.query(POLICIES_QUERY, ['"public"."roles_demo"', role]);
-        return policySetFromRows(rows as unknown as PolicyRow[]);
+        const catalog = new TableAccessCatalog({ db: pool, refreshMs: 60_000, log });
+        return (await catalog.get('public', 'roles_demo', role))!.policies;
       } finally {
-        await client.end();
+        await pool.end();
       }
     };
     // What row security itself shows each role agrees with the set's verdicts.

@@ -41,7 +41,7 @@
  * defaults): the role may use the table's schema and `auth` and execute the helpers (otherwise
  * PostgreSQL raises "permission denied" where the predicate decides); `request.jwt.claim` and
  * `request.jwt.claim.email` are not set by database or role settings; the settings are the ones
- * jwtSettings() gives; the policy texts come from POLICIES_QUERY (policy-query.ts) in a session
+ * jwtSettings() gives; the policy texts come from TABLE_ACCESS_SQL (table-access.ts) in a session
  * whose search_path does not hold `auth` (else the calls print unqualified and do not compile).
  */
 import type { Row } from '@walcast/protocol';
