@@ -51,6 +51,7 @@ export class RowAuthorization {
   private compilerVersion = 0;
   private readonly log: Logger;
   private readonly notCompiled = new WeakSet<TableAccess>();
+  private authTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly opts: RowAuthorizationOptions) {
     const { config, metrics, log } = opts;
@@ -76,14 +77,8 @@ export class RowAuthorization {
   start(): void {
     this.catalog.start();
     void this.readAuthFunctions();
-    this.authTimer = setInterval(() => void this.readAuthFunctions(), this.refreshMs);
+    this.authTimer = setInterval(() => void this.readAuthFunctions(), this.opts.config.refreshMs);
     this.authTimer.unref();
-  }
-
-  private authTimer: NodeJS.Timeout | null = null;
-
-  private get refreshMs(): number {
-    return this.opts.config.refreshMs;
   }
 
   /** Reads what the auth helpers are (never throws: on failure the last reading stays). */
