@@ -18,19 +18,28 @@ export function listenApp(app: TemplatedApp, host: string, port: number): Promis
   });
 }
 
+/** Node.js major versions the uWebSockets.js build walcast uses ships binaries for. */
+export const SUPPORTED_NODE_MAJORS: readonly number[] = [16, 18, 20];
+
 export class NativeUwsMissingError extends Error {
-  constructor() {
+  constructor(nodeVersion = process.versions.node) {
+    const major = Number(nodeVersion.split('.')[0]);
     super(
-      'uWebSockets.js did not load its native binary (the JavaScript fallback is not supported). ' +
-        'It needs Node.js 16, 18 or 20 on linux-x64/arm64 with glibc >= 2.27; check the install and that UWS_USE_FALLBACK is unset.',
+      SUPPORTED_NODE_MAJORS.includes(major)
+        ? 'uWebSockets.js did not load its native binary (the JavaScript fallback is not supported). ' +
+            'It needs Node.js 16, 18 or 20 on linux-x64/arm64 with glibc >= 2.27; check the install and that UWS_USE_FALLBACK is unset.'
+        : `Node.js ${nodeVersion} is not supported: the gateway runs on Node.js 16, 18 or 20, the versions ` +
+            'the uWebSockets.js build it uses has native binaries for (builds for Node.js 22 and later need glibc >= 2.38).',
     );
     this.name = 'NativeUwsMissingError';
   }
 }
 
-/** Throws {@link NativeUwsMissingError} unless `uWS.App` is native code. */
-export function assertNativeUws(): void {
-  if (!/\[native code\]/.test(String(uWS.App))) throw new NativeUwsMissingError();
+/** Throws {@link NativeUwsMissingError} on another Node.js major, or unless `uWS.App` is native code. */
+export function assertNativeUws(nodeVersion = process.versions.node): void {
+  const major = Number(nodeVersion.split('.')[0]);
+  if (!SUPPORTED_NODE_MAJORS.includes(major) || !/\[native code\]/.test(String(uWS.App)))
+    throw new NativeUwsMissingError(nodeVersion);
 }
 
 /**
