@@ -14,7 +14,6 @@ import {
 } from '@walcast/protocol';
 import type { RowFilter } from '../filters/row-filter';
 import type { PendingView } from '../rls/row-authorizer';
-import type { WebSocket } from '../uws';
 import type { BusEntry } from './bus-subscriptions';
 import type { GroupRowAccess } from './group-row-access';
 
@@ -38,10 +37,13 @@ export function matchesFilter(filter: RowFilter, change: IncomingChange): boolea
 }
 
 /**
- * A member socket as a group sees it: only its codec matters here. (The gateway's sockets carry
- * more, see ws/socket-data.ts; the channel layer does not depend on the websocket layer.)
+ * A member socket as a group sees it: only its codec matters here. The gateway's sockets (uWS
+ * websockets, ws/socket-data.ts) carry more; the channel layer imports neither uWS nor the
+ * websocket layer, so it can be tested with any object of this shape.
  */
-export type MemberSocket = WebSocket<{ readonly codec: PhoenixCodec }>;
+export interface MemberSocket {
+  getUserData(): { readonly codec: PhoenixCodec };
+}
 
 /** The parts of a change event filters need, parsed at most once per bus message. */
 export interface ParsedChange {

@@ -3,7 +3,7 @@
  * ever attached to the socket object itself.
  */
 import type { PhoenixCodec } from '@walcast/protocol';
-import type { ChannelMembership } from '../channels/channel-registry';
+import type { ChannelMembership } from '../channels/channel-membership';
 import type { MemberSocket } from '../channels/delivery-group';
 import type { WebSocket } from '../uws';
 import type { CloseReason } from '../metrics';
@@ -38,5 +38,5 @@ export interface SocketData {
  * members only as MemberSocket (their codec), so that it does not import this module.
  */
 export function gatewaySocket(member: MemberSocket): WebSocket<SocketData> {
-  return member as WebSocket<SocketData>;
+  return member as unknown as WebSocket<SocketData>;
 }
