@@ -35,31 +35,6 @@ import { OwnerIndex } from './owner-index';
 import type { Binding } from './postgres-changes-binding';
 import { PostgresChangesGroup } from './postgres-changes-group';
 
-/** A socket's membership of one channel topic. */
-export interface ChannelMembership {
-  topic: string;
-  /** The ref of the join; `phx_close`/`phx_error` carry it. */
-  joinRef: string | null;
-  /** `null` for a modern channel that asked for no postgres_changes. */
-  group: DeliveryGroup | null;
-  /** The same channel's group for another identity (row authorization, after a token refresh). */
-  rebuild: ((identity: Identity | null) => DeliveryGroup) | null;
-  state: 'joining' | 'joined';
-  /** The join request, answered when the subscription is live (or when superseded first). */
-  request: { topic: string; ref: string | null; joinRef: string | null };
-  /** Joined with `config` (postgres_changes semantics) or without (legacy semantics). */
-  modern: boolean;
-  /** Cancels a pending wait for the bus subscription. */
-  cancelWait: (() => void) | null;
-  timer: NodeJS.Timeout | null;
-  /** The channel's verified token (SECURE_CHANNELS), replaced by `access_token` pushes; else null. */
-  token: string | null;
-  /** Its verified claims (notably `role` and `sub`, for row-level authorization); else null. */
-  claims: Readonly<Record<string, unknown>> | null;
-  /** Closes the channel when the token expires. */
-  expiryTimer: NodeJS.Timeout | null;
-}
-
 export function busKeyForLegacy(target: LegacyTarget): BusKey {
   switch (target.kind) {
     case 'all':

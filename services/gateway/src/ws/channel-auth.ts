@@ -8,7 +8,7 @@ import { PhoenixEvents, clip, subtopicOf, type PhoenixMessage } from '@walcast/p
 import { LogThrottle, type Logger } from '@walcast/logger';
 import { AuthError, expired } from '../auth/auth-error';
 import { cleanToken, isOpaqueKey, type TokenVerifier, type VerifiedToken } from '../auth/token-verifier';
-import type { ChannelMembership } from '../channels/channel-registry';
+import type { ChannelMembership } from '../channels/channel-membership';
 import type { AuthStage, GatewayMetrics } from '../metrics';
 import type { WebSocket } from '../uws';
 import { push, pushLifecycle, reply } from './frames';
@@ -48,8 +48,9 @@ export class ChannelAuth {
     const data = ws.getUserData();
     membership.token = token;
     membership.claims = verified.claims;
-    scheduleExpiry(membership, verified.expiresAtMs, () => {
-      membership.expiryTimer = null;
+    // The clock tolerance applies to verification only (skew between the issuer and us); a joined
+    // channel ends at the `exp` its token states.
+    membership.expireAt(verified.expiresAtMs, () => {
       if (data.closed || data.channels.get(membership.topic) !== membership) return;
       const exp = verified.expiresAtMs / 1000;
       ws.cork(() => this.endForToken(ws, membership, expired(exp), 'expiry'));
@@ -145,9 +146,6 @@ export function reportRefusal(
     );
 }
 
-/** setTimeout fires at once past 2^31-1 ms; longer waits are re-armed in steps. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
 /** The join error reason for a refused token: the original legacy wording, or the modern one (protocol T3). */
 export function joinRefusal(topic: string, isModern: boolean, err: AuthError): string {
   return isModern ? err.reason : legacyRefusal(topic);
@@ -156,25 +154,6 @@ export function joinRefusal(topic: string, isModern: boolean, err: AuthError): s
 /** The v0.20–v0.22 join error for an invalid token. */
 export const legacyRefusal = (topic: string): string =>
   `error occurred when joining ${topic} with user token`;
-
-/**
- * Runs `onExpire` once `expiresAtMs` has passed (one timer, re-armed for long waits). The clock
- * tolerance applies to verification only (skew between the issuer and us); a joined channel ends
- * at the `exp` its token states.
- */
-export function scheduleExpiry(
-  membership: ChannelMembership,
-  expiresAtMs: number,
-  onExpire: () => void,
-): void {
-  if (membership.expiryTimer) clearTimeout(membership.expiryTimer);
-  const arm = (): void => {
-    const wait = expiresAtMs - Date.now();
-    membership.expiryTimer =
-      wait > MAX_TIMER_MS ? setTimeout(arm, MAX_TIMER_MS) : setTimeout(onExpire, Math.max(0, wait));
-  };
-  arm();
-}
 
 /** Tells the client its channel ended because of its token (the caller releases the membership). */
 export function pushTokenFailure(

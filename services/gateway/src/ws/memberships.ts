@@ -7,7 +7,8 @@
  */
 import { PhoenixEvents, errorReason, subtopicOf, type PhoenixMessage } from '@walcast/protocol';
 import type { DeliveryGroup } from '../channels/delivery-group';
-import type { ChannelMembership, ChannelRegistry } from '../channels/channel-registry';
+import { ChannelMembership } from '../channels/channel-membership';
+import type { ChannelRegistry } from '../channels/channel-registry';
 import { identityOf, type Identity } from '../rls/identity';
 import type { WebSocket } from '../uws';
 import { pushTokenFailure } from './channel-auth';
@@ -42,57 +43,41 @@ export class Memberships {
   ): void {
     const data = ws.getUserData();
     const joinRef = msg.joinRef ?? msg.ref;
-    const membership: ChannelMembership = {
-      topic: msg.topic,
-      joinRef,
-      group,
-      rebuild,
-      state: 'joining',
-      request: { topic: msg.topic, ref: msg.ref, joinRef: msg.joinRef },
-      modern,
-      cancelWait: null,
-      timer: null,
-      token: null,
-      claims: null,
-      expiryTimer: null,
-    };
+    const request = { topic: msg.topic, ref: msg.ref, joinRef: msg.joinRef };
+    const membership = new ChannelMembership(msg.topic, joinRef, request, modern, group, rebuild);
     data.channels.set(msg.topic, membership);
-    if (!group) {
-      membership.state = 'joined';
-      return;
-    }
-    group.add(ws);
-    membership.timer = setTimeout(() => {
-      if (data.closed || data.channels.get(msg.topic) !== membership) return;
-      this.release(ws, membership);
-      data.channels.delete(msg.topic);
-      const reason = errorReason('BusUnavailable', 'could not subscribe to changes in time; retry');
-      ws.cork(() => {
-        if (!modern) {
-          this.opts.replies.joinError(ws, msg, reason);
-          return;
-        }
-        push(ws, msg.topic, joinRef, PhoenixEvents.system, {
-          channel: subtopicOf(msg.topic),
-          extension: 'postgres_changes',
-          message: reason,
-          status: 'error',
+    group?.add(ws);
+    const current = (): boolean => !data.closed && data.channels.get(msg.topic) === membership;
+    membership.awaitLive(
+      this.opts.joinTimeoutMs,
+      () => {
+        if (!current()) return;
+        this.release(ws, membership);
+        data.channels.delete(msg.topic);
+        const reason = errorReason('BusUnavailable', 'could not subscribe to changes in time; retry');
+        ws.cork(() => {
+          if (!modern) {
+            this.opts.replies.joinError(ws, msg, reason);
+            return;
+          }
+          push(ws, msg.topic, joinRef, PhoenixEvents.system, {
+            channel: subtopicOf(msg.topic),
+            extension: 'postgres_changes',
+            message: reason,
+            status: 'error',
+          });
+          pushLifecycle(ws, msg.topic, joinRef, PhoenixEvents.error);
         });
-        pushLifecycle(ws, msg.topic, joinRef, PhoenixEvents.error);
-      });
-    }, this.opts.joinTimeoutMs);
-    membership.cancelWait = group.whenLive(() => {
-      if (data.closed || data.channels.get(msg.topic) !== membership) return;
-      if (membership.timer) clearTimeout(membership.timer);
-      membership.timer = null;
-      membership.cancelWait = null;
-      membership.state = 'joined';
-      ws.cork(() => {
-        // The group may have changed meanwhile (an access_token with other claims).
-        ws.subscribe((membership.group ?? group).uwsTopic(data.codec.vsn));
-        onLive();
-      });
-    });
+      },
+      () => {
+        if (!current()) return;
+        ws.cork(() => {
+          // The group may have changed meanwhile (an access_token with other claims).
+          ws.subscribe(membership.group!.uwsTopic(data.codec.vsn));
+          onLive();
+        });
+      },
+    );
   }
 
   leave(ws: WebSocket<SocketData>, membership: ChannelMembership, msg: PhoenixMessage): void {
@@ -111,18 +96,13 @@ export class Memberships {
     ws.getUserData().channels.delete(membership.topic);
   }
 
-  /** Undoes a membership: pending wait, timer, uWS topic (while the socket is open), group count. */
+  /** Undoes a membership: its wait and timers, its uWS topic (while the socket is open), its group count. */
   release(ws: WebSocket<SocketData>, membership: ChannelMembership): void {
     const data = ws.getUserData();
-    membership.cancelWait?.();
-    if (membership.timer) clearTimeout(membership.timer);
-    if (membership.expiryTimer) clearTimeout(membership.expiryTimer);
-    membership.cancelWait = null;
-    membership.timer = null;
-    membership.expiryTimer = null;
+    const was = membership.end();
     const { group } = membership;
     if (!group) return;
-    if (membership.state === 'joined' && !data.closed) ws.unsubscribe(group.uwsTopic(data.codec.vsn));
+    if (was === 'joined' && !data.closed) ws.unsubscribe(group.uwsTopic(data.codec.vsn));
     group.remove(ws);
     this.opts.registry.releaseIfEmpty(group);
   }
