@@ -5,7 +5,8 @@
  *
  * 1. Helm values: values.yaml and every examples/*.yaml (merged over values.yaml, as Helm does)
  *    validate against values.schema.json, and deliberately bad values are rejected.
- * 2. With `helm` on PATH: `helm lint` and `helm template` for each values file; every rendered
+ * 2. With `helm` on PATH: `helm lint --strict` and `helm template` for each values file (CI puts a
+ *    checksum-verified helm there, tools/deploy-check/fetch-helm.sh, and fails without it); every rendered
  *    manifest is validated with kubernetes-models and checked for the chart's security promises
  *    and for the gateways' database settings (row authorization); without helm, the template text
  *    is checked for those settings.
@@ -355,13 +356,16 @@ check('templates: the gateways get the database settings (template text)', () =>
 if (onPath('helm')) {
   for (const file of [valuesFile, ...exampleFiles]) {
     const valuesArgs = file === valuesFile ? [] : ['-f', file];
-    check(`helm lint: ${rel(file)}`, () => {
-      run('helm', ['lint', CHART, ...valuesArgs]);
+    check(`helm lint --strict: ${rel(file)}`, () => {
+      run('helm', ['lint', '--strict', CHART, ...valuesArgs]);
     });
     check(`helm template + kubernetes-models: ${rel(file)}`, () =>
       validateManifests(run('helm', ['template', 'walcast', CHART, '--namespace', 'walcast', ...valuesArgs])),
     );
   }
+} else if (process.env.CI) {
+  // CI puts helm on PATH (tools/deploy-check/fetch-helm.sh): there, its absence is a failure.
+  report('fail', 'helm lint / helm template', 'helm is not on PATH');
 } else {
   report('skip', 'helm lint / helm template', 'helm is not on PATH (values were still schema-checked)');
 }
