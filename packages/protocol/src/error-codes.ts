@@ -19,6 +19,8 @@ export interface ClientErrorEntry {
 const gatewayServer = 'services/gateway/src/gateway-server.ts';
 const connectionHandler = 'services/gateway/src/ws/connection-handler.ts';
 const joinHandler = 'services/gateway/src/ws/join-handler.ts';
+const legacyJoin = 'services/gateway/src/ws/legacy-join.ts';
+const modernJoin = 'services/gateway/src/ws/modern-join.ts';
 const clientReplies = 'services/gateway/src/ws/client-replies.ts';
 const memberships = 'services/gateway/src/ws/memberships.ts';
 const tokenVerifier = 'services/gateway/src/auth/jose-token-verifier.ts';
@@ -72,19 +74,19 @@ export const ErrorCodes = {
     close: null,
     retry: false,
     doc: 'The topic `realtime:` names nothing.',
-    where: [joinHandler],
+    where: [legacyJoin, modernJoin],
   },
   InvalidTopic: {
     close: null,
     retry: false,
     doc: 'A legacy topic could not be parsed (schema or table missing).',
-    where: [joinHandler],
+    where: [legacyJoin],
   },
   InvalidFilter: {
     close: null,
     retry: false,
     doc: 'A row filter could not be parsed or uses an unsupported operator.',
-    where: [joinHandler],
+    where: [legacyJoin],
   },
   TopicTooLong: {
     close: null,
@@ -122,7 +124,7 @@ export const ErrorCodes = {
     doc:
       'Changes could not be checked against row-level security (the database did not answer) and were ' +
       'not sent to the channel, or a join could not be checked; delivery resumes by itself, a join is retried.',
-    where: [joinHandler, channelRegistry],
+    where: [legacyJoin, modernJoin, 'services/gateway/src/ws/join-support.ts', channelRegistry],
   },
   BusUnavailable: {
     close: null,
