@@ -12,6 +12,7 @@ import {
   int,
   jsonObject,
   loadConfig,
+  metricsListenerProblems,
   oneOf,
   str,
   url,
@@ -247,7 +248,7 @@ export type GatewayConfig = Readonly<{
 /** Reads and validates the environment; throws ConfigError listing every problem. */
 export function readConfig(env: Readonly<Record<string, string | undefined>> = process.env): GatewayConfig {
   const e = loadConfig(gatewaySchema, env);
-  const problems = listenerProblems(e);
+  const problems = metricsListenerProblems('PORT', e.PORT, e.METRICS_PORT, e.METRICS_HOST);
   let auth: AuthConfig | undefined;
   try {
     auth = authConfig(e);
@@ -336,17 +337,6 @@ function rowAuthConfig(e: GatewayEnv, auth: AuthConfig, problems: string[]): Row
 }
 
 type GatewayEnv = ReturnType<typeof loadConfig<typeof gatewaySchema>>;
-
-function listenerProblems(e: GatewayEnv): string[] {
-  const problems: string[] = [];
-  if (e.METRICS_PORT === e.PORT)
-    problems.push(`METRICS_PORT: must differ from PORT (both ${e.PORT}); unset it to serve /metrics on PORT`);
-  if (e.METRICS_HOST !== undefined && e.METRICS_PORT === undefined)
-    problems.push(
-      'METRICS_HOST is set but METRICS_PORT is not: set METRICS_PORT for a separate metrics listener',
-    );
-  return problems;
-}
 
 function authConfig(e: GatewayEnv): AuthConfig {
   const isSecure = e.SECURE_CHANNELS ?? e.NODE_ENV === 'production';

@@ -11,6 +11,7 @@ import {
   host,
   int,
   loadConfig,
+  metricsListenerProblems,
   oneOf,
   str,
   url,
@@ -154,7 +155,8 @@ export function readConfig(env: Readonly<Record<string, string | undefined>> = p
   if (!env.DATABASE_URL?.trim() && !env.DB_HOST?.trim()) {
     problems.push('DATABASE_URL or DB_HOST is required: where PostgreSQL runs');
   }
-  if (e) problems.push(...listenerProblems(e));
+  if (e)
+    problems.push(...metricsListenerProblems('HEALTH_PORT', e.HEALTH_PORT, e.METRICS_PORT, e.METRICS_HOST));
   if (problems.length > 0 || !e) throw new ConfigError(problems);
   const pg: ClientConfig = e.DATABASE_URL
     ? { connectionString: e.DATABASE_URL }
@@ -192,18 +194,4 @@ export function readConfig(env: Readonly<Record<string, string | undefined>> = p
     slotLagWarnBytes: e.SLOT_LAG_WARN,
     slotCheckIntervalMs: e.SLOT_CHECK_INTERVAL,
   });
-}
-
-function listenerProblems(e: ReturnType<typeof loadConfig<typeof ingesterSchema>>): string[] {
-  const problems: string[] = [];
-  if (e.METRICS_PORT === e.HEALTH_PORT) {
-    problems.push(
-      `METRICS_PORT: must differ from HEALTH_PORT (both ${e.HEALTH_PORT}); unset it to serve /metrics on HEALTH_PORT`,
-    );
-  }
-  if (e.METRICS_HOST !== undefined && e.METRICS_PORT === undefined)
-    problems.push(
-      'METRICS_HOST is set but METRICS_PORT is not: set METRICS_PORT for a separate metrics listener',
-    );
-  return problems;
 }
