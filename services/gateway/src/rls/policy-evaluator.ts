@@ -156,11 +156,12 @@ export class PolicyEvaluator {
     let broken: Error | undefined;
     let rows = 0;
     try {
-      if (await this.judgeAtOnce(conn, batch)) {
+      if (await this.judgeAtOnce(conn, batch, statement)) {
         rows = [...batch.identities.values()].reduce((n, { items }) => n + items.length, 0);
         return;
       }
-      // A statement raised: judge identity by identity, row by row where needed.
+      // A statement raised, or an identity has too many rows for one statement: judge identity by
+      // identity, in chunks, row by row where needed.
       await conn.query(`begin; set local role ${quoteIdent(batch.role)}`);
       for (const { identity, items } of batch.identities.values()) {
         await conn.query(SET_CLAIMS, [identity.claimsJson, identity.sub, identity.role]);
@@ -186,12 +187,11 @@ export class PolicyEvaluator {
    * statement of their own (a subquery the planner runs once per statement stays per identity).
    * False, with nothing resolved, when a statement raised (the caller then isolates it).
    */
-  private async judgeAtOnce(conn: PooledConnection, batch: Batch): Promise<boolean> {
+  private async judgeAtOnce(conn: PooledConnection, batch: Batch, statement: string): Promise<boolean> {
     const groups = [...batch.identities.values()];
     if (groups.some(({ items }) => items.length > MAX_ROWS_PER_STATEMENT)) return false;
     // The statement is prepared once per connection (a prepared statement outlives the rolled-back
     // transaction) and executed per identity: planning it once per identity cost most of the time.
-    const statement = policyStatement(batch.access);
     const name = `walcast_policy_${fnv1a(statement)}`;
     const prepare = !conn.prepared.has(name);
     const parts = prepare ? [`prepare ${name}(text) as ${statement}`] : [];
