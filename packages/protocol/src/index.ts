@@ -7,3 +7,5 @@ export * from './log-codes';
 export * from './phoenix/message';
 export * from './phoenix/codec';
 export * from './phoenix/json-depth';
+export * from './broadcast-message';
+export * from './phoenix/binary-frames';

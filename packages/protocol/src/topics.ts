@@ -57,3 +57,27 @@ export function parseTopic(topic: string): { schema: string; table: string } | n
     return null;
   }
 }
+
+const BROADCAST_PREFIX = 'walcast:v1:broadcast:';
+
+/**
+ * The topic that carries the broadcasts of channel `realtime:<subtopic>`. Public and private
+ * channels of the same name are separate namespaces and never see each other's messages.
+ */
+export function topicForBroadcast(subtopic: string, isPrivate: boolean): string {
+  return `${BROADCAST_PREFIX}${isPrivate ? 'private' : 'public'}:${encodePart(subtopic)}`;
+}
+
+/** The inverse of {@link topicForBroadcast}; `null` for a name this module did not build. */
+export function parseBroadcastTopic(topic: string): { subtopic: string; isPrivate: boolean } | null {
+  if (!topic.startsWith(BROADCAST_PREFIX)) return null;
+  const rest = topic.slice(BROADCAST_PREFIX.length);
+  const colon = rest.indexOf(':');
+  const space = rest.slice(0, colon);
+  if (colon < 0 || (space !== 'public' && space !== 'private')) return null;
+  try {
+    return { subtopic: decodeURIComponent(rest.slice(colon + 1)), isPrivate: space === 'private' };
+  } catch {
+    return null;
+  }
+}
