@@ -56,6 +56,24 @@ export const ErrorCodes = {
       'socket closed (the client reconnects with backoff).',
     where: [joinHandler, clientLimits],
   },
+  ClientBroadcastRateLimitReached: {
+    close: 4005,
+    retry: true,
+    doc:
+      'The socket sent more broadcasts per second than MAX_SOCKET_BROADCASTS_PER_SECOND over all its ' +
+      'channels; the channel that sent gets the `system` error "Too many messages per second" and the ' +
+      'socket is closed (the client reconnects with backoff). Past MAX_CHANNEL_BROADCASTS_PER_SECOND ' +
+      'only the channel is closed, with the same `system` error.',
+    where: ['services/gateway/src/ws/broadcast-push.ts'],
+  },
+  PrivateChannelUnavailable: {
+    close: null,
+    retry: false,
+    doc:
+      'A join with `config.private: true` was refused: private channels are authorized by policies on ' +
+      'realtime.messages, which needs SECURE_CHANNELS and a database (DATABASE_URL or DB_*).',
+    where: [modernJoin],
+  },
   InternalError: {
     close: null,
     retry: true,

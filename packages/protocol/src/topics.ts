@@ -68,6 +68,11 @@ export function topicForBroadcast(subtopic: string, isPrivate: boolean): string 
   return `${BROADCAST_PREFIX}${isPrivate ? 'private' : 'public'}:${encodePart(subtopic)}`;
 }
 
+/** Whether `topic` is a broadcast topic (else a table topic). */
+export function isBroadcastTopic(topic: string): boolean {
+  return topic.startsWith(BROADCAST_PREFIX);
+}
+
 /** The inverse of {@link topicForBroadcast}; `null` for a name this module did not build. */
 export function parseBroadcastTopic(topic: string): { subtopic: string; isPrivate: boolean } | null {
   if (!topic.startsWith(BROADCAST_PREFIX)) return null;

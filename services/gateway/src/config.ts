@@ -109,6 +109,29 @@ export const gatewaySchema = {
     min: 1,
     max: 10_000_000,
   }),
+  MAX_BROADCAST_BYTES: bytes({
+    doc:
+      'Largest broadcast payload (the JSON text of a pushed message, or the bytes of a binary one); a ' +
+      'larger one is refused with `payload_size_exceeded` when the sender asked for acks, else dropped ' +
+      'and counted. The original server measures its Free plan against 256 KB too.',
+    default: 256 * 1024,
+  }),
+  MAX_CHANNEL_BROADCASTS_PER_SECOND: int({
+    doc:
+      'Broadcasts one channel may send per second (a burst of as many is allowed); past it the channel ' +
+      'gets the original server’s `system` error "Too many messages per second" and is closed.',
+    default: 100,
+    min: 1,
+    max: 1_000_000,
+  }),
+  MAX_SOCKET_BROADCASTS_PER_SECOND: int({
+    doc:
+      'Broadcasts one socket may send per second over all its channels; past it the channel that sent ' +
+      'gets the same `system` error and the socket is closed (4005; the client reconnects with backoff).',
+    default: 500,
+    min: 1,
+    max: 1_000_000,
+  }),
   JOIN_TIMEOUT: durationMs({
     doc: 'How long a join waits for its Redis subscription before answering with an error.',
     default: 5_000,
@@ -206,6 +229,9 @@ export interface ClientLimits {
   maxChannelsPerSocket: number;
   maxJoinsPerSecond: number;
   maxBusSubscriptions: number;
+  maxBroadcastBytes: number;
+  maxChannelBroadcastsPerSecond: number;
+  maxSocketBroadcastsPerSecond: number;
 }
 
 /** Row authorization (ROW_AUTHORIZATION=postgres): where PostgreSQL is and how it is used. */
@@ -276,6 +302,9 @@ export function readConfig(env: Readonly<Record<string, string | undefined>> = p
       maxChannelsPerSocket: e.MAX_CHANNELS_PER_SOCKET,
       maxJoinsPerSecond: e.MAX_JOINS_PER_SECOND,
       maxBusSubscriptions: e.MAX_BUS_SUBSCRIPTIONS,
+      maxBroadcastBytes: e.MAX_BROADCAST_BYTES,
+      maxChannelBroadcastsPerSecond: e.MAX_CHANNEL_BROADCASTS_PER_SECOND,
+      maxSocketBroadcastsPerSecond: e.MAX_SOCKET_BROADCASTS_PER_SECOND,
     }),
     joinTimeoutMs: e.JOIN_TIMEOUT,
     shutdownGraceMs: e.SHUTDOWN_GRACE,

@@ -11,10 +11,14 @@ import { ErrorCodes } from '@walcast/protocol';
 import type { Bus } from '@walcast/bus';
 import { LogThrottle, type Logger } from '@walcast/logger';
 import type { GatewayConfig } from './config';
+import { isBroadcastTopic } from '@walcast/protocol';
+import type { BroadcastFanout } from './channels/broadcast-group';
+import { BroadcastRegistry } from './channels/broadcast-registry';
 import { BusSubscriptions } from './channels/bus-subscriptions';
 import { ChannelRegistry } from './channels/channel-registry';
+import { LARGE_FRAME_CHARS } from './channels/delivery-group';
 import { ConnectionHandler } from './ws/connection-handler';
-import { sendFragmented } from './ws/frames';
+import { sendFragmented, sendFrame } from './ws/frames';
 import { gatewaySocket, type SocketData } from './ws/socket-data';
 import { authorizeConnect, readUpgradeRequest, socketDataFor, type UpgradeRequest } from './ws/upgrade';
 import { JoseTokenVerifier } from './auth/jose-token-verifier';
@@ -51,6 +55,7 @@ function closeReasonOf(code: number, message: ArrayBuffer): CloseReason {
 export class GatewayServer {
   readonly app: TemplatedApp;
   readonly registry: ChannelRegistry;
+  readonly broadcasts: BroadcastRegistry;
   readonly handler: ConnectionHandler;
   readonly metrics: GatewayMetrics;
   private readonly sockets = new Set<WebSocket<SocketData>>();
@@ -82,7 +87,7 @@ export class GatewayServer {
         for (const ws of this.sockets) n += ws.getUserData().channels.size;
         return n;
       },
-      deliveryGroups: () => this.registry.groupCount,
+      deliveryGroups: () => this.registry.groupCount + this.broadcasts.groupCount,
       busSubscriptions: () => this.registry.busSubscriptionCount,
       redisReady: () => this.bus.state === 'ready',
       draining: () => this.draining,
@@ -122,16 +127,28 @@ export class GatewayServer {
       log.child({ component: 'fanout' }),
       this.rowAuth?.authorizer ?? null,
     );
+    this.broadcasts = new BroadcastRegistry(
+      subscriptions,
+      bus,
+      this.broadcastFanout(),
+      metrics,
+      log.child({ component: 'broadcast' }),
+    );
     this.handler = new ConnectionHandler({
       rowAuth: this.rowAuth ? { catalog: this.rowAuth.catalog } : null,
       registry: this.registry,
+      broadcasts: this.broadcasts,
+      privateChannels: null,
       joinTimeoutMs: config.joinTimeoutMs,
       limits: config.limits,
       verifier: this.verifier,
       metrics,
       log: log.child({ component: 'channels' }),
     });
-    bus.onMessage((via, topic, message) => this.registry.dispatch(via, topic, message));
+    bus.onMessage((via, topic, message) => {
+      if (isBroadcastTopic(topic)) this.broadcasts.dispatch(via, message);
+      else this.registry.dispatch(via, topic, message);
+    });
     const lostThrottle = new LogThrottle({ max: 10, windowMs: 60_000 });
     this.registry.onChangesLost((groups, reason) => {
       const ended = this.handler.failChannels(groups);
@@ -151,6 +168,39 @@ export class GatewayServer {
     this.routes();
     this.metricsApp = config.metricsPort === null ? null : uWS.App();
     if (this.metricsApp) this.serveHttp(this.metricsApp, true);
+  }
+
+  /** How broadcast frames leave: uWS topic publishing, or one socket's send. */
+  private broadcastFanout(): BroadcastFanout {
+    const { metrics, config } = this;
+    return {
+      publish: (topic, frame, exclude) => {
+        const sockets = this.app.numSubscribers(topic) - (exclude ? 1 : 0);
+        if (sockets <= 0) return;
+        const body = frame.text ?? frame.binary;
+        const isBinary = frame.binary !== undefined;
+        // A socket publishing is left out of its own message (config.broadcast.self false).
+        if (exclude) gatewaySocket(exclude).publish(topic, body, isBinary, false);
+        else this.app.publish(topic, body, isBinary, false);
+        metrics.framesOut.inc(sockets);
+        metrics.bytesOut.inc(sockets * (frame.binary?.length ?? Buffer.byteLength(frame.text!)));
+      },
+      send: (member, frame) => {
+        const ws = gatewaySocket(member);
+        if (frame.binary) {
+          sendFrame(ws, frame.binary, true);
+          metrics.bytesOut.inc(frame.binary.length);
+        } else if (frame.text.length > LARGE_FRAME_CHARS) {
+          const bytes = Buffer.from(frame.text);
+          sendFragmented(ws, bytes, config.maxBackpressureBytes, ErrorCodes.SlowConsumer.close);
+          metrics.bytesOut.inc(bytes.length);
+        } else {
+          sendFrame(ws, frame.text);
+          metrics.bytesOut.inc(Buffer.byteLength(frame.text));
+        }
+        metrics.framesOut.inc();
+      },
+    };
   }
 
   get connections(): number {

@@ -21,6 +21,7 @@ export type CloseReason =
   | 'idle'
   | 'shutdown'
   | 'join_rate'
+  | 'broadcast_rate'
   | 'frame_too_large';
 const CLOSE_REASONS: readonly CloseReason[] = [
   'client',
@@ -29,6 +30,7 @@ const CLOSE_REASONS: readonly CloseReason[] = [
   'idle',
   'shutdown',
   'join_rate',
+  'broadcast_rate',
   'frame_too_large',
 ];
 
@@ -42,7 +44,9 @@ export type LimitName =
   | 'bindings'
   | 'channels'
   | 'join_rate'
-  | 'subscriptions';
+  | 'subscriptions'
+  | 'broadcast_bytes'
+  | 'broadcast_rate';
 const LIMIT_NAMES: readonly LimitName[] = [
   'frame_bytes',
   'frame_depth',
@@ -53,7 +57,14 @@ const LIMIT_NAMES: readonly LimitName[] = [
   'channels',
   'join_rate',
   'subscriptions',
+  'broadcast_bytes',
+  'broadcast_rate',
 ];
+
+/** Where a broadcast came from: a socket of this gateway, its REST API, or Redis (other gateways, the database). */
+export type BroadcastOrigin = 'websocket' | 'rest' | 'bus';
+/** Why a broadcast was not sent (or not to some sockets). */
+export type BroadcastDrop = 'too_large' | 'rate' | 'unauthorized' | 'malformed' | 'no_frame';
 
 /** Live values read at scrape time. */
 export interface GatewayGauges {
@@ -84,6 +95,10 @@ export class GatewayMetrics {
   readonly rowAuthVerdicts: Counter<'path' | 'verdict'>;
   readonly rowAuthUnavailable: Counter;
   readonly rowAuthBatchSeconds: Histogram;
+  readonly broadcastsIn: Counter<'origin'>;
+  readonly broadcastsDropped: Counter<'reason'>;
+  readonly broadcastDeliveries: Counter;
+  readonly broadcastLatency: Histogram;
 
   constructor(gauges: GatewayGauges) {
     const registers = [this.registry];
@@ -177,7 +192,7 @@ export class GatewayMetrics {
       help:
         'Closed sockets by reason: client (close frame from the client), lost (no close frame: network ' +
         'loss, or the backpressure limit hit during fan-out), backpressure (a direct send over the ' +
-        'limit), idle (SOCKET_TIMEOUT), shutdown (drain), join_rate (MAX_JOINS_PER_SECOND), ' +
+        'limit), idle (SOCKET_TIMEOUT), shutdown (drain), join_rate (MAX_JOINS_PER_SECOND), broadcast_rate (MAX_SOCKET_BROADCASTS_PER_SECOND), ' +
         'frame_too_large (MAX_FRAME_SIZE).',
       labelNames: ['reason'],
       registers,
@@ -194,7 +209,7 @@ export class GatewayMetrics {
       name: 'walcast_gateway_limit_refusals_total',
       help:
         'Client requests refused for a limit (frame_bytes: MAX_FRAME_SIZE, frame_depth, topic_bytes, ' +
-        'filter_bytes, binding_bytes, bindings, channels, join_rate, subscriptions; see the configuration).',
+        'filter_bytes, binding_bytes, bindings, channels, join_rate, subscriptions, broadcast_bytes, broadcast_rate; see the configuration).',
       labelNames: ['limit'],
       registers,
     });
@@ -217,7 +232,36 @@ export class GatewayMetrics {
       buckets: [...LATENCY_BUCKETS_SECONDS],
       registers,
     });
+    this.broadcastsIn = new Counter({
+      name: 'walcast_gateway_broadcasts_in_total',
+      help: 'Broadcast messages received, by origin (websocket: a client of this gateway; rest: the REST API; bus: Redis, from other gateways and the database).',
+      labelNames: ['origin'],
+      registers,
+    });
+    this.broadcastsDropped = new Counter({
+      name: 'walcast_gateway_broadcasts_dropped_total',
+      help:
+        'Broadcast messages not sent, by reason (too_large: MAX_BROADCAST_BYTES; rate: a broadcast rate ' +
+        'limit; unauthorized: no write permission on a private channel; malformed: undecodable; ' +
+        'no_frame: a binary payload for vsn 1.0.0 sockets, counted once per message).',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.broadcastDeliveries = new Counter({
+      name: 'walcast_gateway_broadcast_deliveries_total',
+      help: 'Broadcast frames handed to sockets (one per receiving socket).',
+      registers,
+    });
+    this.broadcastLatency = new Histogram({
+      name: 'walcast_gateway_broadcast_latency_seconds',
+      help: 'From a broadcast being published to Redis (by another gateway or the ingester) to this gateway handing it to its sockets.',
+      buckets: [...LATENCY_BUCKETS_SECONDS],
+      registers,
+    });
     // Make every labelled series visible from the start, at 0.
+    for (const origin of ['websocket', 'rest', 'bus'] as const) this.broadcastsIn.inc({ origin }, 0);
+    for (const reason of ['too_large', 'rate', 'unauthorized', 'malformed', 'no_frame'] as const)
+      this.broadcastsDropped.inc({ reason }, 0);
     for (const limit of LIMIT_NAMES) this.limitRefusals.inc({ limit }, 0);
     for (const path of ['compiled', 'database'] as const)
       for (const verdict of ['visible', 'hidden', 'error'] as const)

@@ -5,6 +5,7 @@
  * membership is a member of (the group, the uWS topic) is the caller's to undo.
  */
 import type { Identity } from '../rls/identity';
+import type { BroadcastBinding } from './broadcast-config';
 import type { DeliveryGroup } from './delivery-group';
 
 export type MembershipState = 'joining' | 'joined' | 'ended';
@@ -18,6 +19,8 @@ export class ChannelMembership {
   token: string | null = null;
   /** Its verified claims (`role` and `sub` decide row authorization); else null. */
   claims: Readonly<Record<string, unknown>> | null = null;
+  /** A modern channel's broadcast part (every modern channel has one); null for a legacy channel. */
+  broadcast: BroadcastBinding | null = null;
   private joinTimer: NodeJS.Timeout | null = null;
   private cancelWait: (() => void) | null = null;
   private expiryTimer: NodeJS.Timeout | null = null;

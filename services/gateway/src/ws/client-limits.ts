@@ -125,29 +125,3 @@ export const joinRateRefusal = (limits: ClientLimits): Refusal => ({
     `Too many joins per second: at most ${limits.maxJoinsPerSecond} (MAX_JOINS_PER_SECOND)`,
   ),
 });
-
-/**
- * A token bucket: `perSecond` joins per second on average, in bursts of up to as many. One per
- * socket, in its SocketData.
- */
-export class JoinRate {
-  private tokens: number;
-  private at: number;
-
-  constructor(
-    private readonly perSecond: number,
-    now: number,
-  ) {
-    this.tokens = perSecond;
-    this.at = now;
-  }
-
-  /** Takes one join's token; false when the socket is over its rate. */
-  take(now: number): boolean {
-    this.tokens = Math.min(this.perSecond, this.tokens + ((now - this.at) / 1000) * this.perSecond);
-    this.at = now;
-    if (this.tokens < 1) return false;
-    this.tokens -= 1;
-    return true;
-  }
-}

@@ -16,6 +16,7 @@
  */
 import {
   FrameTooDeepError,
+  decodeUserBroadcastPush,
   PHOENIX_TOPIC,
   PhoenixEvents,
   ProtocolError,
@@ -24,12 +25,15 @@ import {
 } from '@walcast/protocol';
 import type { Logger } from '@walcast/logger';
 import type { TokenVerifier } from '../auth/token-verifier';
+import type { BroadcastRegistry } from '../channels/broadcast-registry';
+import type { ChannelMembership } from '../channels/channel-membership';
 import type { DeliveryGroup } from '../channels/delivery-group';
 import type { ChannelRegistry } from '../channels/channel-registry';
 import type { ClientLimits } from '../config';
 import type { GatewayMetrics } from '../metrics';
 import type { TableAccessCatalog } from '../rls/table-access';
 import type { WebSocket } from '../uws';
+import { BroadcastPushes, binaryBroadcastMessage } from './broadcast-push';
 import { ChannelAuth } from './channel-auth';
 import { ClientReplies } from './client-replies';
 import { checkTopic, longestTopicChars } from './client-limits';
@@ -40,6 +44,14 @@ import type { SocketData } from './socket-data';
 
 export interface ConnectionHandlerOptions {
   registry: ChannelRegistry;
+  broadcasts: BroadcastRegistry;
+  /**
+   * Private channels' permissions (policies on realtime.messages); null when they cannot be
+   * checked here (private joins are then refused).
+   */
+  privateChannels: {
+    canWrite(ws: WebSocket<SocketData>, membership: ChannelMembership): Promise<boolean>;
+  } | null;
   joinTimeoutMs: number;
   limits: ClientLimits;
   /** ROW_AUTHORIZATION=postgres: channels read as their JWT's role and claims; else null. */
@@ -59,11 +71,13 @@ export class ConnectionHandler {
   private readonly replies: ClientReplies;
   private readonly memberships: Memberships;
   private readonly joins: JoinHandler;
+  private readonly broadcastPushes: BroadcastPushes;
 
   constructor(private readonly opts: ConnectionHandlerOptions) {
     this.replies = new ClientReplies(opts);
     this.memberships = new Memberships({
       registry: opts.registry,
+      broadcasts: opts.broadcasts,
       joinTimeoutMs: opts.joinTimeoutMs,
       replies: this.replies,
       rowAuth: opts.rowAuth !== null,
@@ -82,9 +96,16 @@ export class ConnectionHandler {
       : null;
     this.joins = new JoinHandler({
       ...opts,
+      privateChannels: opts.privateChannels !== null,
       auth: this.auth,
       replies: this.replies,
       memberships: this.memberships,
+    });
+    this.broadcastPushes = new BroadcastPushes({
+      ...opts,
+      replies: this.replies,
+      memberships: this.memberships,
+      canWrite: opts.privateChannels ? (ws, m) => opts.privateChannels!.canWrite(ws, m) : null,
     });
   }
 
@@ -93,7 +114,7 @@ export class ConnectionHandler {
     // A socket the gateway is closing (join rate) may still have frames in the same read: skip them.
     if (data.closed) return;
     data.lastInboundAt = Date.now();
-    if (isBinary) {
+    if (isBinary && data.codec.vsn !== '2.0.0') {
       this.replies.protocolError(
         ws,
         new ProtocolError(`binary frames are not accepted on vsn=${data.codec.vsn}`),
@@ -102,7 +123,9 @@ export class ConnectionHandler {
     }
     let msg: PhoenixMessage;
     try {
-      msg = data.codec.decode(Buffer.from(message).toString('utf8'), this.opts.limits.maxFrameDepth);
+      msg = isBinary
+        ? binaryBroadcastMessage(decodeUserBroadcastPush(new Uint8Array(message).slice())) // a copy: uWS frees `message`
+        : data.codec.decode(Buffer.from(message).toString('utf8'), this.opts.limits.maxFrameDepth);
     } catch (err) {
       if (err instanceof FrameTooDeepError) this.opts.metrics.limitRefusals.inc({ limit: 'frame_depth' });
       this.replies.protocolError(ws, err instanceof ProtocolError ? err : new ProtocolError(String(err)));
@@ -204,6 +227,7 @@ export class ConnectionHandler {
       return;
     }
     if (msg.event === PhoenixEvents.accessToken) return this.auth?.refresh(ws, membership, msg.payload);
+    if (msg.event === PhoenixEvents.broadcast) return this.broadcastPushes.handle(ws, membership, msg);
     // Every other event on a joined channel is ignored (legacy servers crashed the channel here,
     // which made clients rejoin in a loop).
     return;

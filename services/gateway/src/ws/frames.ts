@@ -7,12 +7,15 @@ import { PhoenixEvents, type PhoenixMessage } from '@walcast/protocol';
 import { SendStatus, type WebSocket } from '../uws';
 import type { SocketData } from './socket-data';
 
-/** Sends one text frame unless the socket is closed; a dropped frame (over the backpressure limit) closes it. */
-export function sendFrame(ws: WebSocket<SocketData>, frame: string): void {
+/**
+ * Sends one frame (text, or binary when `isBinary`) unless the socket is closed; a dropped frame
+ * (over the backpressure limit) closes it.
+ */
+export function sendFrame(ws: WebSocket<SocketData>, frame: string | Uint8Array, isBinary = false): void {
   const data = ws.getUserData();
   if (data.closed) return;
   // SendStatus.dropped: uWS closes the socket itself (closeOnBackpressureLimit); nothing else to do.
-  if (ws.send(frame, false) === SendStatus.dropped) {
+  if (ws.send(frame, isBinary) === SendStatus.dropped) {
     data.closed = true;
     data.closeReason = 'backpressure';
   }

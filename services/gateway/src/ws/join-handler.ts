@@ -12,6 +12,7 @@ import { ErrorCodes, PhoenixEvents, subtopicOf, type PhoenixMessage } from '@wal
 import type { Logger } from '@walcast/logger';
 import { AuthError } from '../auth/auth-error';
 import { channelToken, type VerifiedToken } from '../auth/token-verifier';
+import type { BroadcastRegistry } from '../channels/broadcast-registry';
 import type { ChannelRegistry } from '../channels/channel-registry';
 import type { ClientLimits } from '../config';
 import type { GatewayMetrics } from '../metrics';
@@ -20,7 +21,8 @@ import type { TableAccessCatalog } from '../rls/table-access';
 import type { WebSocket } from '../uws';
 import type { ChannelAuth } from './channel-auth';
 import type { ClientReplies } from './client-replies';
-import { JoinRate, checkChannels, checkTopic, joinRateRefusal } from './client-limits';
+import { checkChannels, checkTopic, joinRateRefusal } from './client-limits';
+import { TokenBucket } from '../channels/token-bucket';
 import { pushLifecycle } from './frames';
 import { JoinSupport } from './join-support';
 import { LegacyJoin } from './legacy-join';
@@ -30,6 +32,10 @@ import type { SocketData } from './socket-data';
 
 export interface JoinHandlerOptions {
   registry: ChannelRegistry;
+  broadcasts: BroadcastRegistry;
+  joinTimeoutMs: number;
+  /** Whether private channels can be authorized here (SECURE_CHANNELS and a database). */
+  privateChannels: boolean;
   limits: ClientLimits;
   /** ROW_AUTHORIZATION=postgres: channels read as their JWT's role and claims; else null. */
   rowAuth: { catalog: TableAccessCatalog } | null;
@@ -55,7 +61,7 @@ export class JoinHandler {
     const data = ws.getUserData();
     const { limits } = this.opts;
     const now = Date.now();
-    if (!(data.joinRate ??= new JoinRate(limits.maxJoinsPerSecond, now)).take(now)) {
+    if (!(data.joinRate ??= new TokenBucket(limits.maxJoinsPerSecond, now)).take(now)) {
       // As the original server: refuse, then disconnect (the client reconnects with backoff).
       this.opts.replies.refuse(ws, msg, joinRateRefusal(limits));
       data.closeReason = 'join_rate';

@@ -6,6 +6,8 @@
  * rejoins or closes.
  */
 import { PhoenixEvents, errorReason, subtopicOf, type PhoenixMessage } from '@walcast/protocol';
+import type { BroadcastBinding } from '../channels/broadcast-config';
+import type { BroadcastRegistry } from '../channels/broadcast-registry';
 import type { DeliveryGroup } from '../channels/delivery-group';
 import { ChannelMembership } from '../channels/channel-membership';
 import type { ChannelRegistry } from '../channels/channel-registry';
@@ -18,6 +20,7 @@ import { gatewaySocket, type SocketData } from './socket-data';
 
 export interface MembershipsOptions {
   registry: ChannelRegistry;
+  broadcasts: BroadcastRegistry;
   joinTimeoutMs: number;
   replies: ClientReplies;
   /** With row authorization, a channel's group follows its identity. */
@@ -31,7 +34,7 @@ export class Memberships {
    * Makes `ws` a member of `group` for `msg.topic` and runs `onLive` (corked) once the group's
    * subscriptions are live. If that takes longer than JOIN_TIMEOUT the channel fails: a legacy join
    * is answered with an error, a modern channel gets a `system` error and `phx_error` (the client
-   * rejoins with backoff).
+   * rejoins with backoff). A modern channel's `broadcast` part is live already: it receives from now.
    */
   attach(
     ws: WebSocket<SocketData>,
@@ -40,12 +43,20 @@ export class Memberships {
     modern: boolean,
     rebuild: ((identity: Identity | null) => DeliveryGroup) | null,
     onLive: () => void,
-  ): void {
+    broadcast: BroadcastBinding | null = null,
+  ): ChannelMembership {
     const data = ws.getUserData();
     const joinRef = msg.joinRef ?? msg.ref;
     const request = { topic: msg.topic, ref: msg.ref, joinRef: msg.joinRef };
     const membership = new ChannelMembership(msg.topic, joinRef, request, modern, group, rebuild);
     data.channels.set(msg.topic, membership);
+    if (broadcast) {
+      membership.broadcast = broadcast;
+      if (!broadcast.filtered) {
+        broadcast.group.add(ws);
+        ws.subscribe(broadcast.group.uwsTopic(data.codec.vsn));
+      }
+    }
     group?.add(ws);
     const current = (): boolean => !data.closed && data.channels.get(msg.topic) === membership;
     membership.awaitLive(
@@ -78,6 +89,7 @@ export class Memberships {
         });
       },
     );
+    return membership;
   }
 
   leave(ws: WebSocket<SocketData>, membership: ChannelMembership, msg: PhoenixMessage): void {
@@ -100,6 +112,13 @@ export class Memberships {
   release(ws: WebSocket<SocketData>, membership: ChannelMembership): void {
     const data = ws.getUserData();
     const was = membership.end();
+    const { broadcast } = membership;
+    if (broadcast) {
+      membership.broadcast = null;
+      if (!broadcast.filtered && !data.closed) ws.unsubscribe(broadcast.group.uwsTopic(data.codec.vsn));
+      broadcast.group.remove(ws);
+      this.opts.broadcasts.releaseIfEmpty(broadcast.group);
+    }
     const { group } = membership;
     if (!group) return;
     if (was === 'joined' && !data.closed) ws.unsubscribe(group.uwsTopic(data.codec.vsn));

@@ -1,10 +1,18 @@
 /**
- * A join with `config` (realtime-js 2.x, supabase-js 2.x): the reply echoes
- * `config.postgres_changes` verbatim with ids at once; a `system` message follows, "Subscribed to
- * PostgreSQL" once the subscriptions are live, or an error per binding that cannot be served
+ * A join with `config` (realtime-js 2.x, supabase-js 2.x). The channel's broadcast subscription is
+ * made live first (so a message sent after SUBSCRIBED reaches it, from any gateway); then the reply
+ * echoes `config.postgres_changes` verbatim with ids, and a `system` message follows, "Subscribed to
+ * PostgreSQL" once those subscriptions are live, or an error per binding that cannot be served
  * (docs/protocol.md M2).
  */
 import { PhoenixEvents, errorReason, type PhoenixMessage } from '@walcast/protocol';
+import {
+  readBroadcastConfig,
+  type BroadcastBinding,
+  type BroadcastConfig,
+} from '../channels/broadcast-config';
+import type { BroadcastGroup } from '../channels/broadcast-group';
+import { BroadcastRegistry } from '../channels/broadcast-registry';
 import type { DeliveryGroup } from '../channels/delivery-group';
 import { bindingId, parseBinding, type Binding } from '../channels/postgres-changes-binding';
 import type { ClientLimits } from '../config';
@@ -14,15 +22,19 @@ import { checkBindings } from './client-limits';
 import { pushLifecycle, reply } from './frames';
 import type { JoinKindOptions } from './legacy-join';
 import type { SocketData } from './socket-data';
+import { TokenBucket } from '../channels/token-bucket';
+
+export interface ModernJoinOptions extends JoinKindOptions {
+  limits: ClientLimits;
+  broadcasts: BroadcastRegistry;
+  joinTimeoutMs: number;
+  /** Whether private channels can be authorized here (SECURE_CHANNELS and a database). */
+  privateChannels: boolean;
+}
 
 export class ModernJoin {
-  constructor(private readonly opts: JoinKindOptions & { limits: ClientLimits }) {}
+  constructor(private readonly opts: ModernJoinOptions) {}
 
-  /**
-   * With `config`: the reply echoes `config.postgres_changes` verbatim with ids at once; a `system`
-   * message follows, "Subscribed to PostgreSQL" once the subscriptions are live, or an error per
-   * binding that cannot be served.
-   */
   join(
     ws: WebSocket<SocketData>,
     msg: PhoenixMessage,
@@ -30,22 +42,34 @@ export class ModernJoin {
     config: unknown,
     identity: Identity | null,
   ): Promise<void> | undefined {
+    const { replies, limits } = this.opts;
     if (subtopic === '') {
-      this.opts.replies.joinError(ws, msg, errorReason('TopicNameRequired', 'You must provide a topic name'));
+      replies.joinError(ws, msg, errorReason('TopicNameRequired', 'You must provide a topic name'));
+      return;
+    }
+    const broadcast = readBroadcastConfig(config);
+    if (broadcast.isPrivate && !this.opts.privateChannels) {
+      replies.joinError(
+        ws,
+        msg,
+        errorReason(
+          'PrivateChannelUnavailable',
+          'private channels need SECURE_CHANNELS and a database (DATABASE_URL or DB_*) on this server',
+        ),
+      );
+      return;
+    }
+    if (broadcast.replay && !broadcast.isPrivate) {
+      replies.joinError(ws, msg, 'UnableToReplayMessages: Replay is not allowed for public channels');
       return;
     }
     const requested =
       isObject(config) && Array.isArray(config.postgres_changes) ? config.postgres_changes : [];
-    const { limits } = this.opts;
     const refusal = checkBindings(requested, limits);
     if (refusal) {
-      this.opts.replies.refuse(ws, msg, refusal);
+      replies.refuse(ws, msg, refusal);
       return;
     }
-    const echo = requested.map((entry: unknown) => ({
-      id: bindingId(entry),
-      ...(isObject(entry) ? entry : {}),
-    }));
     const bindings: Binding[] = [];
     const errors: string[] = [];
     for (const entry of requested) {
@@ -53,46 +77,123 @@ export class ModernJoin {
       if ('error' in parsed) errors.push(parsed.error);
       else bindings.push(parsed);
     }
-    if (
-      this.opts.support.refusedForSubscriptions(
-        ws,
-        msg,
-        bindings.map((b) => b.busKey),
-      )
-    )
-      return;
+    const keys = [...bindings.map((b) => b.busKey), BroadcastRegistry.busKey(subtopic, broadcast.isPrivate)];
+    if (this.opts.support.refusedForSubscriptions(ws, msg, keys)) return;
+    const group = this.opts.broadcasts.group(subtopic, broadcast.isPrivate);
+    group.pin();
+    const proceed = (): Promise<void> | undefined =>
+      this.joinLive(ws, msg, subtopic, requested, bindings, errors, identity, group, broadcast);
+    if (group.busEntry.live) return proceed();
+    const data = ws.getUserData();
+    return this.whenLive(group).then((live) => {
+      if (data.closed || !live) {
+        group.unpin();
+        this.opts.broadcasts.releaseIfEmpty(group);
+        if (!data.closed)
+          ws.cork(() =>
+            replies.joinError(
+              ws,
+              msg,
+              errorReason('BusUnavailable', 'could not subscribe to broadcasts in time; retry'),
+            ),
+          );
+        return;
+      }
+      let pending: Promise<void> | undefined;
+      ws.cork(() => {
+        pending = proceed();
+      });
+      return pending;
+    });
+  }
+
+  /** Resolves true once the group's subscription is live, false after JOIN_TIMEOUT. */
+  private whenLive(group: BroadcastGroup): Promise<boolean> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        cancel();
+        resolve(false);
+      }, this.opts.joinTimeoutMs);
+      const cancel = group.busEntry.whenLive(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+
+  /** The join once its broadcast subscription is live: the reply, then postgres_changes. */
+  private joinLive(
+    ws: WebSocket<SocketData>,
+    msg: PhoenixMessage,
+    subtopic: string,
+    requested: unknown[],
+    bindings: Binding[],
+    errors: string[],
+    identity: Identity | null,
+    broadcastGroup: BroadcastGroup,
+    broadcast: BroadcastConfig,
+  ): Promise<void> | undefined {
+    const { replies } = this.opts;
+    const echo = requested.map((entry: unknown) => ({
+      id: bindingId(entry),
+      ...(isObject(entry) ? entry : {}),
+    }));
     this.opts.metrics.joins.inc({ result: 'ok' });
     reply(ws, msg, 'ok', { postgres_changes: echo });
+    const binding: BroadcastBinding = {
+      group: broadcastGroup,
+      config: broadcast,
+      rate: new TokenBucket(this.opts.limits.maxChannelBroadcastsPerSecond, Date.now()),
+      filtered: null,
+      canWrite: broadcast.isPrivate ? null : true,
+    };
+    let pinned = true;
+    const unpin = (): void => {
+      if (!pinned) return;
+      pinned = false;
+      broadcastGroup.unpin();
+      this.opts.broadcasts.releaseIfEmpty(broadcastGroup);
+    };
     const subscribe = (served: Binding[], refused: string[]): void => {
-      for (const message of refused) this.opts.replies.pushSystemError(ws, msg, subtopic, message);
+      for (const message of refused) replies.pushSystemError(ws, msg, subtopic, message);
       const rebuild = (as: Identity | null): DeliveryGroup =>
         this.opts.registry.postgresChangesGroup(msg.topic, served, as);
       const group = served.length > 0 ? rebuild(identity) : null;
-      this.opts.memberships.attach(ws, msg, group, true, group ? rebuild : null, () =>
-        this.opts.replies.pushSubscribed(ws, msg, subtopic),
+      this.opts.memberships.attach(
+        ws,
+        msg,
+        group,
+        true,
+        group ? rebuild : null,
+        () => replies.pushSubscribed(ws, msg, subtopic),
+        binding,
       );
+      unpin();
     };
     if (!identity || bindings.length === 0) {
       subscribe(bindings, errors);
       return;
     }
-    return this.opts.support.checkRows(
-      ws,
-      identity,
-      bindings.map((b) => ({ schema: b.schema, table: b.table, columns: b.columns })),
-      (problems) => {
-        const served = bindings.filter((_, i) => problems[i] === null);
-        subscribe(served, [...errors, ...problems.filter((p): p is string => p !== null)]);
-      },
-      () => {
-        const reason = errorReason(
-          'RowAuthorizationUnavailable',
-          'could not check the join against the database; retry',
-        );
-        this.opts.replies.pushSystemError(ws, msg, subtopic, reason);
-        pushLifecycle(ws, msg.topic, msg.joinRef ?? msg.ref, PhoenixEvents.error);
-      },
-    );
+    return this.opts.support
+      .checkRows(
+        ws,
+        identity,
+        bindings.map((b) => ({ schema: b.schema, table: b.table, columns: b.columns })),
+        (problems) => {
+          const served = bindings.filter((_, i) => problems[i] === null);
+          subscribe(served, [...errors, ...problems.filter((p): p is string => p !== null)]);
+        },
+        () => {
+          unpin();
+          const reason = errorReason(
+            'RowAuthorizationUnavailable',
+            'could not check the join against the database; retry',
+          );
+          replies.pushSystemError(ws, msg, subtopic, reason);
+          pushLifecycle(ws, msg.topic, msg.joinRef ?? msg.ref, PhoenixEvents.error);
+        },
+      )
+      .finally(unpin); // the socket closed while its rows were checked
   }
 }
 

@@ -7,7 +7,7 @@ import type { ChannelMembership } from '../channels/channel-membership';
 import type { MemberSocket } from '../channels/delivery-group';
 import type { WebSocket } from '../uws';
 import type { CloseReason } from '../metrics';
-import type { JoinRate } from './client-limits';
+import type { TokenBucket } from '../channels/token-bucket';
 
 export interface SocketData {
   /** Process-unique connection id, for logs (`connId`). */
@@ -30,7 +30,9 @@ export interface SocketData {
    */
   inbox: unknown[] | null;
   /** The socket's join rate limit, made on its first join. */
-  joinRate: JoinRate | null;
+  joinRate: TokenBucket | null;
+  /** The socket's broadcast rate limit (all its channels), made on its first broadcast. */
+  broadcastRate: TokenBucket | null;
 }
 
 /**

@@ -52,6 +52,7 @@ export function socketDataFor(
     connectToken: token,
     inbox: null,
     joinRate: null,
+    broadcastRate: null,
   };
 }
 

@@ -1,0 +1,142 @@
+/**
+ * Broadcast on this gateway: the broadcast groups (one per channel topic and namespace), the Redis
+ * subscriptions that feed them (reference-counted with the change subscriptions in
+ * BusSubscriptions), and the two ways a message arrives.
+ *
+ * - `send`: a message from a client of this gateway (websocket or REST) is delivered to the local
+ *   group at once and published to Redis for the other gateways; it resolves once Redis accepted it
+ *   (what `config.broadcast.ack` waits for).
+ * - `dispatch`: a message from Redis. The gateway's own messages come back too and are skipped (they
+ *   were delivered locally already); every other one goes to the local group.
+ *
+ * Delivery is at most once, as Redis pub/sub; per sender and topic, messages keep their order.
+ */
+import { randomBytes } from 'node:crypto';
+import {
+  BROADCAST_MESSAGE_VERSION,
+  decodeBroadcastMessage,
+  encodeBroadcastMessage,
+  topicForBroadcast,
+  type BroadcastHeader,
+  type BroadcastMessage,
+} from '@walcast/protocol';
+import { busKeyId, type Bus, type BusKey } from '@walcast/bus';
+import { LogThrottle, type Logger } from '@walcast/logger';
+import type { GatewayMetrics } from '../metrics';
+import type { BusEntry, BusSubscriptions } from './bus-subscriptions';
+import { BroadcastGroup, type BroadcastFanout } from './broadcast-group';
+import type { MemberSocket } from './delivery-group';
+
+/** A message to broadcast, before it has a source and a time. */
+export interface OutgoingBroadcast {
+  subtopic: string;
+  isPrivate: boolean;
+  header: Pick<BroadcastHeader, 'shape' | 'event' | 'enc' | 'meta'>;
+  /** JSON text, or base64 for a binary payload. */
+  payloadText: string;
+}
+
+export class BroadcastRegistry {
+  private readonly groups = new Map<string, BroadcastGroup>();
+  private readonly byEntry = new Map<BusEntry, BroadcastGroup>();
+  /** Names this process's messages on the bus, so it can skip them when they come back. */
+  readonly src = `gw-${randomBytes(9).toString('base64url')}`;
+  private readonly throttle = new LogThrottle({ max: 5, windowMs: 60_000 });
+
+  constructor(
+    private readonly subscriptions: BusSubscriptions,
+    private readonly bus: Pick<Bus, 'publish'>,
+    private readonly fanout: BroadcastFanout,
+    private readonly metrics: GatewayMetrics,
+    private readonly log: Logger,
+  ) {}
+
+  static busKey(subtopic: string, isPrivate: boolean): BusKey {
+    return { topic: topicForBroadcast(subtopic, isPrivate) };
+  }
+
+  get groupCount(): number {
+    return this.groups.size;
+  }
+
+  /** The group of `realtime:<subtopic>` in its namespace, created (and subscribed) on first use. */
+  group(subtopic: string, isPrivate: boolean): BroadcastGroup {
+    const key = `b|${isPrivate ? 'private' : 'public'}|${subtopic}`;
+    const existing = this.groups.get(key);
+    if (existing) return existing;
+    const entry = this.subscriptions.acquire(BroadcastRegistry.busKey(subtopic, isPrivate));
+    const group = new BroadcastGroup(key, `realtime:${subtopic}`, isPrivate, entry);
+    this.groups.set(key, group);
+    this.byEntry.set(entry, group);
+    return group;
+  }
+
+  /** Drops a group once it has no members left, releasing its Redis subscription. */
+  releaseIfEmpty(group: BroadcastGroup): void {
+    if (group.size > 0 || this.groups.get(group.key) !== group) return;
+    this.groups.delete(group.key);
+    this.byEntry.delete(group.busEntry);
+    this.subscriptions.release(group.busEntry);
+  }
+
+  /**
+   * Delivers `out` to this gateway's subscribers of its topic (all but `exclude`) and publishes it
+   * for the others; resolves once Redis accepted it.
+   */
+  send(out: OutgoingBroadcast, exclude: MemberSocket | null, origin: 'websocket' | 'rest'): Promise<void> {
+    this.metrics.broadcastsIn.inc({ origin });
+    const header: BroadcastHeader = {
+      v: BROADCAST_MESSAGE_VERSION,
+      src: this.src,
+      ...out.header,
+      ts: Date.now(),
+    };
+    const message: BroadcastMessage = { header, payloadText: out.payloadText };
+    const local = this.groups.get(`b|${out.isPrivate ? 'private' : 'public'}|${out.subtopic}`);
+    if (local) this.deliver(local, message, exclude);
+    return this.bus.publish(
+      topicForBroadcast(out.subtopic, out.isPrivate),
+      encodeBroadcastMessage(header, out.payloadText),
+    );
+  }
+
+  /** The bus handler for broadcast topics. Never throws: a bad message is counted and logged. */
+  dispatch(via: BusKey, text: string): void {
+    const entry = this.subscriptions.get(busKeyId(via));
+    if (!entry) return; // unsubscribed meanwhile
+    entry.markLive();
+    const group = this.byEntry.get(entry);
+    let message: BroadcastMessage;
+    try {
+      message = decodeBroadcastMessage(text);
+    } catch (err) {
+      this.metrics.broadcastsDropped.inc({ reason: 'malformed' });
+      this.throttle.warn(
+        this.log,
+        { err, topic: entry.id, code: 'MalformedBusMessage' },
+        'dropped a broadcast that cannot be decoded',
+      );
+      return;
+    }
+    if (message.header.src === this.src) return;
+    this.metrics.broadcastsIn.inc({ origin: 'bus' });
+    if (!group) return;
+    this.deliver(group, message, null);
+    if (message.header.ts !== undefined)
+      this.metrics.broadcastLatency.observe(Math.max(0, Date.now() - message.header.ts) / 1000);
+  }
+
+  private deliver(group: BroadcastGroup, message: BroadcastMessage, exclude: MemberSocket | null): void {
+    try {
+      const sent = group.deliver(message, this.fanout, exclude);
+      this.metrics.broadcastDeliveries.inc(sent);
+    } catch (err) {
+      this.metrics.broadcastsDropped.inc({ reason: 'malformed' });
+      this.throttle.warn(
+        this.log,
+        { err, topic: group.busEntry.id, code: 'MalformedBusMessage' },
+        'could not deliver a broadcast',
+      );
+    }
+  }
+}
