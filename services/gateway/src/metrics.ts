@@ -84,6 +84,7 @@ export class GatewayMetrics {
   readonly rowAuthVerdicts: Counter<'path' | 'verdict'>;
   readonly rowAuthUnavailable: Counter;
   readonly rowAuthBatchSeconds: Histogram;
+  readonly channelAuthCheckSeconds: Histogram<'check' | 'outcome'>;
 
   constructor(gauges: GatewayGauges) {
     const registers = [this.registry];
@@ -214,6 +215,17 @@ export class GatewayMetrics {
     this.rowAuthBatchSeconds = new Histogram({
       name: 'walcast_gateway_row_auth_batch_seconds',
       help: 'Duration of one database evaluation of row-level security policies (one transaction).',
+      buckets: [...LATENCY_BUCKETS_SECONDS],
+      registers,
+    });
+    this.channelAuthCheckSeconds = new Histogram({
+      name: 'walcast_gateway_channel_auth_check_seconds',
+      help:
+        'Private channel checks against the policies on realtime.messages (identical concurrent questions ' +
+        'count once), by check (read, write) and outcome (allowed, denied, refused: the role or a value was ' +
+        'refused or a policy raised; unavailable: the database did not answer in time; unusable: the ' +
+        "gateway's role cannot insert into realtime.messages).",
+      labelNames: ['check', 'outcome'],
       buckets: [...LATENCY_BUCKETS_SECONDS],
       registers,
     });

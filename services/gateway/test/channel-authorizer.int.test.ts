@@ -65,12 +65,21 @@ const POLICIES_SQL = [
 let backends: Backends;
 let pool: CountingPool;
 let authorizer: ChannelAuthorizer;
+const outcomes: string[] = [];
 
 beforeAll(async () => {
   backends = await startBackends();
   await sql(backends.pg.url, ...SUPABASE_AUTH_SQL, ...REALTIME_SQL, ...POLICIES_SQL);
   pool = new CountingPool(poolFor(backends.pg.url, 5_000));
-  authorizer = new ChannelAuthorizer({ pool, timeoutMs: 5_000, log });
+  authorizer = new ChannelAuthorizer({
+    pool,
+    timeoutMs: 5_000,
+    log,
+    onCheck: (check, outcome, seconds) => {
+      expect(seconds).toBeGreaterThanOrEqual(0);
+      outcomes.push(`${check}:${outcome}`);
+    },
+  });
 }, 60_000);
 
 afterAll(async () => {
@@ -308,12 +317,14 @@ describe('concurrency', () => {
 
   it('identical concurrent questions share one query', async () => {
     const before = pool.connects;
+    outcomes.length = 0;
     const answers = await Promise.all(
       Array.from({ length: 50 }, () =>
         authorizer.read(as({ sub: USER_A }), 'ok:same', ['presence', 'broadcast']),
       ),
     );
     expect(pool.connects - before).toBe(1);
+    expect(outcomes).toEqual(['read:allowed']);
     for (const a of answers) expect(a.allowed).toEqual({ broadcast: true, presence: true });
     // A different question is not coalesced with it.
     const [x, y] = await Promise.all([
@@ -328,12 +339,19 @@ describe('when the database does not answer', () => {
   it('a check over the timeout rejects with RowAuthorizationUnavailable', async () => {
     const shortPool = poolFor(backends.pg.url, 300);
     try {
-      const hasty = new ChannelAuthorizer({ pool: shortPool, timeoutMs: 300, log });
+      const seen: string[] = [];
+      const hasty = new ChannelAuthorizer({
+        pool: shortPool,
+        timeoutMs: 300,
+        log,
+        onCheck: (check, outcome) => seen.push(`${check}:${outcome}`),
+      });
       const started = Date.now();
       const err = await hasty.read(userA, 'slow:1', ['broadcast']).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(ChannelAuthorizationError);
       expect(err).toMatchObject({ code: 'RowAuthorizationUnavailable' });
       expect(Date.now() - started).toBeLessThan(1_500);
+      expect(seen).toEqual(['read:unavailable']);
       // The connection that timed out is not reused in a bad state.
       expect((await hasty.read(userA, 'ok:1', ['broadcast'])).allowed.broadcast).toBe(true);
     } finally {

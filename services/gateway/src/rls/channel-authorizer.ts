@@ -64,7 +64,7 @@ export interface ChannelRefusal {
    * `InvalidValue`: a value of the context cannot be sent or set. `PolicyError`: a policy raised.
    */
   readonly code: 'InvalidRole' | 'InvalidValue' | 'PolicyError';
-  /** For logs (and a join's reply, if the caller chooses): what went wrong, not a database dump. */
+  /** What went wrong, for logs; it may quote PostgreSQL's error message, so a client is better sent readRefusedReason. */
   readonly message: string;
 }
 
@@ -101,7 +101,10 @@ export interface ChannelAuthorizerOptions {
   /** Bound on one check, from the call to its answer (RLS_CHECK_TIMEOUT). */
   timeoutMs: number;
   log: Logger;
-  /** Called once per database check (coalesced calls count once). */
+  /**
+   * Called once per check as it is answered (coalesced calls count once; a timed-out check as
+   * `unavailable`): for `GatewayMetrics.channelAuthCheckSeconds`.
+   */
   onCheck?(check: 'read' | 'write', outcome: ChannelCheckOutcome, seconds: number): void;
 }
 
@@ -163,7 +166,7 @@ export class ChannelAuthorizer {
     const key = JSON.stringify([kind, identity.key, context.topic, asked, canonicalJson(headers ?? {})]);
     let answer = this.inFlight.get(key);
     if (!answer) {
-      answer = this.bounded(this.measured(kind, context, asked));
+      answer = this.measured(kind, this.bounded(this.check(kind, context, asked)));
       this.inFlight.set(key, answer);
       const forget = (): void => void this.inFlight.delete(key);
       answer.then(forget, forget);
@@ -198,24 +201,18 @@ export class ChannelAuthorizer {
     });
   }
 
-  private async measured(
-    kind: 'read' | 'write',
-    context: ChannelContext,
-    extensions: readonly ChannelExtension[],
-  ): Promise<ChannelAccess> {
+  /** `answer`, reported to `onCheck` with its outcome and duration; any other error as unavailable. */
+  private async measured(kind: 'read' | 'write', answer: Promise<ChannelAccess>): Promise<ChannelAccess> {
     const started = process.hrtime.bigint();
     const seconds = (): number => Number(process.hrtime.bigint() - started) / 1e9;
     try {
-      const access = await this.check(kind, context, extensions);
+      const access = await answer;
       this.opts.onCheck?.(kind, outcomeOf(access), seconds());
       return access;
     } catch (err) {
       const failure = err instanceof ChannelAuthorizationError ? err : unavailable(err);
-      this.opts.onCheck?.(
-        kind,
-        failure.code === 'RowAuthorizationUnavailable' ? 'unavailable' : 'unusable',
-        seconds(),
-      );
+      const outcome = failure.code === 'RowAuthorizationUnavailable' ? 'unavailable' : 'unusable';
+      this.opts.onCheck?.(kind, outcome, seconds());
       throw failure;
     }
   }
