@@ -26,6 +26,7 @@ const memberships = 'services/gateway/src/ws/memberships.ts';
 const tokenVerifier = 'services/gateway/src/auth/jose-token-verifier.ts';
 const clientLimits = 'services/gateway/src/ws/client-limits.ts';
 const channelRegistry = 'services/gateway/src/channels/channel-registry.ts';
+const channelAuthorizer = 'services/gateway/src/rls/channel-authorizer.ts';
 
 export const ErrorCodes = {
   ServerShuttingDown: {
@@ -142,7 +143,13 @@ export const ErrorCodes = {
     doc:
       'Changes could not be checked against row-level security (the database did not answer) and were ' +
       'not sent to the channel, or a join could not be checked; delivery resumes by itself, a join is retried.',
-    where: [legacyJoin, modernJoin, 'services/gateway/src/ws/join-support.ts', channelRegistry],
+    where: [
+      legacyJoin,
+      modernJoin,
+      'services/gateway/src/ws/join-support.ts',
+      channelRegistry,
+      channelAuthorizer,
+    ],
   },
   BusUnavailable: {
     close: null,
@@ -181,6 +188,14 @@ export const ErrorCodes = {
     retry: true,
     doc: 'A modern join was refused because the JWKS could not be fetched; the client may retry later.',
     where: [tokenVerifier],
+  },
+  Unauthorized: {
+    close: null,
+    retry: false,
+    doc:
+      'A private channel was refused: no policy on `realtime.messages` lets the JWT role read the topic ' +
+      "(or a policy raised, or the role is not a PostgreSQL role); the wording is Supabase Realtime's.",
+    where: [channelAuthorizer],
   },
 } as const satisfies Record<string, ClientErrorEntry>;
 

@@ -109,6 +109,19 @@ export const LogCodes = {
     doc: 'gateway: as `InvalidToken`, for a token whose `exp` has passed (reason `expired`).',
     where: ['services/gateway/src/auth/auth-error.ts'],
   },
+  PolicyError: {
+    doc:
+      'gateway: a row-level security policy raised while a change or a private channel was checked; ' +
+      'that subscriber gets an error row, or that channel check answers false (throttled warning).',
+    where: ['services/gateway/src/rls/policy-evaluator.ts', 'services/gateway/src/rls/channel-authorizer.ts'],
+  },
+  RealtimeMessagesUnusable: {
+    doc:
+      "gateway: private channels cannot be checked because the gateway's database role could not insert " +
+      'probe rows into `realtime.messages` (the table is missing, or the role lacks INSERT or is subject ' +
+      'to its policies): run the migrations that create it, or connect as its owner.',
+    where: ['services/gateway/src/rls/channel-authorizer.ts'],
+  },
 } as const satisfies Record<string, LogCodeEntry>;
 
 export type LogCode = keyof typeof LogCodes;

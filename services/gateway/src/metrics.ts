@@ -99,6 +99,7 @@ export class GatewayMetrics {
   readonly broadcastsDropped: Counter<'reason'>;
   readonly broadcastDeliveries: Counter;
   readonly broadcastLatency: Histogram;
+  readonly channelAuthCheckSeconds: Histogram<'check' | 'outcome'>;
 
   constructor(gauges: GatewayGauges) {
     const registers = [this.registry];
@@ -255,6 +256,14 @@ export class GatewayMetrics {
     this.broadcastLatency = new Histogram({
       name: 'walcast_gateway_broadcast_latency_seconds',
       help: 'From a broadcast being published to Redis (by another gateway or the ingester) to this gateway handing it to its sockets.',
+    this.channelAuthCheckSeconds = new Histogram({
+      name: 'walcast_gateway_channel_auth_check_seconds',
+      help:
+        'Private channel checks against the policies on realtime.messages (identical concurrent questions ' +
+        'count once), by check (read, write) and outcome (allowed, denied, refused: the role or a value was ' +
+        'refused or a policy raised; unavailable: the database did not answer in time; unusable: the ' +
+        "gateway's role cannot insert into realtime.messages).",
+      labelNames: ['check', 'outcome'],
       buckets: [...LATENCY_BUCKETS_SECONDS],
       registers,
     });
