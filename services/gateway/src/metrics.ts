@@ -256,6 +256,9 @@ export class GatewayMetrics {
     this.broadcastLatency = new Histogram({
       name: 'walcast_gateway_broadcast_latency_seconds',
       help: 'From a broadcast being published to Redis (by another gateway or the ingester) to this gateway handing it to its sockets.',
+      buckets: [...LATENCY_BUCKETS_SECONDS],
+      registers,
+    });
     this.channelAuthCheckSeconds = new Histogram({
       name: 'walcast_gateway_channel_auth_check_seconds',
       help:
