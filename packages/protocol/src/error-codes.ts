@@ -144,6 +144,7 @@ export const ErrorCodes = {
       'Changes could not be checked against row-level security (the database did not answer) and were ' +
       'not sent to the channel, or a join could not be checked; delivery resumes by itself, a join is retried.',
     where: [
+      'services/gateway/src/ws/private-channels.ts',
       legacyJoin,
       modernJoin,
       'services/gateway/src/ws/join-support.ts',

@@ -138,7 +138,7 @@ export class GatewayServer {
       rowAuth: this.rowAuth ? { catalog: this.rowAuth.catalog } : null,
       registry: this.registry,
       broadcasts: this.broadcasts,
-      privateChannels: null,
+      channelAuthorizer: this.rowAuth?.channels ?? null,
       joinTimeoutMs: config.joinTimeoutMs,
       limits: config.limits,
       verifier: this.verifier,

@@ -7,6 +7,7 @@ import type { Logger } from '@walcast/logger';
 import type { GatewayConfig, RowAuthConfig } from '../config';
 import type { GatewayMetrics } from '../metrics';
 import { createRowAuthPool } from './pg-pool';
+import { ChannelAuthorizer } from './channel-authorizer';
 import { PolicyEvaluator, type Verdict } from './policy-evaluator';
 import type { ConnectionPool } from './queryable';
 import {
@@ -44,6 +45,8 @@ const verdictLabel = (v: Verdict): 'visible' | 'hidden' | 'error' =>
 export class RowAuthorization {
   readonly catalog: TableAccessCatalog;
   readonly authorizer: RowAuthorizer;
+  /** Private channels: policies on realtime.messages, by the probe-row method. */
+  readonly channels: ChannelAuthorizer;
   private readonly pool: ConnectionPool;
   /** What auth.uid() and the other helpers are on this database; null until read (or unusable). */
   private authFunctions: AuthFunctions | null = null;
@@ -63,6 +66,13 @@ export class RowAuthorization {
       maxConcurrent: config.poolSize,
       log,
       onBatch: (_rows, seconds) => metrics.rowAuthBatchSeconds.observe(seconds),
+    });
+    this.channels = new ChannelAuthorizer({
+      pool: this.pool,
+      timeoutMs: config.checkTimeoutMs,
+      log,
+      onCheck: (check, outcome, seconds) =>
+        metrics.channelAuthCheckSeconds.observe({ check, outcome }, seconds),
     });
     this.authorizer = new RowAuthorizer({
       catalog: this.catalog,

@@ -26,11 +26,11 @@ import {
 import type { Logger } from '@walcast/logger';
 import type { TokenVerifier } from '../auth/token-verifier';
 import type { BroadcastRegistry } from '../channels/broadcast-registry';
-import type { ChannelMembership } from '../channels/channel-membership';
 import type { DeliveryGroup } from '../channels/delivery-group';
 import type { ChannelRegistry } from '../channels/channel-registry';
 import type { ClientLimits } from '../config';
 import type { GatewayMetrics } from '../metrics';
+import type { ChannelAuthorizer } from '../rls/channel-authorizer';
 import type { TableAccessCatalog } from '../rls/table-access';
 import type { WebSocket } from '../uws';
 import { BroadcastPushes, binaryBroadcastMessage } from './broadcast-push';
@@ -40,6 +40,7 @@ import { checkTopic, longestTopicChars } from './client-limits';
 import { reply } from './frames';
 import { JoinHandler } from './join-handler';
 import { Memberships } from './memberships';
+import { PrivateChannels } from './private-channels';
 import type { SocketData } from './socket-data';
 
 export interface ConnectionHandlerOptions {
@@ -49,9 +50,7 @@ export interface ConnectionHandlerOptions {
    * Private channels' permissions (policies on realtime.messages); null when they cannot be
    * checked here (private joins are then refused).
    */
-  privateChannels: {
-    canWrite(ws: WebSocket<SocketData>, membership: ChannelMembership): Promise<boolean>;
-  } | null;
+  channelAuthorizer: ChannelAuthorizer | null;
   joinTimeoutMs: number;
   limits: ClientLimits;
   /** ROW_AUTHORIZATION=postgres: channels read as their JWT's role and claims; else null. */
@@ -75,6 +74,9 @@ export class ConnectionHandler {
 
   constructor(private readonly opts: ConnectionHandlerOptions) {
     this.replies = new ClientReplies(opts);
+    const privateChannels = opts.channelAuthorizer
+      ? new PrivateChannels({ authorizer: opts.channelAuthorizer, replies: this.replies, log: opts.log })
+      : null;
     this.memberships = new Memberships({
       registry: opts.registry,
       broadcasts: opts.broadcasts,
@@ -91,12 +93,15 @@ export class ConnectionHandler {
             this.memberships.release(ws, membership);
             ws.getUserData().channels.delete(membership.topic);
           },
-          claimsChanged: (ws, membership) => this.memberships.regroup(ws, membership),
+          claimsChanged: (ws, membership) => {
+            this.memberships.regroup(ws, membership);
+            privateChannels?.claimsChanged(ws, membership, this.memberships);
+          },
         })
       : null;
     this.joins = new JoinHandler({
       ...opts,
-      privateChannels: opts.privateChannels !== null,
+      privateChannels,
       auth: this.auth,
       replies: this.replies,
       memberships: this.memberships,
@@ -105,7 +110,7 @@ export class ConnectionHandler {
       ...opts,
       replies: this.replies,
       memberships: this.memberships,
-      canWrite: opts.privateChannels ? (ws, m) => opts.privateChannels!.canWrite(ws, m) : null,
+      canWrite: privateChannels ? (ws, m) => privateChannels.canWrite(ws, m) : null,
     });
   }
 

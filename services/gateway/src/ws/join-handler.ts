@@ -28,14 +28,15 @@ import { JoinSupport } from './join-support';
 import { LegacyJoin } from './legacy-join';
 import type { Memberships } from './memberships';
 import { ModernJoin } from './modern-join';
+import type { PrivateChannels } from './private-channels';
 import type { SocketData } from './socket-data';
 
 export interface JoinHandlerOptions {
   registry: ChannelRegistry;
   broadcasts: BroadcastRegistry;
   joinTimeoutMs: number;
-  /** Whether private channels can be authorized here (SECURE_CHANNELS and a database). */
-  privateChannels: boolean;
+  /** Private channels' checks; null when they cannot be authorized here (no database). */
+  privateChannels: PrivateChannels | null;
   limits: ClientLimits;
   /** ROW_AUTHORIZATION=postgres: channels read as their JWT's role and claims; else null. */
   rowAuth: { catalog: TableAccessCatalog } | null;

@@ -21,6 +21,7 @@ import type { WebSocket } from '../uws';
 import { checkBindings } from './client-limits';
 import { pushLifecycle, reply } from './frames';
 import type { JoinKindOptions } from './legacy-join';
+import type { PrivateChannels } from './private-channels';
 import type { SocketData } from './socket-data';
 import { TokenBucket } from '../channels/token-bucket';
 
@@ -28,8 +29,8 @@ export interface ModernJoinOptions extends JoinKindOptions {
   limits: ClientLimits;
   broadcasts: BroadcastRegistry;
   joinTimeoutMs: number;
-  /** Whether private channels can be authorized here (SECURE_CHANNELS and a database). */
-  privateChannels: boolean;
+  /** Private channels' checks; null when they cannot be authorized here (no database). */
+  privateChannels: PrivateChannels | null;
 }
 
 export class ModernJoin {
@@ -48,13 +49,14 @@ export class ModernJoin {
       return;
     }
     const broadcast = readBroadcastConfig(config);
-    if (broadcast.isPrivate && !this.opts.privateChannels) {
+    const { privateChannels } = this.opts;
+    if (broadcast.isPrivate && (!privateChannels || !identity)) {
       replies.joinError(
         ws,
         msg,
         errorReason(
           'PrivateChannelUnavailable',
-          'private channels need SECURE_CHANNELS and a database (DATABASE_URL or DB_*) on this server',
+          'private channels need SECURE_CHANNELS and row authorization with a database (DATABASE_URL or DB_*) on this server',
         ),
       );
       return;
@@ -79,6 +81,35 @@ export class ModernJoin {
     }
     const keys = [...bindings.map((b) => b.busKey), BroadcastRegistry.busKey(subtopic, broadcast.isPrivate)];
     if (this.opts.support.refusedForSubscriptions(ws, msg, keys)) return;
+    const next = (): Promise<void> | undefined =>
+      this.subscribe(ws, msg, subtopic, requested, bindings, errors, identity, broadcast);
+    if (!broadcast.isPrivate || !privateChannels || !identity) return next();
+    const data = ws.getUserData();
+    return privateChannels.readRefusal(identity, subtopic).then((refusal) => {
+      if (data.closed) return;
+      let pending: Promise<void> | undefined;
+      ws.cork(() => {
+        if (refusal) {
+          this.opts.metrics.joins.inc({ result: 'unauthorized' });
+          replies.joinError(ws, msg, refusal);
+        } else pending = next();
+      });
+      return pending;
+    });
+  }
+
+  /** Makes the channel's broadcast subscription live (within JOIN_TIMEOUT), then joins. */
+  private subscribe(
+    ws: WebSocket<SocketData>,
+    msg: PhoenixMessage,
+    subtopic: string,
+    requested: unknown[],
+    bindings: Binding[],
+    errors: string[],
+    identity: Identity | null,
+    broadcast: BroadcastConfig,
+  ): Promise<void> | undefined {
+    const { replies } = this.opts;
     const group = this.opts.broadcasts.group(subtopic, broadcast.isPrivate);
     group.pin();
     const proceed = (): Promise<void> | undefined =>

@@ -1,0 +1,96 @@
+/**
+ * Private channels (`config.private: true`), authorized by the user's policies on
+ * realtime.messages (rls/channel-authorizer.ts) as the reference does: read permission at join,
+ * write permission on the first broadcast (kept until the channel's token changes), and read again
+ * when the token changes; a channel that lost it is told "You no longer have permission to read
+ * from this Channel topic" and closed. Every check fails closed: a database that does not answer
+ * refuses the join (retry) or drops the broadcast.
+ *
+ * Unlike the reference, a refused join is answered at once, not after 5 s: clients already back off
+ * between rejoins and MAX_JOINS_PER_SECOND bounds the rest.
+ */
+import { PhoenixEvents, errorReason, subtopicOf } from '@walcast/protocol';
+import type { Logger } from '@walcast/logger';
+import type { ChannelMembership } from '../channels/channel-membership';
+import {
+  ChannelAuthorizationError,
+  readRefusedReason,
+  type ChannelAuthorizer,
+} from '../rls/channel-authorizer';
+import { identityOf, type Identity } from '../rls/identity';
+import type { WebSocket } from '../uws';
+import type { ClientReplies } from './client-replies';
+import { push, pushLifecycle } from './frames';
+import type { Memberships } from './memberships';
+import type { SocketData } from './socket-data';
+
+export interface PrivateChannelsOptions {
+  authorizer: ChannelAuthorizer;
+  replies: ClientReplies;
+  log: Logger;
+}
+
+export class PrivateChannels {
+  constructor(private readonly opts: PrivateChannelsOptions) {}
+
+  /** Null when `identity` may read `subtopic`'s broadcasts, else the reason to refuse the join with. */
+  async readRefusal(identity: Identity, subtopic: string): Promise<string | null> {
+    try {
+      const access = await this.opts.authorizer.read(identity, subtopic, ['broadcast']);
+      return access.allowed.broadcast === true ? null : readRefusedReason(subtopic);
+    } catch (err) {
+      this.logUnavailable(err, 'could not check a private join against the database');
+      return errorReason(
+        'RowAuthorizationUnavailable',
+        'could not check the join against the database; retry',
+      );
+    }
+  }
+
+  /** Whether the channel's current claims may broadcast on its topic; rejects when it cannot be told. */
+  async canWrite(_ws: WebSocket<SocketData>, membership: ChannelMembership): Promise<boolean> {
+    const identity = membership.claims ? identityOf(membership.claims) : null;
+    if (!identity || 'error' in identity) return false;
+    const access = await this.opts.authorizer.write(identity, subtopicOf(membership.topic) ?? '', [
+      'broadcast',
+    ]);
+    return access.allowed.broadcast === true;
+  }
+
+  /**
+   * The channel's token changed: its write permission is asked again on its next broadcast, and its
+   * read permission now; without it the channel is closed.
+   */
+  claimsChanged(ws: WebSocket<SocketData>, membership: ChannelMembership, memberships: Memberships): void {
+    const binding = membership.broadcast;
+    if (!binding || !binding.group.isPrivate || !membership.claims) return;
+    binding.canWrite = null;
+    const identity = identityOf(membership.claims);
+    const subtopic = subtopicOf(membership.topic) ?? '';
+    const data = ws.getUserData();
+    const recheck =
+      'error' in identity
+        ? Promise.resolve(false)
+        : this.readRefusal(identity, subtopic).then((r) => r === null);
+    void recheck.then((allowed) => {
+      if (allowed || data.closed || data.channels.get(membership.topic) !== membership) return;
+      ws.cork(() => {
+        memberships.end(ws, membership);
+        push(ws, membership.topic, membership.joinRef, PhoenixEvents.system, {
+          channel: subtopic,
+          extension: 'system',
+          message: `You no longer have permission to read from this Channel topic: ${subtopic}`,
+          status: 'error',
+        });
+        pushLifecycle(ws, membership.topic, membership.joinRef, PhoenixEvents.close);
+      });
+    });
+  }
+
+  private logUnavailable(err: unknown, what: string): void {
+    const code = err instanceof ChannelAuthorizationError ? err.code : 'RowAuthorizationUnavailable';
+    this.opts.replies.logThrottled('private-channels', (suppressed) =>
+      this.opts.log.warn({ err, code, suppressed }, what),
+    );
+  }
+}
