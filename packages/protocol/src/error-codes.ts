@@ -75,6 +75,14 @@ export const ErrorCodes = {
       'realtime.messages, which needs SECURE_CHANNELS and a database (DATABASE_URL or DB_*).',
     where: [modernJoin],
   },
+  UnableToReplayMessages: {
+    close: null,
+    retry: false,
+    doc:
+      'A join asked for `config.broadcast.replay` on a public channel (replay is for private channels, as ' +
+      'the reference), or the stored messages could not be read (retry).',
+    where: [modernJoin],
+  },
   InternalError: {
     close: null,
     retry: true,

@@ -138,7 +138,9 @@ export class GatewayServer {
       rowAuth: this.rowAuth ? { catalog: this.rowAuth.catalog } : null,
       registry: this.registry,
       broadcasts: this.broadcasts,
-      channelAuthorizer: this.rowAuth?.channels ?? null,
+      privateChannels: this.rowAuth
+        ? { authorizer: this.rowAuth.channels, replay: this.rowAuth.replay }
+        : null,
       joinTimeoutMs: config.joinTimeoutMs,
       limits: config.limits,
       verifier: this.verifier,

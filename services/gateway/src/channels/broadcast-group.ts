@@ -78,6 +78,19 @@ export class BroadcastGroup {
     return member;
   }
 
+  /**
+   * Sends a filtered member its replayed messages, then what it held back meanwhile, minus the live
+   * copies of those it replayed (and any later ones).
+   */
+  replay(member: FilteredMember, messages: readonly BroadcastMessage[], fanout: BroadcastFanout): void {
+    for (const message of messages) this.sendFiltered(member, message, fanout);
+    for (const message of messages) {
+      const id = message.header.meta?.id;
+      if (typeof id === 'string') member.replayed.add(id);
+    }
+    this.releaseHeld(member, fanout);
+  }
+
   /** Sends what a filtered member held back, minus the ids it replayed, and stops holding. */
   releaseHeld(member: FilteredMember, fanout: BroadcastFanout): void {
     const held = member.held ?? [];

@@ -24,7 +24,7 @@ import { busKeyId, type Bus, type BusKey } from '@walcast/bus';
 import { LogThrottle, type Logger } from '@walcast/logger';
 import type { GatewayMetrics } from '../metrics';
 import type { BusEntry, BusSubscriptions } from './bus-subscriptions';
-import { BroadcastGroup, type BroadcastFanout } from './broadcast-group';
+import { BroadcastGroup, type BroadcastFanout, type FilteredMember } from './broadcast-group';
 import type { MemberSocket } from './delivery-group';
 
 /** A message to broadcast, before it has a source and a time. */
@@ -98,6 +98,12 @@ export class BroadcastRegistry {
       topicForBroadcast(out.subtopic, out.isPrivate),
       encodeBroadcastMessage(header, out.payloadText),
     );
+  }
+
+  /** Sends a filtered member its replayed messages, then what arrived meanwhile (see BroadcastGroup.replay). */
+  replayTo(group: BroadcastGroup, member: FilteredMember, messages: readonly BroadcastMessage[]): void {
+    group.replay(member, messages, this.fanout);
+    this.metrics.broadcastDeliveries.inc(messages.length);
   }
 
   /** The bus handler for broadcast topics. Never throws: a bad message is counted and logged. */

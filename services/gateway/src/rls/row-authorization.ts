@@ -8,6 +8,7 @@ import type { GatewayConfig, RowAuthConfig } from '../config';
 import type { GatewayMetrics } from '../metrics';
 import { createRowAuthPool } from './pg-pool';
 import { ChannelAuthorizer } from './channel-authorizer';
+import { MessageReplay } from './message-replay';
 import { PolicyEvaluator, type Verdict } from './policy-evaluator';
 import type { ConnectionPool } from './queryable';
 import {
@@ -47,6 +48,8 @@ export class RowAuthorization {
   readonly authorizer: RowAuthorizer;
   /** Private channels: policies on realtime.messages, by the probe-row method. */
   readonly channels: ChannelAuthorizer;
+  /** Replay of stored broadcasts on private channels. */
+  readonly replay: MessageReplay;
   private readonly pool: ConnectionPool;
   /** What auth.uid() and the other helpers are on this database; null until read (or unusable). */
   private authFunctions: AuthFunctions | null = null;
@@ -67,6 +70,7 @@ export class RowAuthorization {
       log,
       onBatch: (_rows, seconds) => metrics.rowAuthBatchSeconds.observe(seconds),
     });
+    this.replay = new MessageReplay(this.pool);
     this.channels = new ChannelAuthorizer({
       pool: this.pool,
       timeoutMs: config.checkTimeoutMs,

@@ -151,7 +151,7 @@ export function setup(opts: { subscribe?: 'hang'; limits?: Partial<ClientLimits>
   const handler = new ConnectionHandler({
     registry,
     broadcasts,
-    channelAuthorizer: null,
+    privateChannels: null,
     joinTimeoutMs: 50,
     limits,
     rowAuth: null,

@@ -31,6 +31,7 @@ import type { ChannelRegistry } from '../channels/channel-registry';
 import type { ClientLimits } from '../config';
 import type { GatewayMetrics } from '../metrics';
 import type { ChannelAuthorizer } from '../rls/channel-authorizer';
+import type { MessageReplay } from '../rls/message-replay';
 import type { TableAccessCatalog } from '../rls/table-access';
 import type { WebSocket } from '../uws';
 import { BroadcastPushes, binaryBroadcastMessage } from './broadcast-push';
@@ -50,7 +51,7 @@ export interface ConnectionHandlerOptions {
    * Private channels' permissions (policies on realtime.messages); null when they cannot be
    * checked here (private joins are then refused).
    */
-  channelAuthorizer: ChannelAuthorizer | null;
+  privateChannels: { authorizer: ChannelAuthorizer; replay: MessageReplay } | null;
   joinTimeoutMs: number;
   limits: ClientLimits;
   /** ROW_AUTHORIZATION=postgres: channels read as their JWT's role and claims; else null. */
@@ -74,8 +75,8 @@ export class ConnectionHandler {
 
   constructor(private readonly opts: ConnectionHandlerOptions) {
     this.replies = new ClientReplies(opts);
-    const privateChannels = opts.channelAuthorizer
-      ? new PrivateChannels({ authorizer: opts.channelAuthorizer, replies: this.replies, log: opts.log })
+    const privateChannels = opts.privateChannels
+      ? new PrivateChannels({ ...opts.privateChannels, replies: this.replies, log: opts.log })
       : null;
     this.memberships = new Memberships({
       registry: opts.registry,

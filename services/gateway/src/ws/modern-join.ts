@@ -5,13 +5,14 @@
  * PostgreSQL" once those subscriptions are live, or an error per binding that cannot be served
  * (docs/protocol.md M2).
  */
-import { PhoenixEvents, errorReason, type PhoenixMessage } from '@walcast/protocol';
+import { PhoenixEvents, errorReason, type BroadcastMessage, type PhoenixMessage } from '@walcast/protocol';
 import {
   readBroadcastConfig,
   type BroadcastBinding,
   type BroadcastConfig,
+  type ReplayRequest,
 } from '../channels/broadcast-config';
-import type { BroadcastGroup } from '../channels/broadcast-group';
+import type { BroadcastGroup, FilteredMember } from '../channels/broadcast-group';
 import { BroadcastRegistry } from '../channels/broadcast-registry';
 import type { DeliveryGroup } from '../channels/delivery-group';
 import { bindingId, parseBinding, type Binding } from '../channels/postgres-changes-binding';
@@ -62,7 +63,11 @@ export class ModernJoin {
       return;
     }
     if (broadcast.replay && !broadcast.isPrivate) {
-      replies.joinError(ws, msg, 'UnableToReplayMessages: Replay is not allowed for public channels');
+      replies.joinError(
+        ws,
+        msg,
+        errorReason('UnableToReplayMessages', 'Replay is not allowed for public channels'),
+      );
       return;
     }
     const requested =
@@ -112,8 +117,27 @@ export class ModernJoin {
     const { replies } = this.opts;
     const group = this.opts.broadcasts.group(subtopic, broadcast.isPrivate);
     group.pin();
+    const joinLive = (
+      filtered: FilteredMember | null,
+      replayed: BroadcastMessage[],
+    ): Promise<void> | undefined =>
+      this.joinLive(
+        ws,
+        msg,
+        subtopic,
+        requested,
+        bindings,
+        errors,
+        identity,
+        group,
+        broadcast,
+        filtered,
+        replayed,
+      );
     const proceed = (): Promise<void> | undefined =>
-      this.joinLive(ws, msg, subtopic, requested, bindings, errors, identity, group, broadcast);
+      broadcast.replay
+        ? this.replayThenJoin(ws, msg, subtopic, group, broadcast.replay, joinLive)
+        : joinLive(null, []);
     if (group.busEntry.live) return proceed();
     const data = ws.getUserData();
     return this.whenLive(group).then((live) => {
@@ -136,6 +160,43 @@ export class ModernJoin {
       });
       return pending;
     });
+  }
+
+  /**
+   * Reads the messages to replay while holding back live ones (the member is filtered: it skips the
+   * live copies of what it replayed), then joins; a database that cannot answer refuses the join.
+   */
+  private replayThenJoin(
+    ws: WebSocket<SocketData>,
+    msg: PhoenixMessage,
+    subtopic: string,
+    group: BroadcastGroup,
+    request: ReplayRequest,
+    joinLive: (filtered: FilteredMember, replayed: BroadcastMessage[]) => Promise<void> | undefined,
+  ): Promise<void> {
+    const data = ws.getUserData();
+    const member = group.addFiltered(ws);
+    const giveUp = (): void => {
+      group.remove(ws);
+      group.unpin();
+      this.opts.broadcasts.releaseIfEmpty(group);
+    };
+    return this.opts.privateChannels!.replay(subtopic, request).then(
+      (messages) => {
+        if (data.closed) return giveUp();
+        let pending: Promise<void> | undefined;
+        ws.cork(() => {
+          pending = joinLive(member, messages);
+        });
+        return pending;
+      },
+      () => {
+        giveUp();
+        if (data.closed) return;
+        const reason = errorReason('UnableToReplayMessages', 'could not read the messages to replay; retry');
+        ws.cork(() => this.opts.replies.joinError(ws, msg, reason));
+      },
+    );
   }
 
   /** Resolves true once the group's subscription is live, false after JOIN_TIMEOUT. */
@@ -163,6 +224,8 @@ export class ModernJoin {
     identity: Identity | null,
     broadcastGroup: BroadcastGroup,
     broadcast: BroadcastConfig,
+    filtered: FilteredMember | null,
+    replayed: BroadcastMessage[],
   ): Promise<void> | undefined {
     const { replies } = this.opts;
     const echo = requested.map((entry: unknown) => ({
@@ -171,17 +234,20 @@ export class ModernJoin {
     }));
     this.opts.metrics.joins.inc({ result: 'ok' });
     reply(ws, msg, 'ok', { postgres_changes: echo });
+    if (filtered) this.opts.broadcasts.replayTo(broadcastGroup, filtered, replayed);
     const binding: BroadcastBinding = {
       group: broadcastGroup,
       config: broadcast,
       rate: new TokenBucket(this.opts.limits.maxChannelBroadcastsPerSecond, Date.now()),
-      filtered: null,
+      filtered,
       canWrite: broadcast.isPrivate ? null : true,
     };
     let pinned = true;
+    let attached = false;
     const unpin = (): void => {
       if (!pinned) return;
       pinned = false;
+      if (!attached && filtered) broadcastGroup.remove(ws);
       broadcastGroup.unpin();
       this.opts.broadcasts.releaseIfEmpty(broadcastGroup);
     };
@@ -199,6 +265,7 @@ export class ModernJoin {
         () => replies.pushSubscribed(ws, msg, subtopic),
         binding,
       );
+      attached = true;
       unpin();
     };
     if (!identity || bindings.length === 0) {

@@ -9,7 +9,8 @@
  * Unlike the reference, a refused join is answered at once, not after 5 s: clients already back off
  * between rejoins and MAX_JOINS_PER_SECOND bounds the rest.
  */
-import { PhoenixEvents, errorReason, subtopicOf } from '@walcast/protocol';
+import { PhoenixEvents, errorReason, subtopicOf, type BroadcastMessage } from '@walcast/protocol';
+import type { ReplayRequest } from '../channels/broadcast-config';
 import type { Logger } from '@walcast/logger';
 import type { ChannelMembership } from '../channels/channel-membership';
 import {
@@ -18,6 +19,7 @@ import {
   type ChannelAuthorizer,
 } from '../rls/channel-authorizer';
 import { identityOf, type Identity } from '../rls/identity';
+import type { MessageReplay } from '../rls/message-replay';
 import type { WebSocket } from '../uws';
 import type { ClientReplies } from './client-replies';
 import { push, pushLifecycle } from './frames';
@@ -26,6 +28,7 @@ import type { SocketData } from './socket-data';
 
 export interface PrivateChannelsOptions {
   authorizer: ChannelAuthorizer;
+  replay: MessageReplay;
   replies: ClientReplies;
   log: Logger;
 }
@@ -45,6 +48,14 @@ export class PrivateChannels {
         'could not check the join against the database; retry',
       );
     }
+  }
+
+  /** The stored messages a join asked to replay, oldest first; rejects when the database cannot say. */
+  replay(subtopic: string, request: ReplayRequest): Promise<BroadcastMessage[]> {
+    return this.opts.replay.messages(subtopic, request.since, request.limit).catch((err: unknown) => {
+      this.logUnavailable(err, 'could not read the messages a join asked to replay');
+      throw err;
+    });
   }
 
   /** Whether the channel's current claims may broadcast on its topic; rejects when it cannot be told. */
