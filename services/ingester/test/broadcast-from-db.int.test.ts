@@ -140,13 +140,13 @@ describe('realtime.send', () => {
        order by inserted_at desc limit 25`,
     );
     expect(rows.map((r) => Number(r['n'])).reverse()).toEqual(Array.from({ length: 25 }, (_, i) => i + 26));
-    const [plan] = await sql(
+    const plan = await sql(
       backends.pg.url,
       `set enable_seqscan = off`,
       `explain select * from realtime.messages where topic = 'ordered' and private and extension = 'broadcast'
        and inserted_at >= '2020-01-01' order by inserted_at desc limit 25`,
     );
-    expect(String(plan!['QUERY PLAN'])).toContain('messages_replay_index');
+    expect(plan.map((l) => String(l['QUERY PLAN'])).join('\n')).toContain('messages_replay_index');
   });
 
   it('turns a failure into the warning WarnSendingBroadcastMessage and lets the transaction commit', async () => {

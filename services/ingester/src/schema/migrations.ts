@@ -70,7 +70,7 @@ create table if not exists realtime.messages (
 -- Replay: where topic = $1 and private and extension = 'broadcast' and inserted_at >= $2
 -- order by inserted_at desc limit 25.
 create index if not exists messages_replay_index on realtime.messages (topic, inserted_at)
-  where extension = 'broadcast' and private is true;
+  where extension = 'broadcast' and private;
 
 -- Retention: the oldest rows first.
 create index if not exists messages_inserted_at_index on realtime.messages (inserted_at);
