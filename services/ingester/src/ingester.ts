@@ -28,7 +28,7 @@ import { MESSAGES_PUBLICATION } from './schema/migrations';
 import { checkSchema, migrateSchema, type SchemaState } from './schema/schema-manager';
 import { ensurePublication, ensureSlot, ensureWalLevel } from './replication/slot-setup';
 import { StreamSession } from './replication/stream-session';
-import { lsnToText, type Lsn } from './replication/lsn';
+import { lsnFromText, lsnToText, type Lsn } from './replication/lsn';
 
 /** A table's primary key columns, in key order. */
 const PRIMARY_KEY_SQL = `select a.attname from pg_index i
@@ -52,6 +52,8 @@ export class Ingester {
   private held = false;
   /** Set when a session ends on purpose to reconnect with the messages publication. */
   private reconnectNow = false;
+  /** Where the messages publication may be streamed from, learnt from a refusal (see streamOnce). */
+  private messagesFromFallback: Lsn = 0n;
   private lastMissing = '';
   /** Last confirmed position, for logs and health. */
   confirmedLsn: Lsn = 0n;
@@ -150,14 +152,16 @@ export class Ingester {
       const slot = await ensureSlot(catalog, this.config.slotName);
       if (slot.created) this.log.info({ slot: this.config.slotName }, 'replication slot created');
       // Deferred: the slot is behind the point from which the messages publication can be decoded.
-      const deferMessages = schema.messagesPublication && slot.confirmedLsn < schema.messagesFromLsn;
+      const messagesFromLsn =
+        schema.messagesFromLsn > this.messagesFromFallback ? schema.messagesFromLsn : this.messagesFromFallback;
+      const deferMessages = schema.messagesPublication && slot.confirmedLsn < messagesFromLsn;
       const publications =
         schema.messagesPublication && !deferMessages
           ? [this.config.publication, MESSAGES_PUBLICATION]
           : [this.config.publication];
       if (deferMessages)
         this.log.info(
-          { from: lsnToText(schema.messagesFromLsn), confirmed: lsnToText(slot.confirmedLsn) },
+          { from: lsnToText(messagesFromLsn), confirmed: lsnToText(slot.confirmedLsn) },
           `streaming without ${MESSAGES_PUBLICATION} until the slot passes its creation`,
         );
       const registry = new TypeRegistry();
@@ -194,7 +198,7 @@ export class Ingester {
         },
         onConfirmed: (lsn) => {
           this.confirmedLsn = lsn;
-          if (deferMessages && lsn >= schema.messagesFromLsn && !this.reconnectNow && !this.stopRequested) {
+          if (deferMessages && lsn >= messagesFromLsn && !this.reconnectNow && !this.stopRequested) {
             this.log.info(`the slot passed the creation of ${MESSAGES_PUBLICATION}; reconnecting with it`);
             this.reconnectNow = true;
             void session.stop();
@@ -214,7 +218,22 @@ export class Ingester {
       });
       this.session = session;
       if (this.held) session.hold(true);
-      await session.run();
+      try {
+        await session.run();
+      } catch (err) {
+        // Without a migration record (MANAGE_SCHEMA=false), the publication's creation point is
+        // unknown until pgoutput (before PostgreSQL 18) refuses WAL decoded before it: defer it to now.
+        if (publications.includes(MESSAGES_PUBLICATION) && isMissingMessagesPublication(err)) {
+          const { rows } = await catalog.query<{ lsn: string }>('select pg_current_wal_insert_lsn()::text as lsn');
+          this.messagesFromFallback = lsnFromText(rows[0]!.lsn);
+          this.log.warn(
+            { code: 'RealtimeSchemaMissing', from: rows[0]!.lsn },
+            `the slot has WAL from before ${MESSAGES_PUBLICATION} was created; streaming without it up to the ` +
+              'current position (messages sent since its creation and before now are not broadcast)',
+          );
+        }
+        throw err;
+      }
     } finally {
       this.session = null;
       this.catalog = null;
@@ -273,4 +292,9 @@ export class Ingester {
       };
     });
   }
+}
+
+/** pgoutput's refusal to decode WAL from before the messages publication existed. */
+function isMissingMessagesPublication(err: unknown): boolean {
+  return err instanceof Error && err.message.includes(`publication "${MESSAGES_PUBLICATION}" does not exist`);
 }
