@@ -190,7 +190,8 @@ export function readConfig(env: Readonly<Record<string, string | undefined>> = p
     problems.push(...metricsListenerProblems('HEALTH_PORT', e.HEALTH_PORT, e.METRICS_PORT, e.METRICS_HOST));
   if (e && e.MESSAGE_RETENTION <= 0)
     problems.push('MESSAGE_RETENTION: must be more than 0 (`infinity` keeps messages forever)');
-  if (e && e.MESSAGE_RETENTION_INTERVAL <= 0) problems.push('MESSAGE_RETENTION_INTERVAL: must be more than 0');
+  if (e && e.MESSAGE_RETENTION_INTERVAL <= 0)
+    problems.push('MESSAGE_RETENTION_INTERVAL: must be more than 0');
   if (problems.length > 0 || !e) throw new ConfigError(problems);
   const pg: ClientConfig = e.DATABASE_URL
     ? { connectionString: e.DATABASE_URL }

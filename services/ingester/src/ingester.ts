@@ -153,7 +153,9 @@ export class Ingester {
       if (slot.created) this.log.info({ slot: this.config.slotName }, 'replication slot created');
       // Deferred: the slot is behind the point from which the messages publication can be decoded.
       const messagesFromLsn =
-        schema.messagesFromLsn > this.messagesFromFallback ? schema.messagesFromLsn : this.messagesFromFallback;
+        schema.messagesFromLsn > this.messagesFromFallback
+          ? schema.messagesFromLsn
+          : this.messagesFromFallback;
       const deferMessages = schema.messagesPublication && slot.confirmedLsn < messagesFromLsn;
       const publications =
         schema.messagesPublication && !deferMessages
@@ -224,7 +226,9 @@ export class Ingester {
         // Without a migration record (MANAGE_SCHEMA=false), the publication's creation point is
         // unknown until pgoutput (before PostgreSQL 18) refuses WAL decoded before it: defer it to now.
         if (publications.includes(MESSAGES_PUBLICATION) && isMissingMessagesPublication(err)) {
-          const { rows } = await catalog.query<{ lsn: string }>('select pg_current_wal_insert_lsn()::text as lsn');
+          const { rows } = await catalog.query<{ lsn: string }>(
+            'select pg_current_wal_insert_lsn()::text as lsn',
+          );
           this.messagesFromFallback = lsnFromText(rows[0]!.lsn);
           this.log.warn(
             { code: 'RealtimeSchemaMissing', from: rows[0]!.lsn },

@@ -15,7 +15,10 @@ let tap: BroadcastTap;
 
 beforeAll(async () => {
   ({ backends, stack } = await startStackWithSchema(
-    ['create table public.items (id int primary key)', 'create publication supabase_realtime for table public.items'],
+    [
+      'create table public.items (id int primary key)',
+      'create publication supabase_realtime for table public.items',
+    ],
     { gateways: 0, ingesterEnv: { MESSAGE_RETENTION: '1h', MESSAGE_RETENTION_INTERVAL: '200ms' } },
   ));
   tap = await BroadcastTap.open(backends.redis.url);
@@ -75,15 +78,22 @@ describe('retention', () => {
          select 'old', 'broadcast', '{}', 'e', timezone('utc', now()) - interval '2 hours' from generate_series(1, 2500)`,
       `select realtime.send('{"n":1}', 'e', 'fresh', true)`,
     );
-    await waitFor(async () => (await sql(backends.pg.url, `select count(*)::int as n from realtime.messages where topic = 'old'`))[0]!['n'] === 0, {
-      timeoutMs: 15_000,
-      message: 'the old rows deleted',
-    });
-    expect(await sql(backends.pg.url, `select count(*)::int as n from realtime.messages where topic = 'fresh'`)).toEqual([
-      { n: 1 },
-    ]);
     await waitFor(
-      async () => (await metricValue(stack.healthPort, 'walcast_ingester_messages_deleted_total')) === before + 2500,
+      async () =>
+        (
+          await sql(backends.pg.url, `select count(*)::int as n from realtime.messages where topic = 'old'`)
+        )[0]!['n'] === 0,
+      {
+        timeoutMs: 15_000,
+        message: 'the old rows deleted',
+      },
+    );
+    expect(
+      await sql(backends.pg.url, `select count(*)::int as n from realtime.messages where topic = 'fresh'`),
+    ).toEqual([{ n: 1 }]);
+    await waitFor(
+      async () =>
+        (await metricValue(stack.healthPort, 'walcast_ingester_messages_deleted_total')) === before + 2500,
       { timeoutMs: 5000, message: '2,500 deletions counted' },
     );
   });

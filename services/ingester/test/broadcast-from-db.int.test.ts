@@ -112,7 +112,10 @@ describe('realtime.send', () => {
     expect(payload.a).toBe(1);
     expect(payload.id).toMatch(UUID);
     expect(msg!.header.meta).toEqual({ id: payload.id });
-    const [row] = await sql(backends.pg.url, `select id::text, extension, private from realtime.messages where topic = 'room1'`);
+    const [row] = await sql(
+      backends.pg.url,
+      `select id::text, extension, private from realtime.messages where topic = 'room1'`,
+    );
     expect(row).toEqual({ id: payload.id, extension: 'broadcast', private: true });
   });
 
@@ -164,9 +167,9 @@ describe('realtime.send', () => {
     } finally {
       await client.end();
     }
-    expect(notices.some((n) => /^WARNING: WarnSendingBroadcastMessage: .*null value in column "topic"/.test(n))).toBe(
-      true,
-    );
+    expect(
+      notices.some((n) => /^WARNING: WarnSendingBroadcastMessage: .*null value in column "topic"/.test(n)),
+    ).toBe(true);
     expect(await sql(backends.pg.url, 'select id from audit order by id')).toEqual([{ id: 1 }, { id: 2 }]);
   });
 });
@@ -203,7 +206,13 @@ describe('realtime.broadcast_changes', () => {
     expect(tap.of('todos:7').map((m) => m.header.event)).toEqual(['INSERT', 'UPDATE', 'DELETE']);
     expect(tap.of('todos:7').every((m) => m.isPrivate)).toBe(true);
     const common = { table: 'todos', schema: 'public' };
-    expect(ins).toEqual({ ...common, operation: 'INSERT', record: { id: 7, title: 'a' }, old_record: null, id: ins!['id'] });
+    expect(ins).toEqual({
+      ...common,
+      operation: 'INSERT',
+      record: { id: 7, title: 'a' },
+      old_record: null,
+      id: ins!['id'],
+    });
     expect(upd).toEqual({
       ...common,
       operation: 'UPDATE',
@@ -211,8 +220,15 @@ describe('realtime.broadcast_changes', () => {
       old_record: { id: 7, title: 'a' },
       id: upd!['id'],
     });
-    expect(del).toEqual({ ...common, operation: 'DELETE', record: null, old_record: { id: 7, title: 'b' }, id: del!['id'] });
-    for (const [i, p] of [ins, upd, del].entries()) expect(tap.of('todos:7')[i]!.header.meta).toEqual({ id: p!['id'] });
+    expect(del).toEqual({
+      ...common,
+      operation: 'DELETE',
+      record: null,
+      old_record: { id: 7, title: 'b' },
+      id: del!['id'],
+    });
+    for (const [i, p] of [ins, upd, del].entries())
+      expect(tap.of('todos:7')[i]!.header.meta).toEqual({ id: p!['id'] });
   });
 
   it('refuses a statement-level call', async () => {
@@ -241,13 +257,21 @@ describe('rows that cannot be delivered', () => {
     expect(tap.of('bad')).toEqual([]);
     await waitFor(
       async () =>
-        (await metricValue(stack.healthPort, 'walcast_ingester_broadcasts_dropped_total{reason="invalid"}')) === 2 &&
-        (await metricValue(stack.healthPort, 'walcast_ingester_broadcasts_dropped_total{reason="too_large"}')) === 2,
+        (await metricValue(
+          stack.healthPort,
+          'walcast_ingester_broadcasts_dropped_total{reason="invalid"}',
+        )) === 2 &&
+        (await metricValue(
+          stack.healthPort,
+          'walcast_ingester_broadcasts_dropped_total{reason="too_large"}',
+        )) === 2,
       { timeoutMs: 5000, message: 'two invalid and two too_large drops counted' },
     );
     const warns = stack.ingester!.logs.filter((l) => l['code'] === 'BroadcastDropped');
     expect(warns.map((w) => w['reason']).sort()).toEqual(['invalid', 'invalid', 'too_large', 'too_large']);
-    expect(await metricValue(stack.healthPort, 'walcast_ingester_broadcasts_published_total')).toBeGreaterThan(0);
+    expect(
+      await metricValue(stack.healthPort, 'walcast_ingester_broadcasts_published_total'),
+    ).toBeGreaterThan(0);
   });
 });
 
@@ -266,9 +290,9 @@ describe('security', () => {
       message: 'the audit row after the messages',
     });
     await sleep(200);
-    expect(tables.messages.filter((m) => m.event['schema'] === 'realtime' && m.event['table'] === 'messages')).toEqual(
-      [],
-    );
+    expect(
+      tables.messages.filter((m) => m.event['schema'] === 'realtime' && m.event['table'] === 'messages'),
+    ).toEqual([]);
     expect(tables.messages.some((m) => m.eventJson.includes('secret'))).toBe(false);
     expect(tap.malformed).toEqual([]);
   });

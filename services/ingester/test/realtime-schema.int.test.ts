@@ -45,7 +45,11 @@ async function withClient<T>(url: string, work: (db: Client) => Promise<T>): Pro
   }
 }
 
-async function startStack(url: string, slot: string, env: Record<string, string> = {}): Promise<WalcastStack> {
+async function startStack(
+  url: string,
+  slot: string,
+  env: Record<string, string> = {},
+): Promise<WalcastStack> {
   const stack = await WalcastStack.start(backends, {
     gateways: 0,
     slot,
@@ -89,7 +93,10 @@ describe('migrations', () => {
       const stack = await startStack(url, 'upgrade', { STATUS_INTERVAL: '200ms' });
       const ingester = stack.ingester!;
       expect(ingester.logs.some((l) => l['msg'] === 'realtime schema migrated')).toBe(true);
-      await waitFor(() => tables.ofTable('items').length === 6, { timeoutMs: 10_000, message: 'the 6 items' });
+      await waitFor(() => tables.ofTable('items').length === 6, {
+        timeoutMs: 10_000,
+        message: 'the 6 items',
+      });
       await waitFor(() => ingester.logs.some((l) => String(l['msg']).includes('reconnecting with it')), {
         timeoutMs: 10_000,
         message: 'the switch to both publications',
@@ -107,11 +114,18 @@ describe('migrations', () => {
 describe('MANAGE_SCHEMA=false', () => {
   it('creates nothing, says what is missing, and broadcasts once the documented SQL ran', async () => {
     const url = await database('unmanaged');
-    await sql(url, 'create table public.items (id int primary key)', 'create publication supabase_realtime for all tables');
+    await sql(
+      url,
+      'create table public.items (id int primary key)',
+      'create publication supabase_realtime for all tables',
+    );
     const stack = await startStack(url, 'unmanaged', { MANAGE_SCHEMA: 'false', STATUS_INTERVAL: '200ms' });
     const warn = stack.ingester!.logs.find((l) => l['code'] === 'RealtimeSchemaMissing');
     expect(warn?.['missing']).toEqual(
-      expect.arrayContaining(['table realtime.messages', 'publication walcast_messages (FOR TABLE realtime.messages)']),
+      expect.arrayContaining([
+        'table realtime.messages',
+        'publication walcast_messages (FOR TABLE realtime.messages)',
+      ]),
     );
     expect(await sql(url, `select to_regnamespace('realtime') is null as none`)).toEqual([{ none: true }]);
 
@@ -124,20 +138,26 @@ describe('MANAGE_SCHEMA=false', () => {
     try {
       const ingester = await stack.startIngester();
       // pgoutput refuses the WAL from before the publication once; the ingester defers it.
-      await waitFor(() => tables.ofTable('items').length === 3, { timeoutMs: 15_000, message: 'the 3 items' });
+      await waitFor(() => tables.ofTable('items').length === 3, {
+        timeoutMs: 15_000,
+        message: 'the 3 items',
+      });
       await waitFor(() => ingester.logs.some((l) => String(l['msg']).includes('reconnecting with it')), {
         timeoutMs: 10_000,
         message: 'the switch to both publications',
       });
       await sql(url, `select realtime.send('{"v":1}', 'e', 'unmanaged-room', false)`);
-      await waitFor(() => tap.of('unmanaged-room').length === 1, { timeoutMs: 10_000, message: 'the broadcast' });
+      await waitFor(() => tap.of('unmanaged-room').length === 1, {
+        timeoutMs: 10_000,
+        message: 'the broadcast',
+      });
       const warns = ingester.logs.filter((l) => l['level'] === 'warn').map((l) => l['code']);
       expect(warns.every((c) => c === 'RealtimeSchemaMissing' || c === 'ReplicationFailed')).toBe(true);
     } finally {
       await tables.close();
     }
-    expect(await sql(url, `select to_regclass('realtime.walcast_schema_migrations') is null as none`)).toEqual([
-      { none: true },
-    ]);
+    expect(
+      await sql(url, `select to_regclass('realtime.walcast_schema_migrations') is null as none`),
+    ).toEqual([{ none: true }]);
   });
 });

@@ -109,7 +109,13 @@ export class BroadcastTap {
       try {
         if (!topic) throw new Error(`not a broadcast topic: ${channel}`);
         const { header, payloadText } = decodeBroadcastMessage(text);
-        this.messages.push({ channel, subtopic: topic.subtopic, isPrivate: topic.isPrivate, header, payloadText });
+        this.messages.push({
+          channel,
+          subtopic: topic.subtopic,
+          isPrivate: topic.isPrivate,
+          header,
+          payloadText,
+        });
       } catch (err) {
         this.malformed.push(`${(err as Error).message}: ${text.slice(0, 200)}`);
       }

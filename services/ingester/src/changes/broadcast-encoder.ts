@@ -73,20 +73,28 @@ export class BroadcastEncoder {
     const binary = value(c.binaryPayload);
     if (!topic) return drop('invalid', 'the row has no topic');
     if (event === null) return drop('invalid', 'the row has no event');
-    if (payload !== null && binary !== null) return drop('invalid', 'the row has both payload and binary_payload');
-    if (payload === null && binary === null) return drop('invalid', 'the row has neither payload nor binary_payload');
+    if (payload !== null && binary !== null)
+      return drop('invalid', 'the row has both payload and binary_payload');
+    if (payload === null && binary === null)
+      return drop('invalid', 'the row has neither payload nor binary_payload');
     const isPrivate = value(c.private) === 't';
     if (payload !== null) {
       const size = Buffer.byteLength(payload, 'utf8');
       if (size > this.opts.maxBytes) return drop('too_large', `payload of ${size} bytes`);
       return {
         kind: 'broadcast',
-        broadcast: { topic: topicForBroadcast(topic, isPrivate), event, enc: 'json', payloadText: payload, id },
+        broadcast: {
+          topic: topicForBroadcast(topic, isPrivate),
+          event,
+          enc: 'json',
+          payloadText: payload,
+          id,
+        },
       };
     }
     // bytea in hex output: \x followed by two hex digits per byte.
-    const hex = binary!.startsWith('\\x') ? binary!.slice(2) : '';
-    if (hex.length !== binary!.length - 2 || hex.length % 2 !== 0) {
+    const hex = binary!.slice(2);
+    if (!binary!.startsWith('\\x') || hex.length % 2 !== 0 || !/^[0-9a-f]*$/i.test(hex)) {
       return drop('invalid', 'binary_payload is not in hex output');
     }
     const size = hex.length / 2;

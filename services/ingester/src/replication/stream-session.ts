@@ -160,7 +160,8 @@ export class StreamSession {
         return;
       case 'update':
       case 'delete':
-        if (!isMessagesRelation(msg.relation)) this.publisher.publish(this.encoder.encode(msg), this.commitLsn);
+        if (!isMessagesRelation(msg.relation))
+          this.publisher.publish(this.encoder.encode(msg), this.commitLsn);
         return;
       case 'truncate': {
         const relations = msg.relations.filter((r) => !isMessagesRelation(r));

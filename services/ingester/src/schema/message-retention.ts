@@ -85,7 +85,10 @@ export class MessageRetention {
       this.opts.onFailed();
       const message = (err as Error).message;
       if (message !== this.lastError) {
-        this.opts.log.warn({ err, code: 'RetentionFailed' }, 'deleting old messages failed; retrying at the next run');
+        this.opts.log.warn(
+          { err, code: 'RetentionFailed' },
+          'deleting old messages failed; retrying at the next run',
+        );
       }
       this.lastError = message;
     } finally {
