@@ -47,6 +47,13 @@ export const IngesterErrorCodes = {
     doc: 'PostgreSQL cannot be reached with the configured address and credentials.',
     where: ['services/ingester/src/ingester.ts'],
   },
+  SchemaMigrationFailed: {
+    doc:
+      'a migration of the `realtime` schema failed (MANAGE_SCHEMA): the message says which and why; give the ' +
+      'user the privileges it needs, or set `MANAGE_SCHEMA=false` and create the objects of ' +
+      '[realtime-schema.md](realtime-schema.md) yourself.',
+    where: ['services/ingester/src/schema/schema-manager.ts'],
+  },
   ReplicationFailed: {
     doc:
       'the replication stream or a publish failed (connection lost, walsender terminated): the ingester ' +
@@ -71,6 +78,26 @@ export const LogCodes = {
       '`SUBSCRIBER_BACKLOG_MAX_WAIT`; the ingester stops waiting for it, and Redis may then close it ' +
       '(its clients miss changes, counted as `StreamGap`).',
     where: ['services/ingester/src/publish/subscriber-flow.ts'],
+  },
+  BroadcastDropped: {
+    doc:
+      'ingester: a row of `realtime.messages` could not be broadcast (no topic or event, both or neither ' +
+      'payload, or a payload over `MAX_BROADCAST_BYTES`); it is skipped, counted in ' +
+      '`walcast_ingester_broadcasts_dropped_total` and logged at most 5 times a minute.',
+    where: ['services/ingester/src/replication/stream-session.ts'],
+  },
+  RealtimeSchemaMissing: {
+    doc:
+      'ingester: with `MANAGE_SCHEMA=false`, objects of the `realtime` schema are missing (listed in ' +
+      '`missing`); messages sent from the database are not broadcast until they exist ' +
+      '([realtime-schema.md](realtime-schema.md)). Logged once per change.',
+    where: ['services/ingester/src/ingester.ts'],
+  },
+  RetentionFailed: {
+    doc:
+      'ingester: deleting rows of `realtime.messages` older than `MESSAGE_RETENTION` failed; the next run ' +
+      'tries again (`walcast_ingester_retention_failures_total`).',
+    where: ['services/ingester/src/schema/message-retention.ts'],
   },
   ChangesMissed: {
     doc:

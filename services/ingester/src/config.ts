@@ -5,6 +5,7 @@
  */
 import {
   ConfigError,
+  bool,
   bytes,
   defaultInstanceId,
   durationMs,
@@ -112,6 +113,31 @@ export const ingesterSchema = {
     doc: 'How often the slot (retained WAL, confirmed position, wal_status) is read for metrics and warnings.',
     default: 10_000,
   }),
+  MANAGE_SCHEMA: bool({
+    doc:
+      'Create and upgrade the `realtime` schema (realtime.messages, realtime.send() and the others, the ' +
+      '`walcast_messages` publication) at start, before reporting ready. false: only check that the ' +
+      'objects exist, log what is missing and stream without broadcasts from the database ' +
+      '([realtime-schema.md](realtime-schema.md) has the SQL).',
+    default: true,
+  }),
+  MAX_BROADCAST_BYTES: bytes({
+    doc:
+      'Largest payload of a message sent from the database (its JSON text, or its binary_payload); larger ' +
+      'ones are dropped, counted in `walcast_ingester_broadcasts_dropped_total` and logged.',
+    default: 262_144,
+  }),
+  MESSAGE_RETENTION: durationMs({
+    doc:
+      'Rows of realtime.messages older than this are deleted, in batches (`infinity`: never). Replay reads ' +
+      'no further back than this.',
+    default: 72 * 3_600_000,
+    allowInfinity: true,
+  }),
+  MESSAGE_RETENTION_INTERVAL: durationMs({
+    doc: 'How often old rows of realtime.messages are looked for (by the ingester that holds the slot).',
+    default: 600_000,
+  }),
 } as const;
 
 export type IngesterConfig = Readonly<{
@@ -140,6 +166,11 @@ export type IngesterConfig = Readonly<{
   subscriberCheckIntervalMs: number;
   slotLagWarnBytes: number;
   slotCheckIntervalMs: number;
+  manageSchema: boolean;
+  maxBroadcastBytes: number;
+  /** `Infinity`: messages are kept. */
+  messageRetentionMs: number;
+  messageRetentionIntervalMs: number;
 }>;
 
 /** Reads and validates the environment; throws ConfigError listing every problem. */
@@ -157,6 +188,10 @@ export function readConfig(env: Readonly<Record<string, string | undefined>> = p
   }
   if (e)
     problems.push(...metricsListenerProblems('HEALTH_PORT', e.HEALTH_PORT, e.METRICS_PORT, e.METRICS_HOST));
+  if (e && e.MESSAGE_RETENTION <= 0)
+    problems.push('MESSAGE_RETENTION: must be more than 0 (`infinity` keeps messages forever)');
+  if (e && e.MESSAGE_RETENTION_INTERVAL <= 0)
+    problems.push('MESSAGE_RETENTION_INTERVAL: must be more than 0');
   if (problems.length > 0 || !e) throw new ConfigError(problems);
   const pg: ClientConfig = e.DATABASE_URL
     ? { connectionString: e.DATABASE_URL }
@@ -193,5 +228,9 @@ export function readConfig(env: Readonly<Record<string, string | undefined>> = p
     subscriberCheckIntervalMs: e.SUBSCRIBER_CHECK_INTERVAL,
     slotLagWarnBytes: e.SLOT_LAG_WARN,
     slotCheckIntervalMs: e.SLOT_CHECK_INTERVAL,
+    manageSchema: e.MANAGE_SCHEMA,
+    maxBroadcastBytes: e.MAX_BROADCAST_BYTES,
+    messageRetentionMs: e.MESSAGE_RETENTION,
+    messageRetentionIntervalMs: e.MESSAGE_RETENTION_INTERVAL,
   });
 }

@@ -4,6 +4,12 @@
  *
  * States: `starting` → `streaming` ⇄ `retrying` → `stopping` → `stopped`. Readiness is `streaming`
  * with Redis reachable. Each failure is logged once per change of its code, not once per retry.
+ *
+ * Before each session the `realtime` schema is migrated (or, with MANAGE_SCHEMA=false, checked):
+ * the ingester is never ready without it. The stream reads the user's publication and, when it
+ * exists, the messages publication; if the slot has not yet confirmed the position from which that
+ * publication may be streamed (schema/schema-manager.ts), the session reads the user's publication
+ * alone until it has, then reconnects at once with both.
  */
 import { Client } from 'pg';
 import { jitteredBackoffMs, type Bus } from '@walcast/bus';
@@ -18,9 +24,11 @@ import {
   type TypeCatalogRow,
 } from './changes/type-registry';
 import { ChangeSource } from './replication/change-source';
+import { MESSAGES_PUBLICATION } from './schema/migrations';
+import { checkSchema, migrateSchema, type SchemaState } from './schema/schema-manager';
 import { ensurePublication, ensureSlot, ensureWalLevel } from './replication/slot-setup';
 import { StreamSession } from './replication/stream-session';
-import { lsnToText, type Lsn } from './replication/lsn';
+import { lsnFromText, lsnToText, type Lsn } from './replication/lsn';
 
 /** A table's primary key columns, in key order. */
 const PRIMARY_KEY_SQL = `select a.attname from pg_index i
@@ -42,8 +50,15 @@ export class Ingester {
   private sessions = 0;
   /** Flow control from Redis subscribers: WAL reading is held while true. */
   private held = false;
+  /** Set when a session ends on purpose to reconnect with the messages publication. */
+  private reconnectNow = false;
+  /** Where the messages publication may be streamed from, learnt from a refusal (see streamOnce). */
+  private messagesFromFallback: Lsn = 0n;
+  private lastMissing = '';
   /** Last confirmed position, for logs and health. */
   confirmedLsn: Lsn = 0n;
+  /** What the last schema step found (null before the first). */
+  schema: SchemaState | null = null;
 
   constructor(
     private readonly config: IngesterConfig,
@@ -101,6 +116,11 @@ export class Ingester {
         await this.streamOnce();
       } catch (err) {
         if (this.stopRequested) break;
+        if (this.reconnectNow) {
+          this.reconnectNow = false;
+          attempt = 0;
+          continue;
+        }
         this.currentState = errorCode(err) === 'SlotInUse' ? 'standby' : 'retrying';
         this.reportFailure(err);
       }
@@ -127,9 +147,25 @@ export class Ingester {
         );
       });
       await ensureWalLevel(catalog);
+      const schema = await this.prepareSchema(catalog);
       await ensurePublication(catalog, this.config.publication);
       const slot = await ensureSlot(catalog, this.config.slotName);
       if (slot.created) this.log.info({ slot: this.config.slotName }, 'replication slot created');
+      // Deferred: the slot is behind the point from which the messages publication can be decoded.
+      const messagesFromLsn =
+        schema.messagesFromLsn > this.messagesFromFallback
+          ? schema.messagesFromLsn
+          : this.messagesFromFallback;
+      const deferMessages = schema.messagesPublication && slot.confirmedLsn < messagesFromLsn;
+      const publications =
+        schema.messagesPublication && !deferMessages
+          ? [this.config.publication, MESSAGES_PUBLICATION]
+          : [this.config.publication];
+      if (deferMessages)
+        this.log.info(
+          { from: lsnToText(messagesFromLsn), confirmed: lsnToText(slot.confirmedLsn) },
+          `streaming without ${MESSAGES_PUBLICATION} until the slot passes its creation`,
+        );
       const registry = new TypeRegistry();
       this.sessions++;
       this.metrics.sessions.inc();
@@ -137,7 +173,7 @@ export class Ingester {
         source: new ChangeSource({
           pg: this.config.pg,
           slot: this.config.slotName,
-          publication: this.config.publication,
+          publications,
         }),
         bus: this.bus,
         registry,
@@ -164,24 +200,71 @@ export class Ingester {
         },
         onConfirmed: (lsn) => {
           this.confirmedLsn = lsn;
+          if (deferMessages && lsn >= messagesFromLsn && !this.reconnectNow && !this.stopRequested) {
+            this.log.info(`the slot passed the creation of ${MESSAGES_PUBLICATION}; reconnecting with it`);
+            this.reconnectNow = true;
+            void session.stop();
+          }
         },
         ...(this.onPublishing ? { onPublishing: this.onPublishing } : {}),
-        onChangePublished: (bytes) => {
-          this.metrics.changesPublished.inc();
+        maxBroadcastBytes: this.config.maxBroadcastBytes,
+        onPublished: (bytes, kind) => {
+          if (kind === 'broadcast') this.metrics.broadcastsPublished.inc();
+          else this.metrics.changesPublished.inc();
           this.metrics.bytesPublished.inc(bytes);
         },
+        onBroadcastDropped: (reason) => this.metrics.broadcastsDropped.inc({ reason }),
         onTransactionPublished: (commitTimeMs) => {
           this.metrics.commitToPublish.observe(Math.max(0, Date.now() - commitTimeMs) / 1000);
         },
       });
       this.session = session;
       if (this.held) session.hold(true);
-      await session.run();
+      try {
+        await session.run();
+      } catch (err) {
+        // Without a migration record (MANAGE_SCHEMA=false), the publication's creation point is
+        // unknown until pgoutput (before PostgreSQL 18) refuses WAL decoded before it: defer it to now.
+        if (publications.includes(MESSAGES_PUBLICATION) && isMissingMessagesPublication(err)) {
+          const { rows } = await catalog.query<{ lsn: string }>(
+            'select pg_current_wal_insert_lsn()::text as lsn',
+          );
+          this.messagesFromFallback = lsnFromText(rows[0]!.lsn);
+          this.log.warn(
+            { code: 'RealtimeSchemaMissing', from: rows[0]!.lsn },
+            `the slot has WAL from before ${MESSAGES_PUBLICATION} was created; streaming without it up to the ` +
+              'current position (messages sent since its creation and before now are not broadcast)',
+          );
+        }
+        throw err;
+      }
     } finally {
       this.session = null;
       this.catalog = null;
       await catalog.end().catch(() => undefined);
     }
+  }
+
+  /** Migrates the realtime schema (MANAGE_SCHEMA) or checks it, logging what is missing once per change. */
+  private async prepareSchema(catalog: Client): Promise<SchemaState> {
+    let schema: SchemaState;
+    if (this.config.manageSchema) {
+      schema = await migrateSchema(catalog);
+      if (schema.applied.length > 0) this.log.info({ versions: schema.applied }, 'realtime schema migrated');
+    } else {
+      schema = await checkSchema(catalog);
+      const missing = schema.missing.join(', ');
+      if (missing && missing !== this.lastMissing) {
+        this.log.warn(
+          { code: 'RealtimeSchemaMissing', missing: schema.missing },
+          'MANAGE_SCHEMA=false and realtime schema objects are missing: messages sent from the database ' +
+            'are not broadcast until they exist (docs/realtime-schema.md has the SQL)',
+        );
+      }
+      this.lastMissing = missing;
+    }
+    this.schema = schema;
+    return schema;
   }
 
   private reportFailure(err: unknown): void {
@@ -213,4 +296,9 @@ export class Ingester {
       };
     });
   }
+}
+
+/** pgoutput's refusal to decode WAL from before the messages publication existed. */
+function isMissingMessagesPublication(err: unknown): boolean {
+  return err instanceof Error && err.message.includes(`publication "${MESSAGES_PUBLICATION}" does not exist`);
 }

@@ -10,6 +10,7 @@ import { startHealthServers } from './health';
 import { Ingester } from './ingester';
 import { IngesterMetrics } from './metrics';
 import { SlotMonitor } from './replication/slot-monitor';
+import { MessageRetention } from './schema/message-retention';
 import { SubscriberFlow } from './publish/subscriber-flow';
 
 async function start(config: IngesterConfig) {
@@ -70,6 +71,15 @@ async function start(config: IngesterConfig) {
     metrics,
     flow ? (bytes) => flow.consume(bytes) : null,
   );
+  const retention = new MessageRetention({
+    pg: config.pg,
+    retentionMs: config.messageRetentionMs,
+    intervalMs: config.messageRetentionIntervalMs,
+    log: log.child({ component: 'retention' }),
+    shouldRun: () => ingester.state === 'streaming' && ingester.schema?.messagesTable === true,
+    onDeleted: (rows) => metrics.messagesDeleted.inc(rows),
+    onFailed: () => metrics.retentionFailures.inc(),
+  });
   const health = await startHealthServers(
     { host: config.healthHost, port: config.healthPort },
     config.metricsPort === null ? null : { host: config.metricsHost, port: config.metricsPort },
@@ -80,11 +90,13 @@ async function start(config: IngesterConfig) {
   ingester.start();
   monitor.start();
   flow?.start();
+  retention.start();
 
   return {
     log,
     stop: async () => {
       flow?.stop();
+      await retention.stop();
       await ingester.stop();
       await monitor.stop();
       await bus.close();

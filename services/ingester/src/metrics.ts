@@ -27,6 +27,10 @@ export class IngesterMetrics {
   readonly sessions: Counter;
   readonly subscriberHolds: Counter;
   readonly subscribersClosed: Counter;
+  readonly broadcastsPublished: Counter;
+  readonly broadcastsDropped: Counter<'reason'>;
+  readonly messagesDeleted: Counter;
+  readonly retentionFailures: Counter;
 
   constructor(gauges: IngesterGauges) {
     const registers = [this.registry];
@@ -117,6 +121,29 @@ export class IngesterMetrics {
     this.subscribersClosed = new Counter({
       name: 'walcast_ingester_subscribers_closed_total',
       help: 'Gateway subscriber connections closed in Redis because they fell too far behind alone.',
+      registers,
+    });
+    this.broadcastsPublished = new Counter({
+      name: 'walcast_ingester_broadcasts_published_total',
+      help: 'Messages sent from the database (realtime.send) that Redis accepted on their broadcast topic.',
+      registers,
+    });
+    this.broadcastsDropped = new Counter({
+      name: 'walcast_ingester_broadcasts_dropped_total',
+      help:
+        'Rows of realtime.messages that could not be broadcast: reason invalid (no topic or event, both or ' +
+        'neither payload) or too_large (over MAX_BROADCAST_BYTES).',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.messagesDeleted = new Counter({
+      name: 'walcast_ingester_messages_deleted_total',
+      help: 'Rows of realtime.messages deleted for being older than MESSAGE_RETENTION.',
+      registers,
+    });
+    this.retentionFailures = new Counter({
+      name: 'walcast_ingester_retention_failures_total',
+      help: 'Retention runs that failed (logged as RetentionFailed; the next run tries again).',
       registers,
     });
   }

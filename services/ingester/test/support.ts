@@ -3,7 +3,14 @@
 import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 
-import { decodeBusMessage, patternForAll, type BusHeader } from '@walcast/protocol';
+import {
+  decodeBroadcastMessage,
+  decodeBusMessage,
+  parseBroadcastTopic,
+  patternForAll,
+  type BroadcastHeader,
+  type BusHeader,
+} from '@walcast/protocol';
 import { sql } from '@walcast/test-utils';
 
 import { lsnFromText, type Lsn } from '../src/replication/lsn';
@@ -79,6 +86,72 @@ export class BusTap {
     await this.client.quit().catch(() => undefined);
     this.client.disconnect();
   }
+}
+
+/** One decoded broadcast envelope. */
+export interface BroadcastTapMessage {
+  channel: string;
+  subtopic: string;
+  isPrivate: boolean;
+  header: BroadcastHeader;
+  payloadText: string;
+}
+
+/** A Redis subscriber on every broadcast topic that decodes their envelopes. */
+export class BroadcastTap {
+  readonly messages: BroadcastTapMessage[] = [];
+  readonly malformed: string[] = [];
+
+  private constructor(private readonly client: RedisClient) {
+    client.on('error', () => undefined);
+    client.on('pmessage', (_pattern, channel, text) => {
+      const topic = parseBroadcastTopic(channel);
+      try {
+        if (!topic) throw new Error(`not a broadcast topic: ${channel}`);
+        const { header, payloadText } = decodeBroadcastMessage(text);
+        this.messages.push({
+          channel,
+          subtopic: topic.subtopic,
+          isPrivate: topic.isPrivate,
+          header,
+          payloadText,
+        });
+      } catch (err) {
+        this.malformed.push(`${(err as Error).message}: ${text.slice(0, 200)}`);
+      }
+    });
+  }
+
+  static async open(url: string): Promise<BroadcastTap> {
+    const client = new Redis(url, { maxRetriesPerRequest: null, retryStrategy: () => 50 });
+    const tap = new BroadcastTap(client);
+    await client.psubscribe('walcast:v1:broadcast:*');
+    return tap;
+  }
+
+  /** Messages of one subtopic, in arrival order. */
+  of(subtopic: string): BroadcastTapMessage[] {
+    return this.messages.filter((m) => m.subtopic === subtopic);
+  }
+
+  /** JSON payloads of one subtopic, parsed. */
+  payloads(subtopic: string): Array<Record<string, unknown>> {
+    return this.of(subtopic)
+      .filter((m) => m.header.enc === 'json')
+      .map((m) => JSON.parse(m.payloadText) as Record<string, unknown>);
+  }
+
+  async close(): Promise<void> {
+    await this.client.quit().catch(() => undefined);
+    this.client.disconnect();
+  }
+}
+
+/** The value of one series in a Prometheus text scrape of the ingester (undefined when absent). */
+export async function metricValue(healthPort: number, series: string): Promise<number | undefined> {
+  const text = await (await fetch(`http://127.0.0.1:${healthPort}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
 }
 
 export interface SlotRow {

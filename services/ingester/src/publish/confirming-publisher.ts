@@ -11,8 +11,9 @@
  * - A rejected publish is fatal for the stream (`onFailure`): nothing after it may be confirmed,
  *   and the caller restarts from the last confirmed position (at-least-once).
  */
-import { encodeBusMessage, type BusHeader } from '@walcast/protocol';
+import { encodeBroadcastMessage, encodeBusMessage, type BusHeader } from '@walcast/protocol';
 import type { Bus } from '@walcast/bus';
+import type { EncodedBroadcast } from '../changes/broadcast-encoder';
 import type { EncodedChange } from '../changes/change-encoder';
 import type { Lsn } from '../replication/lsn';
 import { lsnToText } from '../replication/lsn';
@@ -29,11 +30,14 @@ export interface PublisherOptions {
   onFailure(err: Error): void;
   /** Told the size of each message as it is handed to the bus (flow control spends a budget). */
   onIssued?(bytes: number): void;
-  /** Observes each published change once Redis accepted it (metrics). */
-  onPublished?(bytes: number): void;
+  /** Observes each published message once Redis accepted it (metrics). */
+  onPublished?(bytes: number, kind: PublishedKind): void;
   /** The slot's confirmed position when the session started: reported until something newer is. */
   startLsn: Lsn;
 }
+
+/** A table change (change envelope) or a message sent from SQL (broadcast envelope). */
+export type PublishedKind = 'change' | 'broadcast';
 
 export class ConfirmingPublisher {
   private issued = 0;
@@ -89,13 +93,36 @@ export class ConfirmingPublisher {
       pk: change.pk as string[],
       ts: Date.now(),
     };
-    const message = encodeBusMessage(header, change.json);
+    this.send(change.topic, encodeBusMessage(header, change.json), 'change');
+  }
+
+  /**
+   * Publishes a message sent from SQL on its broadcast topic. It is part of its transaction like a
+   * change: the commit is confirmed only once Redis accepted it (at least once across crashes).
+   */
+  publishBroadcast(broadcast: EncodedBroadcast): void {
+    const message = encodeBroadcastMessage(
+      {
+        v: 1,
+        src: this.opts.source,
+        shape: 'user',
+        event: broadcast.event,
+        enc: broadcast.enc,
+        ...(broadcast.id !== null ? { meta: { id: broadcast.id } } : {}),
+        ts: Date.now(),
+      },
+      broadcast.payloadText,
+    );
+    this.send(broadcast.topic, message, 'broadcast');
+  }
+
+  private send(topic: string, message: string, kind: PublishedKind): void {
     const id = ++this.issued;
     const bytes = message.length;
     this.inFlightBytesCount += bytes;
     this.opts.onIssued?.(bytes);
-    this.opts.bus.publish(change.topic, message).then(
-      () => this.settle(id, bytes),
+    this.opts.bus.publish(topic, message).then(
+      () => this.settle(id, bytes, kind),
       (err: unknown) => this.fail(err instanceof Error ? err : new Error(String(err))),
     );
     if (
@@ -118,10 +145,10 @@ export class ConfirmingPublisher {
     if (this.isIdle) this.confirm(lsn);
   }
 
-  private settle(id: number, bytes: number): void {
+  private settle(id: number, bytes: number, kind: PublishedKind): void {
     if (this.failed) return;
     this.inFlightBytesCount -= bytes;
-    this.opts.onPublished?.(bytes);
+    this.opts.onPublished?.(bytes, kind);
     if (id === this.contiguousDone + 1) {
       this.contiguousDone = id;
       while (this.doneOutOfOrder.delete(this.contiguousDone + 1)) this.contiguousDone++;

@@ -43,8 +43,8 @@ class TextPgoutputPlugin extends PgoutputPlugin {
   parseError: Error | null = null;
   private readonly decoder = new PgoutputDecoder();
 
-  constructor(publication: string) {
-    super({ protoVersion: 1, publicationNames: [publication] });
+  constructor(publications: readonly string[]) {
+    super({ protoVersion: 1, publicationNames: [...publications] });
   }
 
   override parse(buffer: Buffer): Pgoutput.Message {
@@ -70,12 +70,19 @@ export class ChangeSource {
   private readonly plugin: TextPgoutputPlugin;
   private used = false;
 
-  constructor(private readonly opts: { pg: ClientConfig; slot: string; publication: string }) {
+  constructor(
+    private readonly opts: {
+      pg: ClientConfig;
+      slot: string;
+      /** pgoutput's publication_names: the user's publication, and the messages publication when it exists. */
+      publications: readonly string[];
+    },
+  ) {
     this.service = new LogicalReplicationService(
       { ...opts.pg, application_name: 'walcast-ingester', options: SESSION_OPTIONS },
       { acknowledge: { auto: false, timeoutSeconds: 0 }, flowControl: { enabled: false } },
     );
-    this.plugin = new TextPgoutputPlugin(opts.publication);
+    this.plugin = new TextPgoutputPlugin(opts.publications);
   }
 
   /** Streams until the connection ends; rejects with the cause. Call once. */

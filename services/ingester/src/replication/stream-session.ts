@@ -13,13 +13,18 @@
  *   past WAL of unpublished tables without skipping anything.
  * - I2: a standby status update with the confirmed position goes out every `statusIntervalMs` and
  *   whenever the server asks, even while publishing is blocked (reading paused).
+ * - Rows of `realtime.messages` are never published as table changes, whichever publication
+ *   brought them: their INSERTs become broadcasts (changes/broadcast-encoder.ts) and everything
+ *   else about them (updates, deletes, truncates) is skipped.
  */
 import type { Bus } from '@walcast/bus';
 import type { Logger } from '@walcast/logger';
+import { LogThrottle } from '@walcast/logger';
+import { BroadcastEncoder, isMessagesRelation, type DropReason } from '../changes/broadcast-encoder';
 import { ChangeEncoder } from '../changes/change-encoder';
-import type { RelationMessage } from '../changes/pgoutput-decoder';
+import type { InsertMessage, RelationMessage } from '../changes/pgoutput-decoder';
 import type { TypeRegistry } from '../changes/type-registry';
-import { ConfirmingPublisher } from '../publish/confirming-publisher';
+import { ConfirmingPublisher, type PublishedKind } from '../publish/confirming-publisher';
 import type { ChangeSource, WalMessage } from './change-source';
 import { lsnToText, type Lsn } from './lsn';
 
@@ -40,7 +45,12 @@ export interface SessionOptions {
   log: Logger;
   onStreaming(): void;
   onConfirmed(lsn: Lsn): void;
-  onChangePublished?(bytes: number): void;
+  /** A change or broadcast was accepted by Redis. */
+  onPublished?(bytes: number, kind: PublishedKind): void;
+  /** Largest payload of a message sent from SQL (MAX_BROADCAST_BYTES); larger ones are dropped. */
+  maxBroadcastBytes: number;
+  /** A message sent from SQL could not be broadcast (counted; the session logs it, throttled). */
+  onBroadcastDropped?(reason: DropReason): void;
   /** Each message's size as it is handed to the bus (message length in UTF-16 units). */
   onPublishing?(bytes: number): void;
   /** A transaction is confirmed (Redis accepted all of it); its commit time in ms since the epoch. */
@@ -52,6 +62,8 @@ const ACK_COALESCE_MS = 20;
 
 export class StreamSession {
   private readonly encoder: ChangeEncoder;
+  private readonly broadcasts: BroadcastEncoder;
+  private readonly dropThrottle = new LogThrottle({ max: 5, windowMs: 60_000 });
   private readonly publisher: ConfirmingPublisher;
   private readonly queue: WalMessage[] = [];
   private blocked = false;
@@ -68,6 +80,7 @@ export class StreamSession {
 
   constructor(private readonly opts: SessionOptions) {
     this.encoder = new ChangeEncoder(opts.registry);
+    this.broadcasts = new BroadcastEncoder({ maxBytes: opts.maxBroadcastBytes });
     this.publisher = new ConfirmingPublisher({
       bus: opts.bus,
       source: opts.instanceId,
@@ -80,7 +93,7 @@ export class StreamSession {
       onPressure: (paused) => this.setPressure(paused),
       onFailure: (err) => this.fail(err),
       startLsn: opts.startLsn,
-      ...(opts.onChangePublished ? { onPublished: opts.onChangePublished } : {}),
+      ...(opts.onPublished ? { onPublished: opts.onPublished } : {}),
       ...(opts.onPublishing ? { onIssued: opts.onPublishing } : {}),
     });
   }
@@ -142,13 +155,21 @@ export class StreamSession {
         this.learnRelation(msg);
         return;
       case 'insert':
+        if (isMessagesRelation(msg.relation)) this.broadcast(msg);
+        else this.publisher.publish(this.encoder.encode(msg), this.commitLsn);
+        return;
       case 'update':
       case 'delete':
-        this.publisher.publish(this.encoder.encode(msg), this.commitLsn);
+        if (!isMessagesRelation(msg.relation))
+          this.publisher.publish(this.encoder.encode(msg), this.commitLsn);
         return;
-      case 'truncate':
-        for (const change of this.encoder.encodeTruncate(msg)) this.publisher.publish(change, this.commitLsn);
+      case 'truncate': {
+        const relations = msg.relations.filter((r) => !isMessagesRelation(r));
+        if (relations.length === 0) return;
+        for (const change of this.encoder.encodeTruncate({ ...msg, relations }))
+          this.publisher.publish(change, this.commitLsn);
         return;
+      }
       case 'commit':
         this.inTransaction = false;
         if (msg.endLsn > 0n) {
@@ -159,6 +180,20 @@ export class StreamSession {
         return;
       default:
         return; // type, origin and logical messages carry nothing to publish
+    }
+  }
+
+  private broadcast(msg: InsertMessage): void {
+    const result = this.broadcasts.encode(msg);
+    if (result.kind === 'broadcast') {
+      this.publisher.publishBroadcast(result.broadcast);
+    } else if (result.kind === 'dropped') {
+      this.opts.onBroadcastDropped?.(result.reason);
+      this.dropThrottle.warn(
+        this.opts.log,
+        { code: 'BroadcastDropped', reason: result.reason, detail: result.detail, id: result.id },
+        'message sent from the database dropped',
+      );
     }
   }
 
