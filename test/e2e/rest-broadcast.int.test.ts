@@ -1,5 +1,5 @@
 /**
- * The REST broadcast API end to end (docs/broadcast.md, "REST"): real gateways (SECURE_CHANNELS on),
+ * The REST broadcast API end to end (docs/rest-broadcast.md): real gateways (SECURE_CHANNELS on),
  * Redis, and the published @supabase/supabase-js / @supabase/realtime-js 2.119.1 as senders and
  * receivers. Messages are posted to gateway 0 and received on gateway 1, so every delivery crosses
  * Redis. Negative checks ("nothing arrived") send a marker after the message under test: one

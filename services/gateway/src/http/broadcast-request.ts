@@ -1,6 +1,6 @@
 /**
  * The REST broadcast bodies, checked and turned into messages, as Supabase Realtime's
- * `BatchBroadcast` and `SingleBroadcast` changesets do (docs/broadcast.md, "REST"). Pure: no I/O.
+ * `BatchBroadcast` and `SingleBroadcast` changesets do (docs/rest-broadcast.md). Pure: no I/O.
  *
  * Refusals carry the reference's bodies: Ecto changeset errors as `{"errors":{field:[message]}}`,
  * with one object per message of a batch (`{}` for a valid one). Beyond the reference: a batch holds

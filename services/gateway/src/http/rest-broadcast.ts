@@ -1,5 +1,5 @@
 /**
- * The REST broadcast API of Supabase Realtime (docs/broadcast.md, "REST"), on the gateway's public
+ * The REST broadcast API of Supabase Realtime (docs/rest-broadcast.md), on the gateway's public
  * uWS app, under `/api` and `/realtime/v1/api`:
  *
  * - `POST /api/broadcast`: a batch `{"messages":[{topic, event, payload, private?, id?}]}`, each
