@@ -27,6 +27,7 @@ const tokenVerifier = 'services/gateway/src/auth/jose-token-verifier.ts';
 const clientLimits = 'services/gateway/src/ws/client-limits.ts';
 const channelRegistry = 'services/gateway/src/channels/channel-registry.ts';
 const channelAuthorizer = 'services/gateway/src/rls/channel-authorizer.ts';
+const restBroadcast = 'services/gateway/src/http/rest-broadcast.ts';
 
 export const ErrorCodes = {
   ServerShuttingDown: {
@@ -88,8 +89,15 @@ export const ErrorCodes = {
     retry: true,
     doc:
       'An unexpected error of the gateway while handling a frame (answered with this reason, the socket ' +
-      'stays open), a connect check (HTTP 500), a token check or a metrics scrape (logged); a bug to report.',
-    where: [connectionHandler, clientReplies, gatewayServer, 'services/gateway/src/http-routes.ts'],
+      'stays open), a connect check or a REST broadcast (HTTP 500), a token check or a metrics scrape ' +
+      '(logged); a bug to report.',
+    where: [
+      connectionHandler,
+      clientReplies,
+      gatewayServer,
+      'services/gateway/src/http-routes.ts',
+      restBroadcast,
+    ],
   },
   ProtocolViolation: {
     close: null,
@@ -160,14 +168,25 @@ export const ErrorCodes = {
       channelAuthorizer,
     ],
   },
+  WritePermissionUnavailable: {
+    close: null,
+    retry: true,
+    doc:
+      'The write permission of a private REST broadcast could not be checked (the policy check failed): ' +
+      'in a batch the topic’s messages are dropped (the batch is still 202), alone it is answered 500 ' +
+      '"Unable to authorize broadcast". Logged, throttled.',
+    where: [restBroadcast],
+  },
   BusUnavailable: {
     close: null,
     retry: true,
     doc:
       'The gateway could not subscribe to Redis in time; the client retries the join. Also logged ' +
-      'when Redis is lost or a subscription fails.',
+      'when Redis is lost or a subscription fails, and when a REST broadcast could not be published ' +
+      '(answered 503; the caller may retry).',
     where: [
       memberships,
+      restBroadcast,
       'services/gateway/src/channels/bus-subscriptions.ts',
       'packages/bus/src/redis-bus.ts',
     ],

@@ -207,6 +207,21 @@ export const gatewaySchema = {
     doc: 'Clock skew allowed when verifying `exp` and `nbf`; a joined channel still closes at its token’s `exp`.',
     default: 5_000,
   }),
+  MAX_REST_BROADCASTS_PER_SECOND: int({
+    doc:
+      'Messages this gateway’s REST broadcast API (`POST /api/broadcast…`) accepts per second, all callers ' +
+      'together, each message of a batch counted (a burst of as many is allowed); past it the request is ' +
+      'answered 429 as the original server does. A batch larger than this is always refused.',
+    default: 1000,
+    min: 1,
+    max: 1_000_000,
+  }),
+  MAX_REST_BODY_BYTES: bytes({
+    doc:
+      'Largest REST broadcast request body; a larger one is refused with 413 as soon as its length is ' +
+      'known, without reading it all. Each message’s payload is further held to MAX_BROADCAST_BYTES.',
+    default: 1024 * 1024,
+  }),
 } as const;
 
 export interface AuthConfig {
@@ -269,7 +284,14 @@ export type GatewayConfig = Readonly<{
    * tables with row-level security; else null.
    */
   database: Readonly<Pick<RowAuthConfig, 'connection' | 'target'>> | null;
+  rest: Readonly<RestBroadcastConfig>;
 }>;
+
+/** The REST broadcast API's own bounds (MAX_BROADCAST_BYTES and MAX_FRAME_DEPTH apply too). */
+export interface RestBroadcastConfig {
+  maxBroadcastsPerSecond: number;
+  maxBodyBytes: number;
+}
 
 /** Reads and validates the environment; throws ConfigError listing every problem. */
 export function readConfig(env: Readonly<Record<string, string | undefined>> = process.env): GatewayConfig {
@@ -312,6 +334,10 @@ export function readConfig(env: Readonly<Record<string, string | undefined>> = p
     auth: Object.freeze(auth),
     rowAuth: rowAuth && Object.freeze(rowAuth),
     database: databaseOf(e),
+    rest: Object.freeze({
+      maxBroadcastsPerSecond: e.MAX_REST_BROADCASTS_PER_SECOND,
+      maxBodyBytes: e.MAX_REST_BODY_BYTES,
+    }),
   });
 }
 

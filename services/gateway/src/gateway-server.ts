@@ -26,6 +26,7 @@ import type { TokenVerifier } from './auth/token-verifier';
 import { GatewayMetrics, type CloseReason } from './metrics';
 import { RowAuthorization } from './rls/row-authorization';
 import { addHttpRoutes } from './http-routes';
+import { RestBroadcastApi } from './http/rest-broadcast';
 import {
   CLOSE_ON_BACKPRESSURE_LIMIT,
   listenApp,
@@ -58,6 +59,8 @@ export class GatewayServer {
   readonly broadcasts: BroadcastRegistry;
   readonly handler: ConnectionHandler;
   readonly metrics: GatewayMetrics;
+  /** The REST broadcast API, served on PORT only. */
+  private readonly broadcastApi: RestBroadcastApi;
   private readonly sockets = new Set<WebSocket<SocketData>>();
   private listenSocket: us_listen_socket | null = null;
   /** Null unless METRICS_PORT is set. */
@@ -146,6 +149,19 @@ export class GatewayServer {
       verifier: this.verifier,
       metrics,
       log: log.child({ component: 'channels' }),
+    });
+    this.broadcastApi = new RestBroadcastApi({
+      broadcasts: this.broadcasts,
+      verifier: this.verifier,
+      privateWrite: null,
+      limits: {
+        maxPayloadBytes: config.limits.maxBroadcastBytes,
+        maxDepth: config.limits.maxFrameDepth,
+        maxBodyBytes: config.rest.maxBodyBytes,
+        maxBroadcastsPerSecond: config.rest.maxBroadcastsPerSecond,
+      },
+      metrics,
+      log: log.child({ component: 'rest-broadcast' }),
     });
     bus.onMessage((via, topic, message) => {
       if (isBroadcastTopic(topic)) this.broadcasts.dispatch(via, message);
@@ -291,13 +307,14 @@ export class GatewayServer {
       },
     };
     for (const path of WEBSOCKET_PATHS) this.app.ws<SocketData>(path, behavior);
-    this.serveHttp(this.app, this.config.metricsPort === null);
+    this.serveHttp(this.app, this.config.metricsPort === null, true);
   }
 
-  private serveHttp(app: TemplatedApp, withMetrics: boolean): void {
+  private serveHttp(app: TemplatedApp, withMetrics: boolean, isPublic = false): void {
     addHttpRoutes(app, {
       notReadyReason: () => this.notReadyReason(),
       metrics: withMetrics ? this.metrics : null,
+      broadcastApi: isPublic ? this.broadcastApi : null,
       log: this.log,
     });
   }

@@ -9,7 +9,7 @@ import { LATENCY_BUCKETS_SECONDS } from '@walcast/logger';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export type JoinResult = 'ok' | 'error' | 'unauthorized';
-export type AuthStage = 'connect' | 'join' | 'refresh' | 'expiry';
+export type AuthStage = 'connect' | 'join' | 'refresh' | 'expiry' | 'rest';
 /**
  * Why a socket closed: by the gateway (backpressure, idle, shutdown, join_rate, frame_too_large)
  * or not (client, lost).
@@ -66,6 +66,22 @@ export type BroadcastOrigin = 'websocket' | 'rest' | 'bus';
 /** Why a broadcast was not sent (or not to some sockets). */
 export type BroadcastDrop = 'too_large' | 'rate' | 'unauthorized' | 'malformed' | 'no_frame';
 
+/** The statuses the REST broadcast API answers with (a fixed set, so a bounded label). */
+export const REST_STATUSES = [
+  '202',
+  '400',
+  '401',
+  '403',
+  '404',
+  '413',
+  '415',
+  '422',
+  '429',
+  '500',
+  '503',
+] as const;
+export type RestStatus = (typeof REST_STATUSES)[number];
+
 /** Live values read at scrape time. */
 export interface GatewayGauges {
   connections(): number;
@@ -100,6 +116,7 @@ export class GatewayMetrics {
   readonly broadcastDeliveries: Counter;
   readonly broadcastLatency: Histogram;
   readonly channelAuthCheckSeconds: Histogram<'check' | 'outcome'>;
+  readonly restRequests: Counter<'status'>;
 
   constructor(gauges: GatewayGauges) {
     const registers = [this.registry];
@@ -138,7 +155,7 @@ export class GatewayMetrics {
     });
     this.authRefusals = new Counter({
       name: 'walcast_gateway_auth_refusals_total',
-      help: 'Tokens refused, by stage (connect, join, refresh, expiry) and reason code.',
+      help: 'Tokens refused, by stage (connect, join, refresh, expiry, rest: the REST broadcast API) and reason code.',
       labelNames: ['stage', 'reason'],
       registers,
     });
@@ -270,6 +287,16 @@ export class GatewayMetrics {
       buckets: [...LATENCY_BUCKETS_SECONDS],
       registers,
     });
+    this.restRequests = new Counter({
+      name: 'walcast_gateway_rest_requests_total',
+      help:
+        'REST broadcast API requests (POST /api/broadcast, /api/broadcast/:topic/events/:event) by the ' +
+        'HTTP status answered (202 accepted; 401 token; 413 body too large; 415 content type; 422 invalid; ' +
+        '429 MAX_REST_BROADCASTS_PER_SECOND; 503 Redis did not take it).',
+      labelNames: ['status'],
+      registers,
+    });
+    for (const status of REST_STATUSES) this.restRequests.inc({ status }, 0);
     // Make every labelled series visible from the start, at 0.
     for (const origin of ['websocket', 'rest', 'bus'] as const) this.broadcastsIn.inc({ origin }, 0);
     for (const reason of ['too_large', 'rate', 'unauthorized', 'malformed', 'no_frame'] as const)
