@@ -109,7 +109,9 @@ describe('supabase-js 2.119.1: self and ack', () => {
     expect(await sender.send('after', { y: 2 })).toBe('ok');
     await receiver.waitForEvent('after');
     expect(events(receiver)).toEqual(['small', 'after']);
-    const replies = textFrames(frames, 'in').filter((f) => (f as unknown[])[3] === 'phx_reply') as unknown[][];
+    const replies = textFrames(frames, 'in').filter(
+      (f) => (f as unknown[])[3] === 'phx_reply',
+    ) as unknown[][];
     expect(replies.map((r) => r[4])).toContainEqual({ status: 'error', response: 'payload_size_exceeded' });
   });
 
@@ -134,9 +136,17 @@ describe('realtime-js 2.119.1, vsn 1.0.0 and 2.0.0 on different gateways', () =>
     const [c1, c2, c2s] = await Promise.all([v1, v2, v2sender].map((c) => c.channel(room).ready()));
 
     await c2!.send('from-v2', { a: 1 });
-    expect(await c1!.waitForEvent('from-v2')).toEqual({ type: 'broadcast', event: 'from-v2', payload: { a: 1 } });
+    expect(await c1!.waitForEvent('from-v2')).toEqual({
+      type: 'broadcast',
+      event: 'from-v2',
+      payload: { a: 1 },
+    });
     await c1!.send('from-v1', { b: 2 });
-    expect(await c2!.waitForEvent('from-v1')).toEqual({ type: 'broadcast', event: 'from-v1', payload: { b: 2 } });
+    expect(await c2!.waitForEvent('from-v1')).toEqual({
+      type: 'broadcast',
+      event: 'from-v1',
+      payload: { b: 2 },
+    });
     await c2s!.send('from-v2-peer', { c: 3 });
     expect(await c2!.waitForEvent('from-v2-peer')).toEqual({
       type: 'broadcast',

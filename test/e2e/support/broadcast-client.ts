@@ -88,6 +88,11 @@ export class BroadcastChannel {
     return this;
   }
 
+  /** How many times the subscribe callback reported SUBSCRIBED. */
+  get subscribedCount(): number {
+    return this.statuses.filter((s) => s.status === REALTIME_SUBSCRIBE_STATES.SUBSCRIBED).length;
+  }
+
   /** Waits for a subscribe status (e.g. CHANNEL_ERROR, CLOSED), whatever came before it. */
   waitForStatus(
     status: REALTIME_SUBSCRIBE_STATES,
