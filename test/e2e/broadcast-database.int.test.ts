@@ -190,6 +190,25 @@ describe('private channels', () => {
   });
 });
 
+describe('private messages over REST', () => {
+  const post = (token: string, body: unknown): Promise<Response> =>
+    fetch(`http://127.0.0.1:${stack.gatewayPorts[1]}/api/broadcast`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+
+  it('a writer’s private message is delivered; a reader’s is dropped with 202 all the same', async () => {
+    const topic = `ok:${randomUUID()}`;
+    const s = await join(userToken(), topic);
+    const message = (n: number) => ({ messages: [{ topic, event: 'e', payload: { n }, private: true }] });
+    expect((await post(userToken(), message(1))).status).toBe(202);
+    expect((await post(userToken({ writer: 'yes' }), message(2))).status).toBe(202);
+    await until(s.got, (m) => m.payload.n === 2, 'the writer’s message');
+    expect(s.got.map((m) => m.payload.n)).toEqual([2]);
+  });
+});
+
 describe('broadcasts sent from the database', () => {
   it('realtime.send reaches authorized private subscribers on both gateways with payload.id = meta.id', async () => {
     const topic = `ok:${randomUUID()}`;

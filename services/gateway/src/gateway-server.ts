@@ -24,6 +24,7 @@ import { authorizeConnect, readUpgradeRequest, socketDataFor, type UpgradeReques
 import { JoseTokenVerifier } from './auth/jose-token-verifier';
 import type { TokenVerifier } from './auth/token-verifier';
 import { GatewayMetrics, type CloseReason } from './metrics';
+import { broadcastWriteCheck } from './rls/channel-authorizer';
 import { RowAuthorization } from './rls/row-authorization';
 import { addHttpRoutes } from './http-routes';
 import { RestBroadcastApi } from './http/rest-broadcast';
@@ -153,7 +154,7 @@ export class GatewayServer {
     this.broadcastApi = new RestBroadcastApi({
       broadcasts: this.broadcasts,
       verifier: this.verifier,
-      privateWrite: null,
+      privateWrite: this.rowAuth ? broadcastWriteCheck(this.rowAuth.channels) : null,
       limits: {
         maxPayloadBytes: config.limits.maxBroadcastBytes,
         maxDepth: config.limits.maxFrameDepth,
