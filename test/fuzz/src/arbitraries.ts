@@ -324,6 +324,23 @@ export function action(limits: FuzzLimits): fc.Arbitrary<Action> {
     },
     { weight: 2, arbitrary: fc.record({ kind: fc.constant('big-text' as const), blob: blob(limits) }) },
     {
+      weight: 2,
+      arbitrary: fc.record({
+        kind: fc.constant('kind3' as const),
+        topic: t,
+        event: smallText,
+        meta: fc.oneof(fc.constant(''), fc.constant('{"persist":true}'), smallText),
+        enc: fc.oneof(fc.constantFrom(0, 1, 1), fc.integer({ min: 2, max: 255 })),
+        payload: fc.oneof(
+          fc.jsonValue({ maxDepth: 3 }).map((v) => [...Buffer.from(JSON.stringify(v) ?? 'null')]),
+          fc.array(fc.integer({ min: 0, max: 255 }), { maxLength: 64 }),
+        ),
+        lie: fc.option(fc.tuple(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 0, max: 255 })), {
+          freq: 4,
+        }),
+      }),
+    },
+    {
       weight: 1,
       arbitrary: fc.record({
         kind: fc.constant('binary' as const),

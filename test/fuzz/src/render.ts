@@ -191,6 +191,15 @@ export function render(action: Action, vsn: Vsn, refs: RefState): Array<string |
       return [blobJson(action.blob)];
     case 'binary':
       return [Buffer.from(action.bytes)];
+    case 'kind3': {
+      const topic = topicText(action.topic);
+      const fields = [refs.joinRefs.get(topic) ?? '', refs.next(), topic, action.event, action.meta].map(
+        (f) => Buffer.from(f, 'utf8').subarray(0, 255),
+      );
+      const head = Buffer.from([3, ...fields.map((f) => f.length), action.enc & 255]);
+      if (action.lie) head[action.lie[0]] = action.lie[1];
+      return [Buffer.concat([head, ...fields, Buffer.from(action.payload)])];
+    }
   }
 }
 

@@ -78,7 +78,20 @@ export type Action =
   | { kind: 'raw-text'; text: string }
   | { kind: 'broken-json'; of: Action; cut: number }
   | { kind: 'big-text'; blob: Blob }
-  | { kind: 'binary'; bytes: number[] };
+  | { kind: 'binary'; bytes: number[] }
+  /**
+   * A kind-3 user broadcast push (vsn 2.0.0's binary frame): `enc` may be neither 0 nor 1, `meta`
+   * need not be JSON, and `lie` (when set) overwrites one length byte so the lengths do not add up.
+   */
+  | {
+      kind: 'kind3';
+      topic: TopicSpec;
+      event: string;
+      meta: string;
+      enc: number;
+      payload: number[];
+      lie: [number, number] | null;
+    };
 
 export type ActionKind = Action['kind'];
 

@@ -66,6 +66,11 @@ export class BroadcastGroup {
     return `${vsn}|${this.key}`;
   }
 
+  /** Whether members of `vsn` receive through uWS topic publishing (filtered members not counted). */
+  hasMembers(vsn: ProtocolVersion): boolean {
+    return this.members[vsn].size > 0;
+  }
+
   /** Adds a socket that receives through uWS topic publishing (it subscribes to `uwsTopic`). */
   add(ws: MemberSocket): void {
     this.members[ws.getUserData().codec.vsn].add(ws);

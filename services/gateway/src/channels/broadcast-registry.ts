@@ -136,6 +136,9 @@ export class BroadcastRegistry {
     try {
       const sent = group.deliver(message, this.fanout, exclude);
       this.metrics.broadcastDeliveries.inc(sent);
+      // A binary payload cannot reach vsn 1.0.0 sockets (a text frame cannot carry it).
+      if (message.header.enc === 'binary' && group.hasMembers('1.0.0'))
+        this.metrics.broadcastsDropped.inc({ reason: 'no_frame' });
     } catch (err) {
       this.metrics.broadcastsDropped.inc({ reason: 'malformed' });
       this.throttle.warn(
