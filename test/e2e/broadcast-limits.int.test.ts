@@ -231,23 +231,24 @@ describe('garbage binary frames', () => {
   });
 });
 
-describe('private channels on a gateway without a database', () => {
-  it('a private join is refused with PrivateChannelUnavailable; a public join of the same name works', async () => {
+describe('private channels with SECURE_CHANNELS off', () => {
+  it('are served without checks (every channel is open) and stay apart from the public channel of the same name', async () => {
     const room = uniqueName('secret');
-    const topic = `realtime:${room}`;
     const c = await raw('2.0.0', 0);
-    const refused = await c.join(topic, joinPayload({ private: true }));
-    expect(refused.payload).toEqual({
-      status: 'error',
-      response: { reason: expect.stringMatching(/^PrivateChannelUnavailable: .*SECURE_CHANNELS.*database/) },
-    });
-    const joined = await c.join(topic, joinPayload({ private: false }));
+    const joined = await c.join(`realtime:${room}`, joinPayload({ private: true }));
     expect(joined.payload).toMatchObject({ status: 'ok' });
 
-    // realtime-js surfaces the reason as CHANNEL_ERROR.
-    const priv = client('2.0.0', 0).channel(uniqueName('secret'), { private: true });
-    const failed = await priv.waitForStatus(REALTIME_SUBSCRIBE_STATES.CHANNEL_ERROR);
-    expect(failed.err?.message).toMatch(/^PrivateChannelUnavailable: /);
-    expect(priv.subscribedCount).toBe(0);
+    const sender = await client('2.0.0', 0).channel(room, { private: true }).ready();
+    const priv = await client('1.0.0', 0).channel(room, { private: true }).ready();
+    const pub = await client('2.0.0', 0).channel(room, { private: false }).ready();
+    const pubSender = await client('1.0.0', 0).channel(room, { private: false }).ready();
+    await sender.send('secret', { n: 1 });
+    await pubSender.send('public', { n: 2 });
+    await priv.waitForEvent('secret');
+    await pub.waitForEvent('public');
+    await pubSender.send('public', { n: 3 });
+    await pub.waitFor((b) => (b.payload as { n?: number }).n === 3);
+    expect(pub.received.map((b) => b.event)).toEqual(['public', 'public']);
+    expect(priv.received.map((b) => b.event)).toEqual(['secret']);
   });
 });

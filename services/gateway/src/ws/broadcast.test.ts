@@ -243,12 +243,41 @@ describe('broadcast', () => {
     expect(kind4(v2.sent[0])).toMatchObject({ event: 'db', meta: '{"id":"abc"}' });
   });
 
-  it('a private join is refused with a clear reason where private channels cannot be authorized', async () => {
-    const { send, socket } = setup();
+  it('with SECURE_CHANNELS on but no database, a private join is refused with a clear reason', async () => {
+    const verifier = {
+      verify: () => Promise.resolve({ claims: { role: 'authenticated' }, expiresAtMs: Date.now() + 60_000 }),
+    };
+    const { send, socket } = setup({ verifier });
     const ws: FakeSocket = socket('2.0.0');
-    send(ws, v2Join({ private: true }));
+    send(ws, ['1', '1', TOPIC, 'phx_join', { ...join({ private: true }), access_token: 'x' }]);
     await flush();
     expect(JSON.stringify(ws.frames())).toContain('PrivateChannelUnavailable');
+  });
+
+  it('with channels open, a private channel is served, apart from the public one of the same name', async () => {
+    const { send, socket } = setup();
+    const [priv, pub, sender] = [socket('2.0.0'), socket('2.0.0'), socket('2.0.0')];
+    send(priv, v2Join({ private: true }));
+    send(pub, v2Join());
+    send(sender, v2Join({ private: true }));
+    await flush();
+    expect(priv.frames()).toEqual([
+      ['1', '1', TOPIC, 'phx_reply', { status: 'ok', response: { postgres_changes: [] } }],
+    ]);
+    priv.sent.length = 0;
+    pub.sent.length = 0;
+    send(sender, ['1', '2', TOPIC, 'broadcast', { type: 'broadcast', event: 'e', payload: { secret: 1 } }]);
+    await flush();
+    expect(priv.sent).toHaveLength(1);
+    expect(pub.sent).toEqual([]);
+  });
+
+  it('replay needs a database', async () => {
+    const { send, socket } = setup();
+    const ws = socket('2.0.0');
+    send(ws, v2Join({ private: true, broadcast: { replay: { since: 0 } } }));
+    await flush();
+    expect(JSON.stringify(ws.frames())).toContain('UnableToReplayMessages');
   });
 
   it('leaving releases the broadcast subscription', async () => {

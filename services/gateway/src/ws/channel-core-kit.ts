@@ -19,6 +19,7 @@ import type { Frame } from '../channels/broadcast-frames';
 import { BusSubscriptions } from '../channels/bus-subscriptions';
 import { ChannelRegistry } from '../channels/channel-registry';
 import type { Fanout } from '../channels/delivery-group';
+import type { TokenVerifier } from '../auth/token-verifier';
 import type { ClientLimits } from '../config';
 import { GatewayMetrics } from '../metrics';
 import type { WebSocket } from '../uws';
@@ -128,7 +129,9 @@ export class FakeSocket {
   }
 }
 
-export function setup(opts: { subscribe?: 'hang'; limits?: Partial<ClientLimits> } = {}) {
+export function setup(
+  opts: { subscribe?: 'hang'; limits?: Partial<ClientLimits>; verifier?: TokenVerifier } = {},
+) {
   const bus = new MemoryBus();
   if (opts.subscribe === 'hang') bus.subscribe = () => new Promise<void>(() => undefined);
   const app = new FakeApp();
@@ -155,7 +158,7 @@ export function setup(opts: { subscribe?: 'hang'; limits?: Partial<ClientLimits>
     joinTimeoutMs: 50,
     limits,
     rowAuth: null,
-    verifier: null,
+    verifier: opts.verifier ?? null,
     metrics,
     log: silent,
   });

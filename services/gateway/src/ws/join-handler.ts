@@ -55,7 +55,7 @@ export class JoinHandler {
   constructor(private readonly opts: JoinHandlerOptions) {
     const support = new JoinSupport(opts);
     this.legacy = new LegacyJoin({ ...opts, support });
-    this.modern = new ModernJoin({ ...opts, support });
+    this.modern = new ModernJoin({ ...opts, support, openChannels: opts.auth === null });
   }
 
   join(ws: WebSocket<SocketData>, msg: PhoenixMessage): Promise<void> | undefined {

@@ -32,6 +32,11 @@ export interface ModernJoinOptions extends JoinKindOptions {
   joinTimeoutMs: number;
   /** Private channels' checks; null when they cannot be authorized here (no database). */
   privateChannels: PrivateChannels | null;
+  /**
+   * SECURE_CHANNELS off: every channel is open to every client, private ones too (there is no
+   * token to authorize them with), so a private join is served without checks.
+   */
+  openChannels: boolean;
 }
 
 export class ModernJoin {
@@ -51,13 +56,14 @@ export class ModernJoin {
     }
     const broadcast = readBroadcastConfig(config);
     const { privateChannels } = this.opts;
-    if (broadcast.isPrivate && (!privateChannels || !identity)) {
+    const checked = broadcast.isPrivate && privateChannels !== null && identity !== null;
+    if (broadcast.isPrivate && !checked && !this.opts.openChannels) {
       replies.joinError(
         ws,
         msg,
         errorReason(
           'PrivateChannelUnavailable',
-          'private channels need SECURE_CHANNELS and row authorization with a database (DATABASE_URL or DB_*) on this server',
+          'private channels are authorized by policies on realtime.messages, which needs row authorization (ROW_AUTHORIZATION=postgres and a database: DATABASE_URL or DB_*) on this server',
         ),
       );
       return;
@@ -68,6 +74,12 @@ export class ModernJoin {
         msg,
         errorReason('UnableToReplayMessages', 'Replay is not allowed for public channels'),
       );
+      return;
+    }
+    if (broadcast.replay && !privateChannels) {
+      const why =
+        'replay reads stored messages from the database, which needs row authorization on this server';
+      replies.joinError(ws, msg, errorReason('UnableToReplayMessages', why));
       return;
     }
     const requested =
@@ -88,7 +100,7 @@ export class ModernJoin {
     if (this.opts.support.refusedForSubscriptions(ws, msg, keys)) return;
     const next = (): Promise<void> | undefined =>
       this.subscribe(ws, msg, subtopic, requested, bindings, errors, identity, broadcast);
-    if (!broadcast.isPrivate || !privateChannels || !identity) return next();
+    if (!checked) return next();
     const data = ws.getUserData();
     return privateChannels.readRefusal(identity, subtopic).then((refusal) => {
       if (data.closed) return;
@@ -240,7 +252,7 @@ export class ModernJoin {
       config: broadcast,
       rate: new TokenBucket(this.opts.limits.maxChannelBroadcastsPerSecond, Date.now()),
       filtered,
-      canWrite: broadcast.isPrivate ? null : true,
+      canWrite: broadcast.isPrivate && this.opts.privateChannels ? null : true,
     };
     let pinned = true;
     let attached = false;
