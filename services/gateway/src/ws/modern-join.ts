@@ -39,6 +39,21 @@ export interface ModernJoinOptions extends JoinKindOptions {
   openChannels: boolean;
 }
 
+/** A modern join on its way: what was asked, as read from the frame. */
+interface PendingJoin {
+  ws: WebSocket<SocketData>;
+  msg: PhoenixMessage;
+  subtopic: string;
+  /** `config.postgres_changes` as sent (echoed in the reply). */
+  requested: unknown[];
+  /** The bindings that parsed, and the errors of those that did not. */
+  bindings: Binding[];
+  errors: string[];
+  /** With row authorization: what the channel reads as. */
+  identity: Identity | null;
+  broadcast: BroadcastConfig;
+}
+
 export class ModernJoin {
   constructor(private readonly opts: ModernJoinOptions) {}
 
@@ -98,8 +113,8 @@ export class ModernJoin {
     }
     const keys = [...bindings.map((b) => b.busKey), BroadcastRegistry.busKey(subtopic, broadcast.isPrivate)];
     if (this.opts.support.refusedForSubscriptions(ws, msg, keys)) return;
-    const next = (): Promise<void> | undefined =>
-      this.subscribe(ws, msg, subtopic, requested, bindings, errors, identity, broadcast);
+    const join: PendingJoin = { ws, msg, subtopic, requested, bindings, errors, identity, broadcast };
+    const next = (): Promise<void> | undefined => this.subscribe(join);
     if (!checked) return next();
     const data = ws.getUserData();
     return privateChannels.readRefusal(identity, subtopic).then((refusal) => {
@@ -116,36 +131,15 @@ export class ModernJoin {
   }
 
   /** Makes the channel's broadcast subscription live (within JOIN_TIMEOUT), then joins. */
-  private subscribe(
-    ws: WebSocket<SocketData>,
-    msg: PhoenixMessage,
-    subtopic: string,
-    requested: unknown[],
-    bindings: Binding[],
-    errors: string[],
-    identity: Identity | null,
-    broadcast: BroadcastConfig,
-  ): Promise<void> | undefined {
+  private subscribe(join: PendingJoin): Promise<void> | undefined {
+    const { ws, msg, subtopic, broadcast } = join;
     const { replies } = this.opts;
     const group = this.opts.broadcasts.group(subtopic, broadcast.isPrivate);
     group.pin();
     const joinLive = (
       filtered: FilteredMember | null,
       replayed: BroadcastMessage[],
-    ): Promise<void> | undefined =>
-      this.joinLive(
-        ws,
-        msg,
-        subtopic,
-        requested,
-        bindings,
-        errors,
-        identity,
-        group,
-        broadcast,
-        filtered,
-        replayed,
-      );
+    ): Promise<void> | undefined => this.joinLive(join, group, filtered, replayed);
     const proceed = (): Promise<void> | undefined =>
       broadcast.replay
         ? this.replayThenJoin(ws, msg, subtopic, group, broadcast.replay, joinLive)
@@ -227,18 +221,12 @@ export class ModernJoin {
 
   /** The join once its broadcast subscription is live: the reply, then postgres_changes. */
   private joinLive(
-    ws: WebSocket<SocketData>,
-    msg: PhoenixMessage,
-    subtopic: string,
-    requested: unknown[],
-    bindings: Binding[],
-    errors: string[],
-    identity: Identity | null,
+    join: PendingJoin,
     broadcastGroup: BroadcastGroup,
-    broadcast: BroadcastConfig,
     filtered: FilteredMember | null,
     replayed: BroadcastMessage[],
   ): Promise<void> | undefined {
+    const { ws, msg, subtopic, requested, bindings, errors, identity, broadcast } = join;
     const { replies } = this.opts;
     const echo = requested.map((entry: unknown) => ({
       id: bindingId(entry),
