@@ -10,7 +10,7 @@
  *   delivers them); messages/s and deliveries/s = what the subscribers counted ÷ (last receipt − first
  *   send);
  * - latency: messages at 100,000 deliveries/s (100/s to 1,000 subscribers, 10/s to 10,000) for
- *   BROADCAST_LATENCY_SECONDS (default 2); send → receive p50/p99 from the `t_ms` stamp in the payload.
+ *   BROADCAST_LATENCY_SECONDS (default 1), the receipts awaited for up to 2 s more; send → receive p50/p99 from the `t_ms` stamp in the payload.
  *
  * Baseline, same run, same clients and sender: two `ws` servers (baselines/ws-fanout-server.ts) that
  * relay each pushed message to every other joined client and, through one Redis channel, to the other
@@ -20,13 +20,23 @@ import { LocalRedis } from '@walcast/local-services';
 import { BroadcastSender, broadcastJoinPayload, withVsn, type BroadcastVsn } from './broadcast-sender';
 import { ClientFleet } from './load-clients';
 import { startGateway, startWsBaseline, type Server } from './servers';
-import { LatencyHistogram, median, procCpuSeconds, sleep, topicForTable, type ResultRow } from './util';
+import {
+  LatencyHistogram,
+  median,
+  procCpuSeconds,
+  procRunDelaySeconds,
+  sleep,
+  topicForTable,
+  type ResultRow,
+} from './util';
 
 const CHANNEL = 'realtime:bench-broadcast';
 const REPEATS = Number(process.env['BROADCAST_REPEATS'] ?? '3');
 const RATE = Number(process.env['BROADCAST_RATE'] ?? '5000');
 const LATENCY_DELIVERIES_PER_S = 100_000;
-const LATENCY_SECONDS = Number(process.env['BROADCAST_LATENCY_SECONDS'] ?? '2');
+const LATENCY_SECONDS = Number(process.env['BROADCAST_LATENCY_SECONDS'] ?? '1');
+/** How long after the last latency probe the clients may still be catching up (later: missing). */
+const LATE_WAIT_MS = 2000;
 const DELIVERY_TIMEOUT_MS = 60_000;
 /** Sends and receipts before the measured repetitions (JIT, connections, buffers). */
 const WARMUP_MESSAGES = 5;
@@ -38,7 +48,7 @@ const WARMUP_MESSAGES = 5;
 const SELF = process.env['BROADCAST_SELF'] === 'true';
 const SIZES = (process.env['BROADCAST_SUBSCRIBERS'] ?? '1000,10000').split(',').map(Number);
 /** Deliveries per throughput repetition: enough to last ~1–3 s at each server's rate. */
-const DELIVERIES = { gateway: 1_000_000, ws: 200_000 };
+const DELIVERIES = { gateway: 600_000, ws: 120_000 };
 const ENCODINGS: Array<{ vsn: BroadcastVsn; label: string }> = [
   { vsn: '1.0.0' as const, label: 'vsn 1.0.0 JSON' },
   { vsn: '2.0.0' as const, label: 'vsn 2.0.0 binary kind 3→4' },
@@ -123,6 +133,26 @@ async function throughputRep(
   return rep;
 }
 
+/** Client reports, asked every 250 ms until `expected` frames have arrived or `waitMs` has passed. */
+async function collect(fleet: ClientFleet, expected: number, waitMs: number): Promise<LatencyHistogram> {
+  const deadline = performance.now() + waitMs;
+  for (;;) {
+    const reports = await fleet.ask({ cmd: 'report' }, 'report', 10_000);
+    const received = reports.reduce((a, r) => a + Number(r['received']), 0);
+    if (received >= expected || performance.now() > deadline) {
+      const hist = new LatencyHistogram();
+      for (const r of reports) hist.merge(r['histogram'] as Array<[number, number]>);
+      return hist;
+    }
+    await sleep(250);
+  }
+}
+
+/** Percent of `wallS` that each pid's counter (CPU, or waiting for a CPU) advanced since `before`. */
+function percents(pids: number[], read: (pid: number) => number, before: number[], wallS: number): string {
+  return pids.map((pid, i) => `${(((read(pid) - before[i]!) / wallS) * 100).toFixed(0)}%`).join(' ');
+}
+
 async function latencyRep(
   pair: Pair,
   fleet: ClientFleet,
@@ -133,23 +163,24 @@ async function latencyRep(
   const messages = Math.round(perS * LATENCY_SECONDS);
   for (const p of fleet.procs) p.send({ cmd: 'latency' });
   await sleep(100);
-  const cpu0 = serverCpu(pair);
+  const pids = [...pair.servers.map((s) => s.pid), ...fleet.procs.map((p) => p.pid)];
+  const cpu0 = pids.map(procCpuSeconds);
+  const wait0 = pids.map(procRunDelaySeconds);
   const t0 = performance.now();
   await sender.sendAtRate(messages, perS);
   const wallS = (performance.now() - t0) / 1000;
-  const busy = (((serverCpu(pair) - cpu0) / wallS / pair.servers.length) * 100).toFixed(0);
-  await sleep(500); // the last messages arrive
-  const reports = await fleet.ask({ cmd: 'report' }, 'report', 10_000);
-  const hist = new LatencyHistogram();
-  for (const r of reports) hist.merge(r['histogram'] as Array<[number, number]>);
+  const busy = percents(pids, procCpuSeconds, cpu0, wallS);
+  const waited = percents(pids, procRunDelaySeconds, wait0, wallS);
   const expected = messages * subscribers;
+  const hist = await collect(fleet, expected, LATE_WAIT_MS);
   if (hist.count !== expected) console.warn(`    note: ${hist.count}/${expected} frames arrived`);
   // frames still missing count as slower than anything measured, so they can only raise percentiles
   hist.add(Infinity, Math.max(0, expected - hist.count));
   const rep = { p50: hist.percentile(50), p99: hist.percentile(99) };
   console.log(
     `    latency: ${messages} msgs at ${perS}/s (${LATENCY_DELIVERIES_PER_S} deliveries/s) → p50 ${rep.p50.toFixed(1)} ms, ` +
-      `p99 ${rep.p99.toFixed(1)} ms, max bucket ${hist.percentile(100).toFixed(1)} ms; each server busy ${busy}%`,
+      `p99 ${rep.p99.toFixed(1)} ms, max bucket ${hist.percentile(100).toFixed(1)} ms; busy (servers, clients) ${busy}; ` +
+      `waiting for a CPU ${waited}`,
   );
   return rep;
 }
@@ -168,10 +199,13 @@ async function runScenario(pair: Pair, subscribers: number, vsn: BroadcastVsn): 
   );
   let sender: BroadcastSender | null = null;
   try {
+    const t0 = performance.now();
     const joined = await fleet.connect();
     if (joined !== subscribers) throw new Error(`${pair.name}: ${joined}/${subscribers} subscribers joined`);
     sender = await BroadcastSender.open(urls, CHANNEL, vsn, SELF);
-    console.log(`  ${pair.name}, ${subscribers} subscribers, vsn ${vsn}:`);
+    console.log(
+      `  ${pair.name}, ${subscribers} subscribers, vsn ${vsn} (connected and joined in ${(performance.now() - t0).toFixed(0)} ms):`,
+    );
     await throughputRep(pair, fleet, sender, WARMUP_MESSAGES); // warm-up, not kept
     const messages = Math.max(WARMUP_MESSAGES, Math.round(DELIVERIES[pair.kind] / subscribers));
     const result: ScenarioResult = { throughput: [], latency: [] };
