@@ -10,7 +10,8 @@
  *   delivers them); messages/s and deliveries/s = what the subscribers counted ÷ (last receipt − first
  *   send);
  * - latency: messages at 100,000 deliveries/s (100/s to 1,000 subscribers, 10/s to 10,000) for
- *   BROADCAST_LATENCY_SECONDS (default 1), the receipts awaited for up to 2 s more; send → receive p50/p99 from the `t_ms` stamp in the payload.
+ *   BROADCAST_LATENCY_SECONDS (default 1), the receipts awaited for up to 2 s more; send → receive
+ *   p50/p99 from the `t_ms` stamp in the payload.
  *
  * Baseline, same run, same clients and sender: two `ws` servers (baselines/ws-fanout-server.ts) that
  * relay each pushed message to every other joined client and, through one Redis channel, to the other
