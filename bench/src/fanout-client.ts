@@ -3,8 +3,9 @@
  * Opens SOCKETS raw `ws` clients, round-robin over the comma-separated URLS, from LOCAL_ADDRESS
  * (a 127.0.0.x address, so many processes do not share one address's ephemeral ports), optionally
  * joins TOPIC with the legacy Phoenix join (vsn 1.0.0, empty payload; or, with JOIN_PAYLOAD holding a
- * `config`, a vsn 2.0.0 postgres_changes join), then counts frames or
- * records each frame's latency (receipt time minus the row's `t_ms` column, epoch ms).
+ * `config`, a modern join: postgres_changes and/or broadcast), then counts frames (text or binary) or
+ * records each frame's latency (receipt time minus the `t_ms` value in it, epoch ms: a row's column
+ * or a broadcast's payload field).
  *
  * IPC in: {cmd:'connect', join} · {cmd:'join'} · {cmd:'expect', perSocket} · {cmd:'latency'} ·
  * {cmd:'report'} · {cmd:'exit'}. IPC out: {type:'ready', sockets} · {type:'joined'} ·
@@ -18,13 +19,18 @@ const sockets = Number(process.env['SOCKETS'] ?? '500');
 const topic = process.env['TOPIC'] ?? 'realtime:public:t';
 /**
  * A join payload (JSON), or a JSON array of them (socket i joins with the (i mod n)-th: per-user
- * tokens and filters); with `config`, the join is a vsn 2.0.0 array frame (postgres_changes).
+ * tokens and filters). Frames are vsn 2.0.0 arrays when the URLs ask for vsn=2.0.0, else objects.
  */
 const parsedPayload = JSON.parse(process.env['JOIN_PAYLOAD'] ?? '{}') as unknown;
 const joinPayloads = (Array.isArray(parsedPayload) ? parsedPayload : [parsedPayload]) as Array<
   Record<string, unknown>
 >;
-const modern = 'config' in joinPayloads[0]!;
+const arrayFrames = urls[0]!.includes('vsn=2.0.0');
+/** Only a postgres_changes join is followed by the `system` "Subscribed to PostgreSQL" push. */
+const awaitsSystem = ((): boolean => {
+  const config = joinPayloads[0]!['config'] as { postgres_changes?: unknown } | undefined;
+  return Array.isArray(config?.postgres_changes) && config.postgres_changes.length > 0;
+})();
 const localAddress = process.env['LOCAL_ADDRESS'] || undefined;
 const CONNECT_BATCH = 100;
 const JOIN_TIMEOUT_MS = 30_000;
@@ -58,7 +64,7 @@ function onFrame(data: WebSocket.RawData): void {
   }
 }
 
-/** Sends the legacy join and resolves on its `ok` reply; then counts frames. */
+/** Sends the join and resolves on its `ok` reply (and `system` push, if one follows); then counts frames. */
 function join(ws: WebSocket, i: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`socket ${i}: no join reply`)), JOIN_TIMEOUT_MS);
@@ -69,7 +75,7 @@ function join(ws: WebSocket, i: number): Promise<void> {
         reject(new Error(`socket ${i}: join refused: ${text.slice(0, 300)}`));
         return;
       }
-      if (!modern) {
+      if (!awaitsSystem) {
         ws.on('message', onFrame);
         resolve();
         return;
@@ -81,7 +87,7 @@ function join(ws: WebSocket, i: number): Promise<void> {
       });
     });
     ws.send(
-      modern
+      arrayFrames
         ? JSON.stringify(['1', '1', topic, 'phx_join', joinPayloads[i % joinPayloads.length]])
         : JSON.stringify({
             topic,

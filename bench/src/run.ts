@@ -1,10 +1,12 @@
 /**
  * `pnpm bench`: every figure beside a baseline measured in the same run, median of 3.
- * Select parts with BENCH=ingest,fanout,latency,connections,filters,isolation,rls,rls-verdicts (default: all).
+ * Select parts with BENCH=ingest,fanout,latency,connections,filters,isolation,rls,rls-verdicts,broadcast
+ * (default: all).
  * Prints each part's wall time and the machine's load average before and after it, since the
  * machine is shared.
  */
 import { execFileSync } from 'node:child_process';
+import { benchBroadcast } from './broadcast';
 import { benchConnections } from './connections';
 import { benchFanout } from './fanout';
 import { benchFilters } from './filters';
@@ -24,6 +26,7 @@ const PARTS: Record<string, () => Promise<ResultRow[]> | ResultRow[]> = {
   isolation: benchIsolation,
   rls: benchRls,
   'rls-verdicts': benchRlsVerdicts,
+  broadcast: benchBroadcast,
 };
 
 async function main(): Promise<void> {

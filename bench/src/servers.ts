@@ -48,11 +48,15 @@ export async function startGateway(
   };
 }
 
-/** The baseline subscribes to the one Redis channel `busTopic` and sends every change as `frameTopic`. */
+/**
+ * The baseline subscribes to the one Redis channel `busTopic` and sends every change as `frameTopic`;
+ * with `broadcastTopic`, it also relays clients' broadcasts to the other baselines through that channel.
+ */
 export async function startWsBaseline(
   redisUrl: string,
   busTopic: string,
   frameTopic: string,
+  broadcastTopic = '',
 ): Promise<Server> {
   const port = await freePort();
   const child = spawn(process.execPath, [join(__dirname, 'baselines', 'ws-fanout-server.js')], {
@@ -62,6 +66,7 @@ export async function startWsBaseline(
       REDIS_URL: redisUrl,
       TOPIC: busTopic,
       FRAME_TOPIC: frameTopic,
+      BROADCAST_TOPIC: broadcastTopic,
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
