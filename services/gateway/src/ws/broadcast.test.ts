@@ -280,6 +280,33 @@ describe('broadcast', () => {
     expect(JSON.stringify(ws.frames())).toContain('UnableToReplayMessages');
   });
 
+  it('with several senders, each receives the others’ messages and never its own', async () => {
+    const { send, sender, v2, v1 } = await room();
+    const push = (ws: FakeSocket, n: number) =>
+      send(
+        ws,
+        ws === v1
+          ? {
+              topic: TOPIC,
+              event: 'broadcast',
+              payload: { type: 'broadcast', event: 'e', payload: { n } },
+              ref: String(n),
+              join_ref: '1',
+            }
+          : ['1', String(n), TOPIC, 'broadcast', { type: 'broadcast', event: 'e', payload: { n } }],
+      );
+    push(sender, 1);
+    push(v2, 2);
+    push(sender, 3);
+    push(v1, 4);
+    await flush();
+    const ns = (ws: FakeSocket) =>
+      (ws.frames() as unknown[]).map((f) => JSON.stringify(f).match(/"n":(\d)/)?.[1]);
+    expect(ns(sender)).toEqual(['2', '4']);
+    expect(ns(v2)).toEqual(['1', '3', '4']);
+    expect(ns(v1)).toEqual(['1', '2', '3']);
+  });
+
   it('leaving releases the broadcast subscription', async () => {
     const { send, sender, v2, v1, subscriptions, broadcasts } = await room();
     for (const ws of [sender, v2]) send(ws, ['1', '9', TOPIC, 'phx_leave', {}]);
