@@ -11,6 +11,9 @@
  *   message, or the database (`realtime.send`). vsn 2.0.0 subscribers get a binary kind-4 frame;
  *   vsn 1.0.0 subscribers get the text frame with `{"event","payload","type":"broadcast","meta"?}`,
  *   or nothing when the payload is binary (a text frame cannot carry it).
+ * - `presence`: a presence diff (`event: "presence_diff"`), published by the gateway whose presence
+ *   store changed the channel's presence state; the payload is `{"joins":{…},"leaves":{…}}` with
+ *   metas grouped by presence key, for the `presence_diff` frame. `enc` is always `json`.
  *
  * The payload text is JSON for `enc: "json"` and base64 for `enc: "binary"` (Redis messages reach
  * ioredis as strings). Only `encodeBroadcastMessage`/`decodeBroadcastMessage` build or parse this.
@@ -19,7 +22,7 @@ import { BusMessageError } from './bus-message';
 
 export const BROADCAST_MESSAGE_VERSION = 1;
 
-export type BroadcastShape = 'map' | 'user';
+export type BroadcastShape = 'map' | 'user' | 'presence';
 export type BroadcastEncoding = 'json' | 'binary';
 
 export interface BroadcastHeader {
@@ -71,10 +74,10 @@ export function decodeBroadcastMessage(text: string): BroadcastMessage {
   }
   if (
     typeof h.src !== 'string' ||
-    (h.shape !== 'map' && h.shape !== 'user') ||
+    (h.shape !== 'map' && h.shape !== 'user' && h.shape !== 'presence') ||
     typeof h.event !== 'string' ||
     (h.enc !== 'json' && h.enc !== 'binary') ||
-    (h.shape === 'map' && h.enc !== 'json') ||
+    ((h.shape === 'map' || h.shape === 'presence') && h.enc !== 'json') ||
     (h.meta !== undefined && (typeof h.meta !== 'object' || h.meta === null || Array.isArray(h.meta))) ||
     (h.ts !== undefined && typeof h.ts !== 'number')
   ) {
