@@ -1,5 +1,14 @@
 import { matchesPattern } from '../../bus/src/bus';
-import { parseTopic, patternForAll, patternForSchema, topicForTable } from './topics';
+import {
+  parseTopic,
+  patternForAll,
+  patternForSchema,
+  presenceFieldPrefix,
+  presenceGatewayEntriesKey,
+  presenceGatewayTopicsKey,
+  presenceStateKey,
+  topicForTable,
+} from './topics';
 
 const awkward: Array<[string, string]> = [
   ['public', 'users'],
@@ -78,5 +87,26 @@ describe('patternForAll', () => {
 
   it('does not match names outside the table namespace', () => {
     expect(matchesPattern(patternForAll(), 'realtime:public:users')).toBe(false);
+  });
+});
+
+describe('presence keys', () => {
+  it('put a channel’s keys in one hash slot, apart per namespace and per gateway', () => {
+    for (const sub of ['room1', 'a:b*c?{d}|', 'é %']) {
+      const state = presenceStateKey(sub, false);
+      const tag = /\{[^{}]+\}/.exec(state)?.[0];
+      expect(tag).toBeDefined();
+      expect(presenceGatewayEntriesKey(sub, false, 'gw-1')).toContain(tag!);
+      expect(presenceStateKey(sub, true)).not.toBe(state);
+      expect(presenceGatewayEntriesKey(sub, false, 'gw-1')).not.toBe(
+        presenceGatewayEntriesKey(sub, false, 'gw-2'),
+      );
+    }
+    expect(presenceStateKey('x', false).startsWith('walcast:v1:presence:')).toBe(true);
+  });
+
+  it('encode gateway ids so a field prefix never holds `|` or braces', () => {
+    expect(presenceFieldPrefix('a|b{c}')).toBe('a%7Cb%7Bc%7D|');
+    expect(presenceGatewayTopicsKey('a}b')).toBe('walcast:v1:presence:gateway:{a%7Db}:topics');
   });
 });

@@ -86,3 +86,42 @@ export function parseBroadcastTopic(topic: string): { subtopic: string; isPrivat
     return null;
   }
 }
+
+/*
+ * Presence keys (Redis data, not pub/sub channels). A channel's presence diffs travel on its
+ * broadcast topic (topicForBroadcast). The per-channel keys carry the hash tag
+ * `{<public|private>:<subtopic>}` so that they share one Redis Cluster hash slot, which lets one
+ * script change them together. Gateway ids are percent-encoded like subtopics, so they hold no `|`,
+ * `{` or `}`.
+ */
+const PRESENCE_PREFIX = 'walcast:v1:presence:';
+
+/** Sorted set of presence leases: member = gateway id, score = expiry in ms of Redis's clock. */
+export const PRESENCE_LEASES_KEY = `${PRESENCE_PREFIX}leases`;
+
+/** Sorted set of lapsed gateways being swept: member = gateway id, score = when the claim lapses. */
+export const PRESENCE_SWEEPS_KEY = `${PRESENCE_PREFIX}sweeps`;
+
+function presenceTag(subtopic: string, isPrivate: boolean): string {
+  return `{${isPrivate ? 'private' : 'public'}:${encodePart(subtopic)}}`;
+}
+
+/** Hash of a channel's presences: field = {@link presenceFieldPrefix} + phx_ref, value = JSON entry. */
+export function presenceStateKey(subtopic: string, isPrivate: boolean): string {
+  return `${PRESENCE_PREFIX}${presenceTag(subtopic, isPrivate)}:state`;
+}
+
+/** Set of the phx_refs `gatewayId` holds in the channel's presence hash. */
+export function presenceGatewayEntriesKey(subtopic: string, isPrivate: boolean, gatewayId: string): string {
+  return `${PRESENCE_PREFIX}${presenceTag(subtopic, isPrivate)}:gateway:${encodePart(gatewayId)}`;
+}
+
+/** Set of the channels (as their broadcast topics) where `gatewayId` holds presences. */
+export function presenceGatewayTopicsKey(gatewayId: string): string {
+  return `${PRESENCE_PREFIX}gateway:{${encodePart(gatewayId)}}:topics`;
+}
+
+/** What a presence hash field of `gatewayId` starts with; the phx_ref follows. */
+export function presenceFieldPrefix(gatewayId: string): string {
+  return `${encodePart(gatewayId)}|`;
+}
