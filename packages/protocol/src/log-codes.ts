@@ -149,6 +149,31 @@ export const LogCodes = {
       'to its policies): run the migrations that create it, or connect as its owner.',
     where: ['services/gateway/src/rls/channel-authorizer.ts'],
   },
+  PresenceUnavailable: {
+    doc:
+      'gateway: the presence store lost Redis (logged once per outage); presence track and untrack fail ' +
+      'until it is back, then the gateway re-asserts its presences (`PresenceResync`).',
+    where: ['services/gateway/src/presence/presence-store.ts'],
+  },
+  PresenceResync: {
+    doc:
+      "gateway: this gateway's presence lease was missing (other gateways swept it after it stalled or " +
+      'was cut off from Redis, or Redis restarted empty); it re-asserts its presences, which join again ' +
+      '(`walcast_gateway_presence_resyncs_total`).',
+    where: ['services/gateway/src/presence/presence-store.ts'],
+  },
+  PresenceLeaseLapsed: {
+    doc:
+      'gateway: another gateway stopped renewing its presence lease for `PRESENCE_LEASE` (killed, or cut ' +
+      'off from Redis); this gateway removed its presences and published their leaves (`gateway` names it).',
+    where: ['services/gateway/src/presence/presence-sweeper.ts'],
+  },
+  MalformedPresenceEntry: {
+    doc:
+      'gateway: a stored presence entry is not valid (another version or a hand edit wrote it); it is ' +
+      'skipped when the presence state is read (`walcast_gateway_presence_malformed_entries_total`).',
+    where: ['services/gateway/src/presence/presence-store.ts'],
+  },
 } as const satisfies Record<string, LogCodeEntry>;
 
 export type LogCode = keyof typeof LogCodes;

@@ -62,3 +62,16 @@ describe('gateway listeners', () => {
     expect(found[1]).toMatch(/^SECURE_CHANNELS is on but no key is configured/);
   });
 });
+
+describe('PRESENCE_LEASE', () => {
+  it('defaults to 10 s and takes a duration', () => {
+    expect(readConfig(BASE).presenceLeaseMs).toBe(10_000);
+    expect(readConfig({ ...BASE, PRESENCE_LEASE: '2.5s' }).presenceLeaseMs).toBe(2500);
+  });
+
+  it('refuses less than 1 s', () => {
+    expect(problems({ PRESENCE_LEASE: '999ms' })).toEqual([
+      'PRESENCE_LEASE: expected at least 1000ms, got 999ms',
+    ]);
+  });
+});

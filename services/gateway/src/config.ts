@@ -222,7 +222,16 @@ export const gatewaySchema = {
       'known, without reading it all. Each message’s payload is further held to MAX_BROADCAST_BYTES.',
     default: 1024 * 1024,
   }),
+  PRESENCE_LEASE: durationMs({
+    doc:
+      'A gateway renews its presence lease every third of this; one that stops (killed, or cut off from ' +
+      'Redis) has its presences removed everywhere within this plus a third of it. At least 1s.',
+    default: 10_000,
+  }),
 } as const;
+
+/** The least PRESENCE_LEASE: renewals every third of it must fit in a Redis round trip with room to spare. */
+export const MIN_PRESENCE_LEASE_MS = 1000;
 
 export interface AuthConfig {
   /** When false, connects and joins need no token (SECURE_CHANNELS=false). */
@@ -285,6 +294,8 @@ export type GatewayConfig = Readonly<{
    */
   database: Readonly<Pick<RowAuthConfig, 'connection' | 'target'>> | null;
   rest: Readonly<RestBroadcastConfig>;
+  /** PRESENCE_LEASE. */
+  presenceLeaseMs: number;
 }>;
 
 /** The REST broadcast API's own bounds (MAX_BROADCAST_BYTES and MAX_FRAME_DEPTH apply too). */
@@ -305,6 +316,9 @@ export function readConfig(env: Readonly<Record<string, string | undefined>> = p
     problems.push(...err.problems);
   }
   const rowAuth = auth ? rowAuthConfig(e, auth, problems) : null;
+  if (e.PRESENCE_LEASE < MIN_PRESENCE_LEASE_MS) {
+    problems.push(`PRESENCE_LEASE: expected at least ${MIN_PRESENCE_LEASE_MS}ms, got ${e.PRESENCE_LEASE}ms`);
+  }
   if (problems.length > 0 || !auth) throw new ConfigError(problems);
   return Object.freeze({
     port: e.PORT,
@@ -338,6 +352,7 @@ export function readConfig(env: Readonly<Record<string, string | undefined>> = p
       maxBroadcastsPerSecond: e.MAX_REST_BROADCASTS_PER_SECOND,
       maxBodyBytes: e.MAX_REST_BODY_BYTES,
     }),
+    presenceLeaseMs: e.PRESENCE_LEASE,
   });
 }
 

@@ -117,6 +117,10 @@ export class GatewayMetrics {
   readonly broadcastLatency: Histogram;
   readonly channelAuthCheckSeconds: Histogram<'check' | 'outcome'>;
   readonly restRequests: Counter<'status'>;
+  readonly presenceGatewaysSwept: Counter;
+  readonly presenceResyncs: Counter<'reason'>;
+  readonly presenceMalformedEntries: Counter;
+  readonly presenceListSeconds: Histogram;
 
   constructor(gauges: GatewayGauges) {
     const registers = [this.registry];
@@ -297,6 +301,31 @@ export class GatewayMetrics {
       registers,
     });
     for (const status of REST_STATUSES) this.restRequests.inc({ status }, 0);
+    this.presenceGatewaysSwept = new Counter({
+      name: 'walcast_gateway_presence_gateways_swept_total',
+      help: 'Gateways whose presence lease lapsed and whose presences this gateway removed (publishing their leaves).',
+      registers,
+    });
+    this.presenceResyncs = new Counter({
+      name: 'walcast_gateway_presence_resyncs_total',
+      help:
+        'Times this gateway re-asserted its presences in Redis, by reason (reconnect: Redis came back; ' +
+        'lease: its lease was missing, swept or lost; retry: after a failed presence command).',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.presenceMalformedEntries = new Counter({
+      name: 'walcast_gateway_presence_malformed_entries_total',
+      help: 'Stored presence entries skipped when a channel’s presence state was read, for not being valid entries.',
+      registers,
+    });
+    this.presenceListSeconds = new Histogram({
+      name: 'walcast_gateway_presence_list_seconds',
+      help: 'Reading one channel’s whole presence state from Redis (one round trip, parsing included).',
+      buckets: [...LATENCY_BUCKETS_SECONDS],
+      registers,
+    });
+    for (const reason of ['reconnect', 'lease', 'retry'] as const) this.presenceResyncs.inc({ reason }, 0);
     // Make every labelled series visible from the start, at 0.
     for (const origin of ['websocket', 'rest', 'bus'] as const) this.broadcastsIn.inc({ origin }, 0);
     for (const reason of ['too_large', 'rate', 'unauthorized', 'malformed', 'no_frame'] as const)
