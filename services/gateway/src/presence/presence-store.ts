@@ -131,7 +131,8 @@ export class RedisPresenceStore implements PresenceStore {
   private state: StoreState = 'idle';
   private readonly redis: PresenceRedis;
   private readonly sweeper: PresenceSweeper;
-  private readonly gatewayId: string;
+  /** Names this gateway's entries and lease. */
+  readonly gatewayId: string;
   private readonly leaseMs: number;
   private readonly log: Logger;
   private readonly metrics: PresenceStoreMetrics | undefined;
@@ -272,6 +273,7 @@ export class RedisPresenceStore implements PresenceStore {
   }
 
   stop(): Promise<void> {
+    if (this.state === 'stopped' && !this.stopping) return Promise.resolve(); // abandoned
     this.stopping ??= this.doStop();
     return this.stopping;
   }
