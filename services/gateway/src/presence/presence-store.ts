@@ -26,6 +26,9 @@
  * Redis Cluster: the per-channel keys share a hash slot, but the scripts also touch the gateway's
  * channel set and the lease set, which live elsewhere; cluster support is a later issue.
  * Imports ioredis; logging and metrics are injected.
+ *
+ * Longer than 400 lines because the agreed contract (interfaces and their docs) sits here with its
+ * one implementation; the scripts, value codec and sweeper are in their own files.
  */
 import { jitteredBackoffMs } from '@walcast/bus';
 import { LogThrottle, type Logger } from '@walcast/logger';
