@@ -15,6 +15,9 @@
  *   store changed the channel's presence state; the payload is `{"joins":{…},"leaves":{…}}` with
  *   metas grouped by presence key, for the `presence_diff` frame. `enc` is always `json`.
  *
+ * - `presence`: a presence diff, `{"joins":{…},"leaves":{…}}`, sent to the channel's presence readers
+ *   as the text frame `presence_diff`. `enc` is always `json`.
+ *
  * The payload text is JSON for `enc: "json"` and base64 for `enc: "binary"` (Redis messages reach
  * ioredis as strings). Only `encodeBroadcastMessage`/`decodeBroadcastMessage` build or parse this.
  */

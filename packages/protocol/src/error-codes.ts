@@ -42,7 +42,7 @@ export const ErrorCodes = {
     doc:
       'The socket exceeded its backpressure limit and was closed (during fan-out uWebSockets.js closes ' +
       'it without a close frame, seen as 1006).',
-    where: [gatewayServer],
+    where: ['services/gateway/src/ws/uws-fanout.ts'],
   },
   IdleTimeout: {
     close: 4003,
@@ -74,6 +74,12 @@ export const ErrorCodes = {
     doc:
       'A join with `config.private: true` was refused: private channels are authorized by policies on ' +
       'realtime.messages, which needs SECURE_CHANNELS and a database (DATABASE_URL or DB_*).',
+    where: [modernJoin],
+  },
+  PrivateOnly: {
+    close: null,
+    retry: false,
+    doc: 'A join of a public channel was refused: PRIVATE_ONLY is set, so only private channels may be joined.',
     where: [modernJoin],
   },
   UnableToReplayMessages: {

@@ -132,6 +132,38 @@ export const gatewaySchema = {
     min: 1,
     max: 1_000_000,
   }),
+  CLIENT_PRESENCE_MAX_CALLS: int({
+    doc:
+      'Presence calls (track, untrack) one channel may make per CLIENT_PRESENCE_WINDOW_MS, as the original ' +
+      'server; one more gets the `system` error "Client presence rate limit exceeded" and the channel is closed.',
+    default: 5,
+    min: 1,
+    max: 1_000_000,
+  }),
+  CLIENT_PRESENCE_WINDOW_MS: durationMs({
+    doc: 'The window of CLIENT_PRESENCE_MAX_CALLS (milliseconds, or a duration like "30s").',
+    default: 30_000,
+  }),
+  MAX_PRESENCE_BYTES: bytes({
+    doc:
+      'Largest tracked presence payload (its JSON text); a larger track gets the `system` error "Track ' +
+      'message size exceeded" and the channel is closed.',
+    default: 64 * 1024,
+  }),
+  MAX_PRESENCE_EVENTS_PER_SECOND: int({
+    doc:
+      'Presence calls this gateway accepts per second over all its sockets; past it the calling channel ' +
+      'gets the `system` error "Too many presence messages per second" and is closed.',
+    default: 1000,
+    min: 1,
+    max: 10_000_000,
+  }),
+  PRIVATE_ONLY: bool({
+    doc:
+      'Refuse joins of public channels ("PrivateOnly: This project only allows private channels"), as the ' +
+      'original server’s private-only projects; needs private channels to be served (row authorization).',
+    default: false,
+  }),
   JOIN_TIMEOUT: durationMs({
     doc: 'How long a join waits for its Redis subscription before answering with an error.',
     default: 5_000,
@@ -225,8 +257,9 @@ export const gatewaySchema = {
   PRESENCE_LEASE: durationMs({
     doc:
       'A gateway renews its presence lease every third of this; one that stops (killed, or cut off from ' +
-      'Redis) has its presences removed everywhere within this plus a third of it. At least 1s.',
-    default: 10_000,
+      'Redis) has its presences removed everywhere within this plus a second (the original server takes ' +
+      'about 30 s). At least 1s.',
+    default: 8_000,
   }),
 } as const;
 
@@ -258,6 +291,14 @@ export interface ClientLimits {
   maxSocketBroadcastsPerSecond: number;
 }
 
+/** Presence limits (see the settings of the same names). */
+export interface PresenceLimits {
+  maxCalls: number;
+  windowMs: number;
+  maxBytes: number;
+  maxEventsPerSecond: number;
+}
+
 /** Row authorization (ROW_AUTHORIZATION=postgres): where PostgreSQL is and how it is used. */
 export interface RowAuthConfig {
   /** A `pg` client configuration (a connection string, or host/port/database/user/password). */
@@ -282,6 +323,9 @@ export type GatewayConfig = Readonly<{
   maxBackpressureBytes: number;
   maxFrameBytes: number;
   limits: Readonly<ClientLimits>;
+  presence: Readonly<PresenceLimits>;
+  /** PRIVATE_ONLY: public joins are refused. */
+  privateOnly: boolean;
   joinTimeoutMs: number;
   shutdownGraceMs: number;
   instanceId: string;
@@ -342,6 +386,13 @@ export function readConfig(env: Readonly<Record<string, string | undefined>> = p
       maxChannelBroadcastsPerSecond: e.MAX_CHANNEL_BROADCASTS_PER_SECOND,
       maxSocketBroadcastsPerSecond: e.MAX_SOCKET_BROADCASTS_PER_SECOND,
     }),
+    presence: Object.freeze({
+      maxCalls: e.CLIENT_PRESENCE_MAX_CALLS,
+      windowMs: e.CLIENT_PRESENCE_WINDOW_MS,
+      maxBytes: e.MAX_PRESENCE_BYTES,
+      maxEventsPerSecond: e.MAX_PRESENCE_EVENTS_PER_SECOND,
+    }),
+    privateOnly: e.PRIVATE_ONLY,
     joinTimeoutMs: e.JOIN_TIMEOUT,
     shutdownGraceMs: e.SHUTDOWN_GRACE,
     instanceId: e.INSTANCE_ID ?? defaultInstanceId(),

@@ -7,25 +7,24 @@
  * ServerShuttingDown (4000, reconnect elsewhere), wait up to the grace period, close the metrics
  * listener last (scrapes and /readyz answer during the drain).
  */
-import { ErrorCodes } from '@walcast/protocol';
+import { ErrorCodes, isBroadcastTopic } from '@walcast/protocol';
 import type { Bus } from '@walcast/bus';
 import { LogThrottle, type Logger } from '@walcast/logger';
 import type { GatewayConfig } from './config';
-import { isBroadcastTopic } from '@walcast/protocol';
-import type { BroadcastFanout } from './channels/broadcast-group';
 import { BroadcastRegistry } from './channels/broadcast-registry';
 import { BusSubscriptions } from './channels/bus-subscriptions';
 import { ChannelRegistry } from './channels/channel-registry';
-import { LARGE_FRAME_CHARS } from './channels/delivery-group';
 import { ConnectionHandler } from './ws/connection-handler';
-import { sendFragmented, sendFrame } from './ws/frames';
-import { gatewaySocket, type SocketData } from './ws/socket-data';
+import { broadcastFanout, changeFanout } from './ws/uws-fanout';
+import type { SocketData } from './ws/socket-data';
 import { authorizeConnect, readUpgradeRequest, socketDataFor, type UpgradeRequest } from './ws/upgrade';
 import { JoseTokenVerifier } from './auth/jose-token-verifier';
 import type { TokenVerifier } from './auth/token-verifier';
 import { GatewayMetrics, type CloseReason } from './metrics';
 import { broadcastWriteCheck } from './rls/channel-authorizer';
 import { RowAuthorization } from './rls/row-authorization';
+import { createRedisPresenceStore, type PresenceStore, type PresenceTopic } from './presence/presence-store';
+import { presenceState } from './channels/presence-binding';
 import { addHttpRoutes } from './http-routes';
 import { RestBroadcastApi } from './http/rest-broadcast';
 import {
@@ -58,6 +57,8 @@ export class GatewayServer {
   readonly app: TemplatedApp;
   readonly registry: ChannelRegistry;
   readonly broadcasts: BroadcastRegistry;
+  /** Who is present on each topic, across gateways (Redis). */
+  readonly presence: PresenceStore;
   readonly handler: ConnectionHandler;
   readonly metrics: GatewayMetrics;
   /** The REST broadcast API, served on PORT only. */
@@ -105,28 +106,7 @@ export class GatewayServer {
     const subscriptions = new BusSubscriptions(bus, log.child({ component: 'bus-subscriptions' }));
     this.registry = new ChannelRegistry(
       subscriptions,
-      {
-        publish: (topic, frame) => {
-          const sockets = this.app.numSubscribers(topic);
-          if (sockets === 0) return;
-          this.app.publish(topic, frame, false, false);
-          metrics.framesOut.inc(sockets);
-          metrics.bytesOut.inc(sockets * Buffer.byteLength(frame));
-        },
-        sendLarge: (sockets, frame) => {
-          const bytes = Buffer.from(frame);
-          for (const ws of sockets) {
-            sendFragmented(
-              gatewaySocket(ws),
-              bytes,
-              config.maxBackpressureBytes,
-              ErrorCodes.SlowConsumer.close,
-            );
-            metrics.framesOut.inc();
-            metrics.bytesOut.inc(bytes.length);
-          }
-        },
-      },
+      changeFanout(this.app, metrics, config.maxBackpressureBytes),
       metrics,
       log.child({ component: 'fanout' }),
       this.rowAuth?.authorizer ?? null,
@@ -134,10 +114,20 @@ export class GatewayServer {
     this.broadcasts = new BroadcastRegistry(
       subscriptions,
       bus,
-      this.broadcastFanout(),
+      broadcastFanout(this.app, metrics, config.maxBackpressureBytes),
       metrics,
       log.child({ component: 'broadcast' }),
     );
+    this.presence = createRedisPresenceStore({
+      url: config.redisUrl,
+      gatewayId: this.broadcasts.src,
+      leaseMs: config.presenceLeaseMs,
+      log: log.child({ component: 'presence' }),
+      metrics,
+    });
+    // After Redis lost presences (this gateway's are re-asserted: a restart, or our lease lapsed),
+    // or its members may have missed diffs (Redis was away), they get the whole state again.
+    this.presence.onResync((topics) => this.refreshPresence(topics));
     this.handler = new ConnectionHandler({
       rowAuth: this.rowAuth ? { catalog: this.rowAuth.catalog } : null,
       registry: this.registry,
@@ -145,6 +135,9 @@ export class GatewayServer {
       privateChannels: this.rowAuth
         ? { authorizer: this.rowAuth.channels, replay: this.rowAuth.replay }
         : null,
+      presence: this.presence,
+      presenceLimits: config.presence,
+      privateOnly: config.privateOnly,
       joinTimeoutMs: config.joinTimeoutMs,
       limits: config.limits,
       verifier: this.verifier,
@@ -186,7 +179,10 @@ export class GatewayServer {
     });
     let wasReady = false;
     bus.onStateChange((state) => {
-      if (state === 'ready' && wasReady) this.registry.busReconnected();
+      if (state === 'ready' && wasReady) {
+        this.registry.busReconnected();
+        this.refreshPresence(this.broadcasts.presenceTopics());
+      }
       if (state === 'ready') wasReady = true;
     });
     this.routes();
@@ -194,37 +190,15 @@ export class GatewayServer {
     if (this.metricsApp) this.serveHttp(this.metricsApp, true);
   }
 
-  /** How broadcast frames leave: uWS topic publishing, or one socket's send. */
-  private broadcastFanout(): BroadcastFanout {
-    const { metrics, config } = this;
-    return {
-      publish: (topic, frame, exclude) => {
-        const sockets = this.app.numSubscribers(topic) - (exclude ? 1 : 0);
-        if (sockets <= 0) return;
-        const body = frame.text ?? frame.binary;
-        const isBinary = frame.binary !== undefined;
-        // A socket publishing is left out of its own message (config.broadcast.self false).
-        if (exclude) gatewaySocket(exclude).publish(topic, body, isBinary, false);
-        else this.app.publish(topic, body, isBinary, false);
-        metrics.framesOut.inc(sockets);
-        metrics.bytesOut.inc(sockets * (frame.binary?.length ?? Buffer.byteLength(frame.text!)));
-      },
-      send: (member, frame) => {
-        const ws = gatewaySocket(member);
-        if (frame.binary) {
-          sendFrame(ws, frame.binary, true);
-          metrics.bytesOut.inc(frame.binary.length);
-        } else if (frame.text.length > LARGE_FRAME_CHARS) {
-          const bytes = Buffer.from(frame.text);
-          sendFragmented(ws, bytes, config.maxBackpressureBytes, ErrorCodes.SlowConsumer.close);
-          metrics.bytesOut.inc(bytes.length);
-        } else {
-          sendFrame(ws, frame.text);
-          metrics.bytesOut.inc(Buffer.byteLength(frame.text));
-        }
-        metrics.framesOut.inc();
-      },
-    };
+  /** A fresh `presence_state` to the presence readers of `topics` on this gateway. */
+  private refreshPresence(topics: readonly PresenceTopic[]): void {
+    for (const topic of topics) {
+      void this.presence.list(topic).then(
+        (entries) =>
+          this.broadcasts.pushPresenceState(topic.subtopic, topic.isPrivate, presenceState(entries)),
+        () => undefined, // Redis away again: the next resync tries again
+      );
+    }
   }
 
   get connections(): number {
@@ -241,6 +215,7 @@ export class GatewayServer {
   /** Listens on PORT, then on METRICS_PORT when set; resolves with the bound PORT. */
   async listen(): Promise<number> {
     this.rowAuth?.start();
+    this.presence.start();
     this.listenSocket = await listenApp(this.app, this.config.host, this.config.port);
     this.port = uWS.us_socket_local_port(this.listenSocket as never);
     if (this.metricsApp && this.config.metricsPort !== null) {
@@ -277,6 +252,8 @@ export class GatewayServer {
     for (const ws of this.sockets) if (!ws.getUserData().closed) ws.close();
     if (this.metricsListenSocket) uWS.us_listen_socket_close(this.metricsListenSocket);
     this.metricsListenSocket = null;
+    // What this gateway tracked leaves everywhere (its sockets' untracks may still be in flight).
+    await this.presence.stop().catch(() => undefined);
     await this.rowAuth?.stop().catch(() => undefined);
   }
 

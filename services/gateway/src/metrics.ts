@@ -46,7 +46,8 @@ export type LimitName =
   | 'join_rate'
   | 'subscriptions'
   | 'broadcast_bytes'
-  | 'broadcast_rate';
+  | 'broadcast_rate'
+  | 'presence';
 const LIMIT_NAMES: readonly LimitName[] = [
   'frame_bytes',
   'frame_depth',
@@ -59,6 +60,7 @@ const LIMIT_NAMES: readonly LimitName[] = [
   'subscriptions',
   'broadcast_bytes',
   'broadcast_rate',
+  'presence',
 ];
 
 /** Where a broadcast came from: a socket of this gateway, its REST API, or Redis (other gateways, the database). */
@@ -115,6 +117,7 @@ export class GatewayMetrics {
   readonly broadcastsDropped: Counter<'reason'>;
   readonly broadcastDeliveries: Counter;
   readonly broadcastLatency: Histogram;
+  readonly presenceTracks: Counter<'result'>;
   readonly channelAuthCheckSeconds: Histogram<'check' | 'outcome'>;
   readonly restRequests: Counter<'status'>;
   readonly presenceGatewaysSwept: Counter;
@@ -231,7 +234,7 @@ export class GatewayMetrics {
       name: 'walcast_gateway_limit_refusals_total',
       help:
         'Client requests refused for a limit (frame_bytes: MAX_FRAME_SIZE, frame_depth, topic_bytes, ' +
-        'filter_bytes, binding_bytes, bindings, channels, join_rate, subscriptions, broadcast_bytes, broadcast_rate; see the configuration).',
+        'filter_bytes, binding_bytes, bindings, channels, join_rate, subscriptions, broadcast_bytes, broadcast_rate, presence (a presence limit); see the configuration).',
       labelNames: ['limit'],
       registers,
     });
@@ -326,6 +329,13 @@ export class GatewayMetrics {
       registers,
     });
     for (const reason of ['reconnect', 'lease', 'retry'] as const) this.presenceResyncs.inc({ reason }, 0);
+    this.presenceTracks = new Counter({
+      name: 'walcast_gateway_presence_tracks_total',
+      help: 'Presence tracks recorded in Redis (ok), or not (error: Redis unavailable).',
+      labelNames: ['result'],
+      registers,
+    });
+    for (const result of ['ok', 'error'] as const) this.presenceTracks.inc({ result }, 0);
     // Make every labelled series visible from the start, at 0.
     for (const origin of ['websocket', 'rest', 'bus'] as const) this.broadcastsIn.inc({ origin }, 0);
     for (const reason of ['too_large', 'rate', 'unauthorized', 'malformed', 'no_frame'] as const)

@@ -6,6 +6,7 @@
  */
 import type { TokenBucket } from './token-bucket';
 import type { BroadcastGroup, FilteredMember } from './broadcast-group';
+import type { PresenceBinding } from './presence-binding';
 
 /** Most stored messages one join may replay (the original server's limit). */
 export const MAX_REPLAY_MESSAGES = 25;
@@ -65,4 +66,8 @@ export interface BroadcastBinding {
    * its token changes (null: not checked yet). Public channels: always true.
    */
   canWrite: boolean | null;
+  /** Whether it receives broadcasts (private channels: its read permission for them; else true). */
+  readonly readsBroadcast: boolean;
+  /** Its presence. */
+  readonly presence: PresenceBinding;
 }

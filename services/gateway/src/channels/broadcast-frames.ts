@@ -7,6 +7,8 @@
  * | `user`, JSON payload     | text `broadcast`, `{event,payload,type,meta?}` | binary kind 4 (enc 1)         |
  * | `user`, binary payload   | nothing (a text frame cannot carry it)       | binary kind 4 (enc 0)           |
  *
+ * A presence diff (shape `presence`) is the text frame `presence_diff` for both versions.
+ *
  * A kind-4 frame needs topic, event and metadata of at most 255 bytes each; past that a JSON
  * payload goes as the text frame instead and a binary one is not sent.
  */
@@ -48,6 +50,10 @@ export function broadcastFrame(message: BroadcastMessage, topic: string, vsn: Pr
   const { header, payloadText } = message;
   const codec = vsn === '1.0.0' ? v1Codec : v2Codec;
   if (header.shape === 'map') return textFrame(codec, topic, payloadText);
+  if (header.shape === 'presence') {
+    const event = PhoenixEvents.presenceDiff;
+    return { text: codec.encodeWithRawPayload({ joinRef: null, ref: null, topic, event }, payloadText) };
+  }
   const json = header.enc === 'json';
   if (vsn === '2.0.0') {
     const payload = json ? Buffer.from(payloadText, 'utf8') : Buffer.from(payloadText, 'base64');

@@ -4,11 +4,21 @@
  * topic publishing (per-socket work in C++); a socket that must not receive its own message
  * (`config.broadcast.self` false) is excluded by publishing from it.
  *
+ * Broadcasts and presence diffs have their own uWS topics: on a private channel a member may read
+ * one and not the other (its read permissions per extension); on a public channel every member
+ * reads both.
+ *
  * Members that replayed stored messages at join are "filtered": they receive through their own
  * send, skipping live copies of the ids they replayed, and hold live messages back while their
  * replay is being read.
  */
-import type { BroadcastMessage, ProtocolVersion } from '@walcast/protocol';
+import {
+  PhoenixEvents,
+  v1Codec,
+  v2Codec,
+  type BroadcastMessage,
+  type ProtocolVersion,
+} from '@walcast/protocol';
 import type { BusEntry } from './bus-subscriptions';
 import { broadcastFrame, type Frame } from './broadcast-frames';
 import { LARGE_FRAME_CHARS, type MemberSocket } from './delivery-group';
@@ -36,6 +46,11 @@ export class BroadcastGroup {
     '2.0.0': new Set(),
   };
   private readonly filtered = new Map<MemberSocket, FilteredMember>();
+  /** Members that read presence diffs (through the presence uWS topic). */
+  private readonly presence: Record<ProtocolVersion, Set<MemberSocket>> = {
+    '1.0.0': new Set(),
+    '2.0.0': new Set(),
+  };
   /** Joins waiting for the group's subscription: the group is kept while any is pending. */
   private pins = 0;
 
@@ -49,7 +64,9 @@ export class BroadcastGroup {
   ) {}
 
   get size(): number {
-    return this.members['1.0.0'].size + this.members['2.0.0'].size + this.filtered.size + this.pins;
+    const members = new Set([...this.members['1.0.0'], ...this.members['2.0.0'], ...this.filtered.keys()]);
+    for (const vsn of VERSIONS) for (const ws of this.presence[vsn]) members.add(ws);
+    return members.size + this.pins;
   }
 
   /** Keeps the group alive while a join is pending (until `unpin`), though it has no member yet. */
@@ -69,6 +86,25 @@ export class BroadcastGroup {
   /** Whether members of `vsn` receive through uWS topic publishing (filtered members not counted). */
   hasMembers(vsn: ProtocolVersion): boolean {
     return this.members[vsn].size > 0;
+  }
+
+  /** The uWS topic a presence reader of this codec version subscribes to. */
+  presenceTopic(vsn: ProtocolVersion): string {
+    return `${vsn}|${this.key}|presence`;
+  }
+
+  /** Adds a presence reader (it subscribes to `presenceTopic`). */
+  addPresence(ws: MemberSocket): void {
+    this.presence[ws.getUserData().codec.vsn].add(ws);
+  }
+
+  hasPresenceReaders(): boolean {
+    return this.presence['1.0.0'].size + this.presence['2.0.0'].size > 0;
+  }
+
+  /** Whether `ws` reads presence diffs here. */
+  readsPresence(ws: MemberSocket): boolean {
+    return this.presence[ws.getUserData().codec.vsn].has(ws);
   }
 
   /** Adds a socket that receives through uWS topic publishing (it subscribes to `uwsTopic`). */
@@ -104,7 +140,9 @@ export class BroadcastGroup {
   }
 
   remove(ws: MemberSocket): void {
-    this.members[ws.getUserData().codec.vsn].delete(ws);
+    const { vsn } = ws.getUserData().codec;
+    this.members[vsn].delete(ws);
+    this.presence[vsn].delete(ws);
     this.filtered.delete(ws);
   }
 
@@ -113,6 +151,7 @@ export class BroadcastGroup {
    * vsn 1.0.0 member gets nothing for a binary payload).
    */
   deliver(message: BroadcastMessage, fanout: BroadcastFanout, exclude: MemberSocket | null): number {
+    if (message.header.shape === 'presence') return this.deliverPresence(message, fanout);
     let sent = 0;
     for (const vsn of VERSIONS) {
       const sockets = this.members[vsn];
@@ -131,6 +170,36 @@ export class BroadcastGroup {
       if (member.socket === exclude) continue;
       if (member.held) member.held.push(message);
       else if (this.sendFiltered(member, message, fanout)) sent++;
+    }
+    return sent;
+  }
+
+  /** `presence_state` (its payload's JSON) to every presence reader, with join ref null. */
+  publishPresenceState(stateJson: string, fanout: BroadcastFanout): void {
+    for (const vsn of VERSIONS) {
+      if (this.presence[vsn].size === 0) continue;
+      const codec = vsn === '1.0.0' ? v1Codec : v2Codec;
+      const text = codec.encodeWithRawPayload(
+        { joinRef: null, ref: null, topic: this.topic, event: PhoenixEvents.presenceState },
+        stateJson,
+      );
+      if (text.length > LARGE_FRAME_CHARS) for (const ws of this.presence[vsn]) fanout.send(ws, { text });
+      else fanout.publish(this.presenceTopic(vsn), { text }, null);
+    }
+  }
+
+  /** A presence diff, to every presence reader. */
+  private deliverPresence(message: BroadcastMessage, fanout: BroadcastFanout): number {
+    let sent = 0;
+    for (const vsn of VERSIONS) {
+      const sockets = this.presence[vsn];
+      if (sockets.size === 0) continue;
+      const frame = broadcastFrame(message, this.topic, vsn);
+      if (!frame) continue;
+      sent += sockets.size;
+      if (frame.text !== undefined && frame.text.length > LARGE_FRAME_CHARS) {
+        for (const ws of sockets) fanout.send(ws, frame);
+      } else fanout.publish(this.presenceTopic(vsn), frame, null);
     }
     return sent;
   }

@@ -106,6 +106,19 @@ export class BroadcastRegistry {
     this.metrics.broadcastDeliveries.inc(messages.length);
   }
 
+  /** The topics whose groups here have presence readers. */
+  presenceTopics(): Array<{ subtopic: string; isPrivate: boolean }> {
+    return [...this.groups.values()]
+      .filter((g) => g.hasPresenceReaders())
+      .map((g) => ({ subtopic: g.topic.slice('realtime:'.length), isPrivate: g.isPrivate }));
+  }
+
+  /** `presence_state` to every presence reader of a topic's group here, if there is one. */
+  pushPresenceState(subtopic: string, isPrivate: boolean, state: unknown): void {
+    const group = this.groups.get(`b|${isPrivate ? 'private' : 'public'}|${subtopic}`);
+    group?.publishPresenceState(JSON.stringify(state), this.fanout);
+  }
+
   /** The bus handler for broadcast topics. Never throws: a bad message is counted and logged. */
   dispatch(via: BusKey, text: string): void {
     const entry = this.subscriptions.get(busKeyId(via));
@@ -124,7 +137,9 @@ export class BroadcastRegistry {
       );
       return;
     }
-    if (message.header.src === this.src) return;
+    // Our own broadcasts were delivered here when sent; presence diffs are delivered from Redis only
+    // (in the order of the state changes that made them).
+    if (message.header.src === this.src && message.header.shape !== 'presence') return;
     this.metrics.broadcastsIn.inc({ origin: 'bus' });
     if (!group) return;
     this.deliver(group, message, null);

@@ -3,7 +3,7 @@
  * tracks, kept in Redis so that gateways stay stateless (any gateway serves any channel's state).
  *
  * Lifecycle: `createRedisPresenceStore` opens one ioredis connection; `start()` takes the lease
- * (renewed every leaseMs/3) and starts the sweep of lapsed gateways (every leaseMs/3); `stop()`
+ * (renewed every leaseMs/3) and starts the sweep of lapsed gateways (every second at most); `stop()`
  * removes this gateway's entries, publishing their leaves, and closes the connection.
  *
  * Data (key names in @walcast/protocol topics.ts, scripts in presence-scripts.ts): per channel a hash
@@ -51,6 +51,9 @@ import {
 import { PresenceSweeper, TOPICS_PER_BATCH } from './presence-sweeper';
 
 /** One tracked presence: the presence key and its meta (the tracked payload plus phx_ref, and phx_ref_prev after an update). */
+/** The longest wait between two sweeps for lapsed gateways. */
+export const SWEEP_PERIOD_MS = 1000;
+
 export interface PresenceEntry {
   key: string;
   meta: { phx_ref: string; phx_ref_prev?: string; [field: string]: unknown };
@@ -186,7 +189,8 @@ export class RedisPresenceStore implements PresenceStore {
     this.state = 'running';
     const periodMs = Math.max(1, Math.floor(this.leaseMs / 3));
     this.renewTimer = setInterval(() => this.onRenewTick(), periodMs).unref();
-    this.scheduleSweep(periodMs);
+    // Sweeping often (one small script a second) keeps a dead gateway's leaves within lease + 1 s.
+    this.scheduleSweep(Math.min(periodMs, SWEEP_PERIOD_MS));
     if (this.redis.status === 'ready') this.requestReassert('start');
   }
 

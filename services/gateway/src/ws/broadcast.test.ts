@@ -300,8 +300,7 @@ describe('broadcast', () => {
     push(sender, 3);
     push(v1, 4);
     await flush();
-    const ns = (ws: FakeSocket) =>
-      (ws.frames() as unknown[]).map((f) => JSON.stringify(f).match(/"n":(\d)/)?.[1]);
+    const ns = (ws: FakeSocket) => ws.frames().map((f) => JSON.stringify(f).match(/"n":(\d)/)?.[1]);
     expect(ns(sender)).toEqual(['2', '4']);
     expect(ns(v2)).toEqual(['1', '3', '4']);
     expect(ns(v1)).toEqual(['1', '2', '3']);

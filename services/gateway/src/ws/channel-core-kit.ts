@@ -8,7 +8,9 @@ import type { Logger } from '@walcast/logger';
 import {
   codecFor,
   encodeBusMessage,
+  encodeBroadcastMessage,
   encodeUserBroadcastPush,
+  topicForBroadcast,
   isBroadcastTopic,
   topicForTable,
   type PhoenixCodec,
@@ -20,7 +22,9 @@ import { BusSubscriptions } from '../channels/bus-subscriptions';
 import { ChannelRegistry } from '../channels/channel-registry';
 import type { Fanout } from '../channels/delivery-group';
 import type { TokenVerifier } from '../auth/token-verifier';
-import type { ClientLimits } from '../config';
+import type { ClientLimits, PresenceLimits } from '../config';
+import { presenceState } from '../channels/presence-binding';
+import type { PresenceEntry, PresenceStore, PresenceTopic } from '../presence/presence-store';
 import { GatewayMetrics } from '../metrics';
 import type { WebSocket } from '../uws';
 import { ConnectionHandler } from './connection-handler';
@@ -63,6 +67,59 @@ export class FakeApp implements Fanout {
 }
 
 const body = (frame: Frame): string | Uint8Array => frame.text ?? frame.binary;
+
+/** Presence in memory, publishing its diffs on the bus as the Redis store does. */
+export class MemoryPresenceStore implements PresenceStore {
+  readonly topics = new Map<string, Map<string, PresenceEntry>>();
+
+  constructor(private readonly bus: MemoryBus) {}
+
+  private publish(topic: PresenceTopic, joins: PresenceEntry[], leaves: PresenceEntry[]): Promise<void> {
+    const diff = { joins: presenceState(joins), leaves: presenceState(leaves) };
+    const header = {
+      v: 1 as const,
+      src: 'memory-presence',
+      shape: 'presence' as const,
+      event: 'presence_diff',
+      enc: 'json' as const,
+    };
+    return this.bus.publish(
+      topicForBroadcast(topic.subtopic, topic.isPrivate),
+      encodeBroadcastMessage(header, JSON.stringify(diff)),
+    );
+  }
+
+  private state(topic: PresenceTopic): Map<string, PresenceEntry> {
+    const id = `${topic.isPrivate}|${topic.subtopic}`;
+    let state = this.topics.get(id);
+    if (!state) this.topics.set(id, (state = new Map()));
+    return state;
+  }
+
+  track(topic: PresenceTopic, entry: PresenceEntry, previous: PresenceEntry | null): Promise<void> {
+    const state = this.state(topic);
+    if (previous) state.delete(previous.meta.phx_ref);
+    state.set(entry.meta.phx_ref, entry);
+    return this.publish(topic, [entry], previous ? [previous] : []);
+  }
+
+  untrack(topic: PresenceTopic, entry: PresenceEntry): Promise<void> {
+    this.state(topic).delete(entry.meta.phx_ref);
+    return this.publish(topic, [], [entry]);
+  }
+
+  list(topic: PresenceTopic): Promise<PresenceEntry[]> {
+    return Promise.resolve([...this.state(topic).values()]);
+  }
+
+  start(): void {}
+
+  stop(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  onResync(): void {}
+}
 
 let nextId = 1;
 
@@ -130,7 +187,13 @@ export class FakeSocket {
 }
 
 export function setup(
-  opts: { subscribe?: 'hang'; limits?: Partial<ClientLimits>; verifier?: TokenVerifier } = {},
+  opts: {
+    subscribe?: 'hang';
+    limits?: Partial<ClientLimits>;
+    verifier?: TokenVerifier;
+    presence?: Partial<PresenceLimits>;
+    privateOnly?: boolean;
+  } = {},
 ) {
   const bus = new MemoryBus();
   if (opts.subscribe === 'hang') bus.subscribe = () => new Promise<void>(() => undefined);
@@ -146,6 +209,7 @@ export function setup(
   });
   const registry = new ChannelRegistry(subscriptions, app, metrics, silent);
   const broadcasts = new BroadcastRegistry(subscriptions, bus, app.broadcast, metrics, silent);
+  const presence = new MemoryPresenceStore(bus);
   bus.onMessage((via, topic, message) => {
     if (isBroadcastTopic(topic)) broadcasts.dispatch(via, message);
     else registry.dispatch(via, topic, message);
@@ -155,6 +219,15 @@ export function setup(
     registry,
     broadcasts,
     privateChannels: null,
+    presence,
+    presenceLimits: {
+      maxCalls: 5,
+      windowMs: 30_000,
+      maxBytes: 64 * 1024,
+      maxEventsPerSecond: 1000,
+      ...opts.presence,
+    },
+    privateOnly: opts.privateOnly ?? false,
     joinTimeoutMs: 50,
     limits,
     rowAuth: null,

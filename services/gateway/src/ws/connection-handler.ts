@@ -35,6 +35,9 @@ import type { MessageReplay } from '../rls/message-replay';
 import type { TableAccessCatalog } from '../rls/table-access';
 import type { WebSocket } from '../uws';
 import { BroadcastPushes, binaryBroadcastMessage } from './broadcast-push';
+import { PresencePushes } from './presence-push';
+import type { PresenceStore } from '../presence/presence-store';
+import type { PresenceLimits } from '../config';
 import { ChannelAuth } from './channel-auth';
 import { ClientReplies } from './client-replies';
 import { checkTopic, longestTopicChars } from './client-limits';
@@ -52,6 +55,10 @@ export interface ConnectionHandlerOptions {
    * checked here (private joins are then refused).
    */
   privateChannels: { authorizer: ChannelAuthorizer; replay: MessageReplay } | null;
+  presence: PresenceStore;
+  presenceLimits: PresenceLimits;
+  /** PRIVATE_ONLY: public joins are refused. */
+  privateOnly: boolean;
   joinTimeoutMs: number;
   limits: ClientLimits;
   /** ROW_AUTHORIZATION=postgres: channels read as their JWT's role and claims; else null. */
@@ -72,6 +79,7 @@ export class ConnectionHandler {
   private readonly memberships: Memberships;
   private readonly joins: JoinHandler;
   private readonly broadcastPushes: BroadcastPushes;
+  private readonly presencePushes: PresencePushes;
 
   constructor(private readonly opts: ConnectionHandlerOptions) {
     this.replies = new ClientReplies(opts);
@@ -84,6 +92,17 @@ export class ConnectionHandler {
       joinTimeoutMs: opts.joinTimeoutMs,
       replies: this.replies,
       rowAuth: opts.rowAuth !== null,
+      untrack: (topic, entry) =>
+        void opts.presence
+          .untrack(topic, entry)
+          .catch((err: unknown) =>
+            this.replies.logThrottled('presence-untrack', (suppressed) =>
+              opts.log.warn(
+                { err, code: 'BusUnavailable', suppressed },
+                'could not remove a presence from Redis',
+              ),
+            ),
+          ),
     });
     this.auth = opts.verifier
       ? new ChannelAuth({
@@ -112,6 +131,15 @@ export class ConnectionHandler {
       replies: this.replies,
       memberships: this.memberships,
       canWrite: privateChannels ? (ws, m) => privateChannels.canWrite(ws, m) : null,
+    });
+    this.presencePushes = new PresencePushes({
+      store: opts.presence,
+      memberships: this.memberships,
+      replies: this.replies,
+      limits: opts.presenceLimits,
+      metrics: opts.metrics,
+      log: opts.log,
+      canTrack: privateChannels ? (m) => privateChannels.canTrack(m) : null,
     });
   }
 
@@ -234,6 +262,7 @@ export class ConnectionHandler {
     }
     if (msg.event === PhoenixEvents.accessToken) return this.auth?.refresh(ws, membership, msg.payload);
     if (msg.event === PhoenixEvents.broadcast) return this.broadcastPushes.handle(ws, membership, msg);
+    if (msg.event === PhoenixEvents.presence) return this.presencePushes.handle(ws, membership, msg);
     // Every other event on a joined channel is ignored (legacy servers crashed the channel here,
     // which made clients rejoin in a loop).
     return;

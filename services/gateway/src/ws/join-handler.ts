@@ -29,6 +29,7 @@ import { LegacyJoin } from './legacy-join';
 import type { Memberships } from './memberships';
 import { ModernJoin } from './modern-join';
 import type { PrivateChannels } from './private-channels';
+import type { PresenceStore } from '../presence/presence-store';
 import type { SocketData } from './socket-data';
 
 export interface JoinHandlerOptions {
@@ -37,6 +38,9 @@ export interface JoinHandlerOptions {
   joinTimeoutMs: number;
   /** Private channels' checks; null when they cannot be authorized here (no database). */
   privateChannels: PrivateChannels | null;
+  presence: PresenceStore;
+  /** PRIVATE_ONLY: public joins are refused. */
+  privateOnly: boolean;
   limits: ClientLimits;
   /** ROW_AUTHORIZATION=postgres: channels read as their JWT's role and claims; else null. */
   rowAuth: { catalog: TableAccessCatalog } | null;

@@ -11,6 +11,7 @@ import type { BroadcastRegistry } from '../channels/broadcast-registry';
 import type { DeliveryGroup } from '../channels/delivery-group';
 import { ChannelMembership } from '../channels/channel-membership';
 import type { ChannelRegistry } from '../channels/channel-registry';
+import type { PresenceEntry, PresenceTopic } from '../presence/presence-store';
 import { identityOf, type Identity } from '../rls/identity';
 import type { WebSocket } from '../uws';
 import { pushTokenFailure } from './channel-auth';
@@ -25,6 +26,8 @@ export interface MembershipsOptions {
   replies: ClientReplies;
   /** With row authorization, a channel's group follows its identity. */
   rowAuth: boolean;
+  /** Removes what a channel tracked when it ends (its presence leaves everywhere). */
+  untrack(topic: PresenceTopic, entry: PresenceEntry): void;
 }
 
 export class Memberships {
@@ -52,10 +55,11 @@ export class Memberships {
     data.channels.set(msg.topic, membership);
     if (broadcast) {
       membership.broadcast = broadcast;
-      if (!broadcast.filtered) {
+      if (broadcast.readsBroadcast && !broadcast.filtered) {
         broadcast.group.add(ws);
         ws.subscribe(broadcast.group.uwsTopic(data.codec.vsn));
       }
+      if (broadcast.presence.enabled) this.readPresence(ws, broadcast);
     }
     group?.add(ws);
     const current = (): boolean => !data.closed && data.channels.get(msg.topic) === membership;
@@ -92,6 +96,13 @@ export class Memberships {
     return membership;
   }
 
+  /** Makes the channel a presence reader: it receives presence_diff from now on. */
+  readPresence(ws: WebSocket<SocketData>, broadcast: BroadcastBinding): void {
+    if (broadcast.group.readsPresence(ws)) return;
+    broadcast.group.addPresence(ws);
+    ws.subscribe(broadcast.group.presenceTopic(ws.getUserData().codec.vsn));
+  }
+
   leave(ws: WebSocket<SocketData>, membership: ChannelMembership, msg: PhoenixMessage): void {
     this.end(ws, membership);
     reply(ws, msg, 'ok', {});
@@ -115,9 +126,19 @@ export class Memberships {
     const { broadcast } = membership;
     if (broadcast) {
       membership.broadcast = null;
-      if (!broadcast.filtered && !data.closed) ws.unsubscribe(broadcast.group.uwsTopic(data.codec.vsn));
-      broadcast.group.remove(ws);
-      this.opts.broadcasts.releaseIfEmpty(broadcast.group);
+      const { group, presence } = broadcast;
+      if (!data.closed) {
+        if (broadcast.readsBroadcast && !broadcast.filtered) ws.unsubscribe(group.uwsTopic(data.codec.vsn));
+        if (group.readsPresence(ws)) ws.unsubscribe(group.presenceTopic(data.codec.vsn));
+      }
+      group.remove(ws);
+      if (presence.entry)
+        this.opts.untrack(
+          { subtopic: group.topic.slice('realtime:'.length), isPrivate: group.isPrivate },
+          presence.entry,
+        );
+      presence.entry = null;
+      this.opts.broadcasts.releaseIfEmpty(group);
     }
     const { group } = membership;
     if (!group) return;

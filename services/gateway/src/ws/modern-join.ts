@@ -20,9 +20,18 @@ import type { ClientLimits } from '../config';
 import type { Identity } from '../rls/identity';
 import type { WebSocket } from '../uws';
 import { checkBindings } from './client-limits';
-import { pushLifecycle, reply } from './frames';
+import { push, pushLifecycle, reply } from './frames';
 import type { JoinKindOptions } from './legacy-join';
 import type { PrivateChannels } from './private-channels';
+import {
+  PresenceBinding,
+  presenceState,
+  readPresenceConfig,
+  type PresenceConfig,
+} from '../channels/presence-binding';
+import { readRefusedReason } from '../rls/channel-authorizer';
+import type { PresenceStore } from '../presence/presence-store';
+import type { Logger } from '@walcast/logger';
 import type { SocketData } from './socket-data';
 import { TokenBucket } from '../channels/token-bucket';
 
@@ -32,6 +41,11 @@ export interface ModernJoinOptions extends JoinKindOptions {
   joinTimeoutMs: number;
   /** Private channels' checks; null when they cannot be authorized here (no database). */
   privateChannels: PrivateChannels | null;
+  /** Presence across gateways. */
+  presence: PresenceStore;
+  /** PRIVATE_ONLY: public joins are refused. */
+  privateOnly: boolean;
+  log: Logger;
   /**
    * SECURE_CHANNELS off: every channel is open to every client, private ones too (there is no
    * token to authorize them with), so a private join is served without checks.
@@ -52,6 +66,9 @@ interface PendingJoin {
   /** With row authorization: what the channel reads as. */
   identity: Identity | null;
   broadcast: BroadcastConfig;
+  presence: PresenceConfig;
+  /** What the channel may read (private channels: its permissions; public: everything). */
+  reads: { broadcast: boolean; presence: boolean };
 }
 
 export class ModernJoin {
@@ -71,6 +88,10 @@ export class ModernJoin {
     }
     const broadcast = readBroadcastConfig(config);
     const { privateChannels } = this.opts;
+    if (this.opts.privateOnly && !broadcast.isPrivate) {
+      replies.joinError(ws, msg, errorReason('PrivateOnly', 'This project only allows private channels'));
+      return;
+    }
     const checked = broadcast.isPrivate && privateChannels !== null && identity !== null;
     if (broadcast.isPrivate && !checked && !this.opts.openChannels) {
       replies.joinError(
@@ -113,18 +134,36 @@ export class ModernJoin {
     }
     const keys = [...bindings.map((b) => b.busKey), BroadcastRegistry.busKey(subtopic, broadcast.isPrivate)];
     if (this.opts.support.refusedForSubscriptions(ws, msg, keys)) return;
-    const join: PendingJoin = { ws, msg, subtopic, requested, bindings, errors, identity, broadcast };
-    const next = (): Promise<void> | undefined => this.subscribe(join);
-    if (!checked) return next();
+    const presence = readPresenceConfig(config);
+    const join: PendingJoin = {
+      ws,
+      msg,
+      subtopic,
+      requested,
+      bindings,
+      errors,
+      identity,
+      broadcast,
+      presence,
+      reads: { broadcast: true, presence: true },
+    };
+    if (!checked) return this.subscribe(join);
     const data = ws.getUserData();
-    return privateChannels.readRefusal(identity, subtopic).then((refusal) => {
+    return privateChannels.readAccess(identity, subtopic, presence.enabled).then((access) => {
       if (data.closed) return;
       let pending: Promise<void> | undefined;
       ws.cork(() => {
-        if (refusal) {
+        // A replay needs the permission to read broadcasts.
+        const refusal =
+          typeof access === 'string'
+            ? access
+            : broadcast.replay && !access.broadcast
+              ? readRefusedReason(subtopic)
+              : null;
+        if (refusal !== null || typeof access === 'string') {
           this.opts.metrics.joins.inc({ result: 'unauthorized' });
-          replies.joinError(ws, msg, refusal);
-        } else pending = next();
+          replies.joinError(ws, msg, refusal ?? '');
+        } else pending = this.subscribe({ ...join, reads: access });
       });
       return pending;
     });
@@ -205,6 +244,44 @@ export class ModernJoin {
     );
   }
 
+  /**
+   * `presence_state` to a channel that reads presence, right after its join: every presence of the
+   * topic, from every gateway. Diffs that arrive first are held by the client until it has the state.
+   */
+  private pushPresenceState(
+    ws: WebSocket<SocketData>,
+    msg: PhoenixMessage,
+    subtopic: string,
+    isPrivate: boolean,
+  ): void {
+    const data = ws.getUserData();
+    const joinRef = msg.joinRef ?? msg.ref;
+    this.opts.presence.list({ subtopic, isPrivate }).then(
+      (entries) => {
+        const membership = data.channels.get(msg.topic);
+        if (data.closed || !membership || membership.joinRef !== joinRef) return;
+        ws.cork(() => push(ws, msg.topic, joinRef, PhoenixEvents.presenceState, presenceState(entries)));
+      },
+      (err: unknown) => {
+        this.opts.replies.logThrottled('presence-state', (suppressed) =>
+          this.opts.log.warn(
+            { err, connId: data.id, code: 'BusUnavailable', suppressed },
+            'could not read a topic’s presence state',
+          ),
+        );
+        if (data.closed) return;
+        ws.cork(() =>
+          push(ws, msg.topic, joinRef, PhoenixEvents.system, {
+            channel: subtopic,
+            extension: 'presence',
+            message: errorReason('BusUnavailable', 'could not read who is present; rejoin to retry'),
+            status: 'error',
+          }),
+        );
+      },
+    );
+  }
+
   /** Resolves true once the group's subscription is live, false after JOIN_TIMEOUT. */
   private whenLive(group: BroadcastGroup): Promise<boolean> {
     return new Promise((resolve) => {
@@ -226,7 +303,7 @@ export class ModernJoin {
     filtered: FilteredMember | null,
     replayed: BroadcastMessage[],
   ): Promise<void> | undefined {
-    const { ws, msg, subtopic, requested, bindings, errors, identity, broadcast } = join;
+    const { ws, msg, subtopic, requested, bindings, errors, identity, broadcast, presence, reads } = join;
     const { replies } = this.opts;
     const echo = requested.map((entry: unknown) => ({
       id: bindingId(entry),
@@ -241,7 +318,14 @@ export class ModernJoin {
       rate: new TokenBucket(this.opts.limits.maxChannelBroadcastsPerSecond, Date.now()),
       filtered,
       canWrite: broadcast.isPrivate && this.opts.privateChannels ? null : true,
+      readsBroadcast: reads.broadcast,
+      presence: new PresenceBinding(
+        presence.key,
+        presence.enabled && reads.presence,
+        broadcast.isPrivate && this.opts.privateChannels !== null,
+      ),
     };
+    if (binding.presence.enabled) this.pushPresenceState(ws, msg, subtopic, broadcast.isPrivate);
     let pinned = true;
     let attached = false;
     const unpin = (): void => {

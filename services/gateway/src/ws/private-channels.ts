@@ -17,6 +17,7 @@ import {
   ChannelAuthorizationError,
   readRefusedReason,
   type ChannelAuthorizer,
+  type ChannelExtension,
 } from '../rls/channel-authorizer';
 import { identityOf, type Identity } from '../rls/identity';
 import type { MessageReplay } from '../rls/message-replay';
@@ -36,11 +37,20 @@ export interface PrivateChannelsOptions {
 export class PrivateChannels {
   constructor(private readonly opts: PrivateChannelsOptions) {}
 
-  /** Null when `identity` may read `subtopic`'s broadcasts, else the reason to refuse the join with. */
-  async readRefusal(identity: Identity, subtopic: string): Promise<string | null> {
+  /**
+   * What `identity` may read on `subtopic`, per extension asked for (presence only when the channel
+   * enables it), or the reason to refuse the join with: it needs one of them, as the reference.
+   */
+  async readAccess(
+    identity: Identity,
+    subtopic: string,
+    presence: boolean,
+  ): Promise<{ broadcast: boolean; presence: boolean } | string> {
     try {
-      const access = await this.opts.authorizer.read(identity, subtopic, ['broadcast']);
-      return access.allowed.broadcast === true ? null : readRefusedReason(subtopic);
+      const extensions: ChannelExtension[] = presence ? ['broadcast', 'presence'] : ['broadcast'];
+      const { allowed } = await this.opts.authorizer.read(identity, subtopic, extensions);
+      const access = { broadcast: allowed.broadcast === true, presence: allowed.presence === true };
+      return access.broadcast || access.presence ? access : readRefusedReason(subtopic);
     } catch (err) {
       this.logUnavailable(err, 'could not check a private join against the database');
       return errorReason(
@@ -48,6 +58,16 @@ export class PrivateChannels {
         'could not check the join against the database; retry',
       );
     }
+  }
+
+  /** Whether the channel's current claims may track presence on its topic; rejects when it cannot be told. */
+  async canTrack(membership: ChannelMembership): Promise<boolean> {
+    const identity = membership.claims ? identityOf(membership.claims) : null;
+    if (!identity || 'error' in identity) return false;
+    const access = await this.opts.authorizer.write(identity, subtopicOf(membership.topic) ?? '', [
+      'presence',
+    ]);
+    return access.allowed.presence === true;
   }
 
   /** The stored messages a join asked to replay, oldest first; rejects when the database cannot say. */
@@ -76,13 +96,14 @@ export class PrivateChannels {
     const binding = membership.broadcast;
     if (!binding || !binding.group.isPrivate || !membership.claims) return;
     binding.canWrite = null;
+    binding.presence.canWrite = null;
     const identity = identityOf(membership.claims);
     const subtopic = subtopicOf(membership.topic) ?? '';
     const data = ws.getUserData();
     const recheck =
       'error' in identity
         ? Promise.resolve(false)
-        : this.readRefusal(identity, subtopic).then((r) => r === null);
+        : this.readAccess(identity, subtopic, binding.presence.enabled).then((r) => typeof r !== 'string');
     void recheck.then((allowed) => {
       if (allowed || data.closed || data.channels.get(membership.topic) !== membership) return;
       ws.cork(() => {
