@@ -64,8 +64,8 @@ describe('gateway listeners', () => {
 });
 
 describe('PRESENCE_LEASE', () => {
-  it('defaults to 10 s and takes a duration', () => {
-    expect(readConfig(BASE).presenceLeaseMs).toBe(10_000);
+  it('defaults to 8 s and takes a duration', () => {
+    expect(readConfig(BASE).presenceLeaseMs).toBe(8_000);
     expect(readConfig({ ...BASE, PRESENCE_LEASE: '2.5s' }).presenceLeaseMs).toBe(2500);
   });
 

@@ -143,6 +143,7 @@ export class FakeSocket {
       closeReason: null,
       connectToken: null,
       inbox: null,
+      inboxDropped: 0,
       joinRate: null,
       broadcastRate: null,
     };

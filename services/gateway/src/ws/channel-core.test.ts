@@ -95,4 +95,14 @@ describe('channel core', () => {
     expect(registry.groupCount).toBe(0);
     expect(subscriptions.size).toBe(0);
   });
+
+  it('joins count against the join rate as they arrive: a flood behind a pending join closes the socket (4004)', () => {
+    const { socket, send } = setup({ subscribe: 'hang' });
+    const ws = socket('2.0.0');
+    for (let i = 0; i < 150; i++) send(ws, ['1', `j${i}`, `realtime:room${i}`, 'phx_join', { config: {} }]);
+    expect(ws.ended).toBe(4004);
+    const replies = (ws.frames() as unknown[][]).map((f) => JSON.stringify(f));
+    expect(replies.filter((r) => r.includes('ClientJoinRateLimitReached'))).toHaveLength(1);
+    expect(replies.filter((r) => r.includes('ProtocolViolation'))).toHaveLength(0);
+  });
 });

@@ -175,6 +175,9 @@ export class ConnectionHandler {
   /** Routes `msg`, or queues it behind a pending token check. */
   private dispatch(ws: WebSocket<SocketData>, msg: PhoenixMessage): void {
     const data = ws.getUserData();
+    // Joins count against the join rate as they arrive, so a flood of them behind a pending check
+    // closes the socket instead of filling its inbox.
+    if (msg.event === PhoenixEvents.join && !this.joins.withinJoinRate(ws, msg)) return;
     if (data.inbox) {
       if (data.inbox.length < MAX_QUEUED_FRAMES) data.inbox.push(msg);
       else {

@@ -62,18 +62,27 @@ export class JoinHandler {
     this.modern = new ModernJoin({ ...opts, support, openChannels: opts.auth === null });
   }
 
-  join(ws: WebSocket<SocketData>, msg: PhoenixMessage): Promise<void> | undefined {
+  /**
+   * Takes a join's token from the socket's join rate, as the join arrives (before it may wait
+   * behind another): past MAX_JOINS_PER_SECOND the join is refused and the socket closed (4004), as
+   * the original server does (the client reconnects with backoff). False then.
+   */
+  withinJoinRate(ws: WebSocket<SocketData>, msg: PhoenixMessage): boolean {
     const data = ws.getUserData();
     const { limits } = this.opts;
     const now = Date.now();
-    if (!(data.joinRate ??= new TokenBucket(limits.maxJoinsPerSecond, now)).take(now)) {
-      // As the original server: refuse, then disconnect (the client reconnects with backoff).
-      this.opts.replies.refuse(ws, msg, joinRateRefusal(limits));
-      data.closeReason = 'join_rate';
-      ws.end(ErrorCodes.ClientJoinRateLimitReached.close, 'too many joins per second');
-      data.closed = true; // nothing more is read from or sent to it
-      return;
-    }
+    if ((data.joinRate ??= new TokenBucket(limits.maxJoinsPerSecond, now)).take(now)) return true;
+    this.opts.replies.refuse(ws, msg, joinRateRefusal(limits));
+    data.closeReason = 'join_rate';
+    ws.end(ErrorCodes.ClientJoinRateLimitReached.close, 'too many joins per second');
+    data.closed = true; // nothing more is read from or sent to it
+    return false;
+  }
+
+  /** Handles a join that passed the join rate (withinJoinRate). */
+  join(ws: WebSocket<SocketData>, msg: PhoenixMessage): Promise<void> | undefined {
+    const data = ws.getUserData();
+    const { limits } = this.opts;
     const subtopic = subtopicOf(msg.topic);
     if (subtopic === null) {
       this.opts.replies.joinError(ws, msg, 'unmatched topic');
