@@ -80,7 +80,7 @@ export const ErrorCodes = {
     close: null,
     retry: false,
     doc: 'A join of a public channel was refused: PRIVATE_ONLY is set, so only private channels may be joined.',
-    where: [modernJoin],
+    where: [modernJoin, joinHandler],
   },
   UnableToReplayMessages: {
     close: null,

@@ -29,6 +29,8 @@ async function start(config: GatewayConfig) {
           ? hostPort(config.host, port)
           : hostPort(config.metricsHost, server.metricsPort),
       instance: config.instanceId,
+      // Names this process in Redis (its broadcasts and presence lease, PresenceLeaseLapsed logs).
+      busSource: server.broadcasts.src,
       socketTimeoutMs: config.socketTimeoutMs,
       node: process.version,
     },

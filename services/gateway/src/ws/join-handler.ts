@@ -8,7 +8,7 @@
  * Returns a promise while it waits (token, database): the frame router holds the socket's later
  * frames until it settles.
  */
-import { ErrorCodes, PhoenixEvents, subtopicOf, type PhoenixMessage } from '@walcast/protocol';
+import { ErrorCodes, PhoenixEvents, errorReason, subtopicOf, type PhoenixMessage } from '@walcast/protocol';
 import type { Logger } from '@walcast/logger';
 import { AuthError } from '../auth/auth-error';
 import { channelToken, type VerifiedToken } from '../auth/token-verifier';
@@ -89,6 +89,15 @@ export class JoinHandler {
       return;
     }
     const payload = isObject(msg.payload) ? msg.payload : {};
+    if (this.opts.privateOnly && !('config' in payload)) {
+      // A join without config (the legacy topic API) cannot be private.
+      this.opts.replies.joinError(
+        ws,
+        msg,
+        errorReason('PrivateOnly', 'This project only allows private channels'),
+      );
+      return;
+    }
     const refusal =
       checkChannels(data.channels.size, data.channels.has(msg.topic), limits) ??
       checkTopic(msg.topic, 'config' in payload, limits);

@@ -173,14 +173,16 @@ describe('presence', () => {
     expect(events(a, 'presence_diff')).toHaveLength(1);
   });
 
-  it('PRIVATE_ONLY refuses public joins with the reference reason', async () => {
+  it('PRIVATE_ONLY refuses public joins, legacy ones too, with the reference reason', async () => {
     const { send, socket } = setup({ privateOnly: true });
     const ws = socket('2.0.0');
     send(ws, joinFrame());
+    send(ws, ['2', '2', 'realtime:public:users', 'phx_join', {}]);
     await flush();
-    expect(frames(ws)[0]![4]).toEqual({
+    const refusal = {
       status: 'error',
       response: { reason: 'PrivateOnly: This project only allows private channels' },
-    });
+    };
+    expect(frames(ws).map((f) => f[4])).toEqual([refusal, refusal]);
   });
 });
