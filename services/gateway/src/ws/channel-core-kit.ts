@@ -285,5 +285,6 @@ export function setup(
 
 /** Lets the memory bus and promise callbacks run. */
 export async function flush(): Promise<void> {
+  await new Promise((resolve) => setImmediate(resolve)); // local broadcast deliveries
   for (let i = 0; i < 10; i++) await Promise.resolve();
 }

@@ -48,8 +48,10 @@ export function broadcastFanout(
       if (sockets <= 0) return;
       const body = frame.text ?? frame.binary;
       const isBinary = frame.binary !== undefined;
-      // A socket publishing is left out of its own message (config.broadcast.self false).
-      if (exclude) gatewaySocket(exclude).publish(topic, body, isBinary, false);
+      // A socket publishing is left out of its own message (config.broadcast.self false); one that
+      // closed meanwhile is no longer subscribed.
+      const sender = exclude ? gatewaySocket(exclude) : null;
+      if (sender && !sender.getUserData().closed) sender.publish(topic, body, isBinary, false);
       else app.publish(topic, body, isBinary, false);
       metrics.framesOut.inc(sockets);
       metrics.bytesOut.inc(sockets * (frame.binary?.length ?? Buffer.byteLength(frame.text!)));
