@@ -1,5 +1,6 @@
 /**
- * The gateway's settings: the only place that reads the environment. The original server's names
+ * The gateway's settings: the only place that reads the environment (hence its length: every
+ * setting, its documentation and its checks are here). The original server's names
  * (PORT, SOCKET_TIMEOUT, SECURE_CHANNELS, JWT_SECRET, JWT_CLAIM_VALIDATORS) keep their meaning.
  */
 import {

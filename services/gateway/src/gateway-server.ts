@@ -21,7 +21,7 @@ import { authorizeConnect, readUpgradeRequest, socketDataFor, type UpgradeReques
 import { JoseTokenVerifier } from './auth/jose-token-verifier';
 import type { TokenVerifier } from './auth/token-verifier';
 import { GatewayMetrics, type CloseReason } from './metrics';
-import { broadcastWriteCheck } from './rls/channel-authorizer';
+import { broadcastWriteCheck } from './rls/broadcast-write-check';
 import { RowAuthorization } from './rls/row-authorization';
 import { createRedisPresenceStore, type PresenceStore, type PresenceTopic } from './presence/presence-store';
 import { presenceState } from './channels/presence-binding';

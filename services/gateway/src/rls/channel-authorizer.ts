@@ -34,7 +34,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '@walcast/logger';
 import { LogThrottle } from '@walcast/logger';
 import { errorReason } from '@walcast/protocol';
-import { canonicalJson, identityOf, type Identity } from './identity';
+import { canonicalJson, type Identity } from './identity';
 import {
   classifyDbError,
   contextProblem,
@@ -393,19 +393,4 @@ function outcomeOf(access: ChannelAccess): ChannelCheckOutcome {
 
 function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
-}
-
-/**
- * Whether a caller with these verified claims may broadcast to private `subtopic` (the REST API's
- * question); false without claims or with claims that name no role.
- */
-export function broadcastWriteCheck(
-  authorizer: Pick<ChannelAuthorizer, 'write'>,
-): (claims: Record<string, unknown> | null, subtopic: string) => Promise<boolean> {
-  return async (claims, subtopic) => {
-    const identity = claims ? identityOf(claims) : null;
-    if (!identity || 'error' in identity) return false;
-    const access = await authorizer.write(identity, subtopic, ['broadcast']);
-    return access.allowed.broadcast === true;
-  };
 }
