@@ -1,6 +1,6 @@
 /**
  * `pnpm bench`: every figure beside a baseline measured in the same run, median of 3.
- * Select parts with BENCH=ingest,fanout,latency,connections,filters,isolation,rls,rls-verdicts,broadcast
+ * Select parts with BENCH=ingest,fanout,latency,connections,filters,isolation,rls,rls-verdicts,broadcast,presence,private-join
  * (default: all).
  * Prints each part's wall time and the machine's load average before and after it, since the
  * machine is shared.
@@ -13,6 +13,7 @@ import { benchFilters } from './filters';
 import { benchIngest } from './ingest';
 import { benchIsolation } from './isolation';
 import { benchLatency } from './latency';
+import { benchPresence } from './presence';
 import { benchRls } from './rls';
 import { benchRlsVerdicts } from './rls-verdicts';
 import { load1, machineDescription, nowMs, printTable, type ResultRow } from './util';
@@ -27,6 +28,7 @@ const PARTS: Record<string, () => Promise<ResultRow[]> | ResultRow[]> = {
   rls: benchRls,
   'rls-verdicts': benchRlsVerdicts,
   broadcast: benchBroadcast,
+  presence: benchPresence,
 };
 
 async function main(): Promise<void> {
