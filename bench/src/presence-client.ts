@@ -109,7 +109,15 @@ function openOne(i: number): Promise<void> {
         broadcast: { self: false, ack: false },
         presence: { enabled: true, key: `${keyPrefix}${i}` },
       };
-      ws.send(JSON.stringify({ topic: topicOf(i), event: 'phx_join', payload: { config }, ref: '1', join_ref: '1' }));
+      ws.send(
+        JSON.stringify({
+          topic: topicOf(i),
+          event: 'phx_join',
+          payload: { config },
+          ref: '1',
+          join_ref: '1',
+        }),
+      );
     });
   });
 }
@@ -137,7 +145,8 @@ async function track(count: number, perS: number): Promise<void> {
   trackStartedAt = epochMs();
   let sent = 0;
   while (sent < count) {
-    const due = perS > 0 ? Math.min(count, Math.floor(((epochMs() - trackStartedAt) / 1000) * perS) + 1) : count;
+    const due =
+      perS > 0 ? Math.min(count, Math.floor(((epochMs() - trackStartedAt) / 1000) * perS) + 1) : count;
     for (; sent < due; sent++) trackOne();
     if (sent < count) await sleep(TICK_MS);
   }

@@ -14,6 +14,7 @@ import { benchIngest } from './ingest';
 import { benchIsolation } from './isolation';
 import { benchLatency } from './latency';
 import { benchPresence } from './presence';
+import { benchPrivateJoin } from './private-join';
 import { benchRls } from './rls';
 import { benchRlsVerdicts } from './rls-verdicts';
 import { load1, machineDescription, nowMs, printTable, type ResultRow } from './util';
@@ -29,6 +30,7 @@ const PARTS: Record<string, () => Promise<ResultRow[]> | ResultRow[]> = {
   'rls-verdicts': benchRlsVerdicts,
   broadcast: benchBroadcast,
   presence: benchPresence,
+  'private-join': benchPrivateJoin,
 };
 
 async function main(): Promise<void> {
