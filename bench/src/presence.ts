@@ -2,13 +2,14 @@
  * Presence across two gateways on one Redis (`BENCH=presence`), with CLIENT_PRESENCE_MAX_CALLS and
  * MAX_PRESENCE_EVENTS_PER_SECOND raised so that the limits do not refuse the load.
  *
+ * - Tracks/s: PRESENCE_SOLO_SOCKETS (default 400) sockets, each alone on its own topic, send 10
+ *   tracks each at once; timed from the first send to the last `ok` reply.
  * - Tracks seen by every subscriber: PRESENCE_SUBSCRIBERS (default 1,000) raw `ws` sockets in two
  *   forked processes (presence-client.ts), alternating between the gateways, join
  *   `realtime:bench-presence` with presence read on and a key each. Each socket then tracks once,
  *   all at once (a burst of 1,000 tracks; the first burst is a warm-up, the next three are updates,
  *   each one diff with a leave and a join). Timed from the first track sent to the moment the last
- *   subscriber has seen every join meta; also the tracks accepted per second (first send → last
- *   `ok` reply).
+ *   subscriber has seen every join meta.
  * - Track → diff latency: PRESENCE_LATENCY_RATE tracks/s (default 100, i.e. 100,000 diff deliveries/s
  *   at 1,000 subscribers) for 2 s, per subscriber receipt time minus the `t_ms` in the meta.
  * - Late-join state: a presence store in this process (the gateway's own RedisPresenceStore from
