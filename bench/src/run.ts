@@ -1,6 +1,6 @@
 /**
  * `pnpm bench`: every figure beside a baseline measured in the same run, median of 3.
- * Select parts with BENCH=ingest,fanout,latency,connections,filters,isolation,rls,rls-verdicts,broadcast
+ * Select parts with BENCH=ingest,fanout,latency,connections,filters,isolation,rls,rls-verdicts,broadcast,presence,private-join
  * (default: all).
  * Prints each part's wall time and the machine's load average before and after it, since the
  * machine is shared.
@@ -13,6 +13,8 @@ import { benchFilters } from './filters';
 import { benchIngest } from './ingest';
 import { benchIsolation } from './isolation';
 import { benchLatency } from './latency';
+import { benchPresence } from './presence';
+import { benchPrivateJoin } from './private-join';
 import { benchRls } from './rls';
 import { benchRlsVerdicts } from './rls-verdicts';
 import { load1, machineDescription, nowMs, printTable, type ResultRow } from './util';
@@ -27,6 +29,8 @@ const PARTS: Record<string, () => Promise<ResultRow[]> | ResultRow[]> = {
   rls: benchRls,
   'rls-verdicts': benchRlsVerdicts,
   broadcast: benchBroadcast,
+  presence: benchPresence,
+  'private-join': benchPrivateJoin,
 };
 
 async function main(): Promise<void> {
