@@ -37,6 +37,9 @@ import {
   type us_listen_socket,
 } from './uws';
 
+/** After Redis comes back, how long presence readers wait for the state to be whole again. */
+const PRESENCE_REFRESH_DELAY_MS = 1000;
+
 export const WEBSOCKET_PATHS = ['/socket/websocket', '/realtime/v1/websocket'] as const;
 
 /**
@@ -181,7 +184,13 @@ export class GatewayServer {
     bus.onStateChange((state) => {
       if (state === 'ready' && wasReady) {
         this.registry.busReconnected();
-        this.refreshPresence(this.broadcasts.presenceTopics());
+        // Presence diffs may have been missed meanwhile: readers get the state again, once the
+        // gateways have had time to re-assert their presences (a Redis that restarted is empty
+        // until then, and an early state would show everyone leave and come back).
+        setTimeout(
+          () => this.refreshPresence(this.broadcasts.presenceTopics()),
+          PRESENCE_REFRESH_DELAY_MS,
+        ).unref();
       }
       if (state === 'ready') wasReady = true;
     });
@@ -190,15 +199,21 @@ export class GatewayServer {
     if (this.metricsApp) this.serveHttp(this.metricsApp, true);
   }
 
-  /** A fresh `presence_state` to the presence readers of `topics` on this gateway. */
+  /**
+   * A fresh `presence_state` to the presence readers of `topics` on this gateway, once the gateways
+   * have had time to re-assert their presences (a Redis that restarted is empty until then, and an
+   * early state would show everyone leave and come back).
+   */
   private refreshPresence(topics: readonly PresenceTopic[]): void {
-    for (const topic of topics) {
-      void this.presence.list(topic).then(
-        (entries) =>
-          this.broadcasts.pushPresenceState(topic.subtopic, topic.isPrivate, presenceState(entries)),
-        () => undefined, // Redis away again: the next resync tries again
-      );
-    }
+    setTimeout(() => {
+      for (const topic of topics) {
+        void this.presence.list(topic).then(
+          (entries) =>
+            this.broadcasts.pushPresenceState(topic.subtopic, topic.isPrivate, presenceState(entries)),
+          () => undefined, // Redis away again: the next resync tries again
+        );
+      }
+    }, PRESENCE_REFRESH_DELAY_MS).unref();
   }
 
   get connections(): number {
