@@ -57,6 +57,8 @@ export interface PresenceOptions {
 export class PresenceChannel {
   readonly events: PresenceEvent[] = [];
   readonly system: RealtimeSystemPayload[] = [];
+  /** Events of the broadcasts received (every channel listens to them). */
+  readonly broadcasts: string[] = [];
   readonly statuses: Array<{ status: REALTIME_SUBSCRIBE_STATES; err?: Error }> = [];
   readonly frames: WireFrame[] = [];
   readonly supabase: SupabaseClient;
@@ -95,6 +97,7 @@ export class PresenceChannel {
         .on('presence', { event: 'leave' }, (p) => this.events.push(p as PresenceEvent));
     }
     channel.on('system', {}, (p: RealtimeSystemPayload) => this.system.push(p));
+    channel.on('broadcast', { event: '*' }, (m: { event: string }) => this.broadcasts.push(m.event));
     channel.subscribe((status, err) => this.statuses.push(err ? { status, err } : { status }));
     this.channelValue = channel;
     return this;
@@ -233,9 +236,13 @@ export class PresenceChannel {
     });
   }
 
-  /** Closes the client's socket (not just the channel); resolves once it is closed. */
-  close(): Promise<void> {
-    return disconnect(this.supabase.realtime);
+  /**
+   * Closes the client's socket (not just the channel); resolves once it is closed. Its channels are
+   * torn down too: a refused join keeps a rejoin timer armed, which would keep jest alive.
+   */
+  async close(): Promise<void> {
+    await disconnect(this.supabase.realtime);
+    for (const channel of this.supabase.realtime.getChannels()) channel.teardown();
   }
 }
 
