@@ -59,7 +59,9 @@ describe('presence when a gateway dies', () => {
     await b.waitForLeave('ka', 'a', LEASE_MS + 5_000);
     await b.waitForLeave('ka2', 'a2', LEASE_MS + 5_000);
     const elapsedMs = Date.now() - killedAt;
-    console.log(`leaves of a SIGKILLed gateway's presences after ${elapsedMs} ms (PRESENCE_LEASE ${LEASE_MS} ms)`);
+    console.log(
+      `leaves of a SIGKILLed gateway's presences after ${elapsedMs} ms (PRESENCE_LEASE ${LEASE_MS} ms)`,
+    );
     expect(elapsedMs).toBeLessThan(LEASE_MS + 3_000);
     expect(b.summary()).toEqual({ kb: ['b'] });
 

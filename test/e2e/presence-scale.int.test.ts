@@ -74,7 +74,11 @@ async function track(gateway: number, topic: string, key: string, u: number): Pr
   );
   if ((joined.payload as { status?: unknown }).status !== 'ok')
     throw new Error(`join ${key}: ${JSON.stringify(joined.payload)}`);
-  const ref = client.send({ topic, event: 'presence', payload: { type: 'presence', event: 'track', payload: { u } } });
+  const ref = client.send({
+    topic,
+    event: 'presence',
+    payload: { type: 'presence', event: 'track', payload: { u } },
+  });
   const reply = await client.next((f) => f.event === 'phx_reply' && f.ref === ref, 30_000);
   if ((reply.payload as { status?: unknown }).status !== 'ok')
     throw new Error(`track ${key}: ${JSON.stringify(reply.payload)}`);

@@ -133,7 +133,9 @@ describe('supabase-js presence across two gateways', () => {
     await b.waitForLeave('shared', 'one');
     await b.waitForSummary({ shared: ['two'] });
     await a2.waitForSummary({ shared: ['two'] });
-    expect(b.events.some((e) => e.event === 'leave' && e.leftPresences.some((p) => p.u === 'two'))).toBe(false);
+    expect(b.events.some((e) => e.event === 'leave' && e.leftPresences.some((p) => p.u === 'two'))).toBe(
+      false,
+    );
   });
 
   it('the 6th presence call within 30 s gets "Client presence rate limit exceeded" and the channel closes', async () => {
@@ -167,7 +169,9 @@ describe('supabase-js presence across two gateways', () => {
     const replies = a
       .received<{ status: string; response: unknown }>('phx_reply')
       .filter((r) => r.status === 'error');
-    expect(replies).toEqual([{ status: 'error', response: { reason: 'Presence track payload must be a map' } }]);
+    expect(replies).toEqual([
+      { status: 'error', response: { reason: 'Presence track payload must be a map' } },
+    ]);
     expect(await a.track({ u: 'after' })).toBe('ok');
     await b.waitForJoin('ka', 'after');
     expect(b.diffs()).toHaveLength(1);

@@ -203,7 +203,13 @@ export class PresenceChannel {
       const msg: unknown = JSON.parse(f.bytes.toString('utf8'));
       const [, , topic, ev, payload] = Array.isArray(msg)
         ? (msg as unknown[])
-        : [null, null, (msg as { topic: unknown }).topic, (msg as { event: unknown }).event, (msg as { payload: unknown }).payload];
+        : [
+            null,
+            null,
+            (msg as { topic: unknown }).topic,
+            (msg as { event: unknown }).event,
+            (msg as { payload: unknown }).payload,
+          ];
       if (topic === this.topic && ev === event) out.push(payload as T);
     }
     return out;
@@ -218,7 +224,10 @@ export class PresenceChannel {
   }
 
   /** Waits for a `system` payload matching `predicate`. */
-  waitForSystem(predicate: (p: RealtimeSystemPayload) => boolean, timeoutMs = 10_000): Promise<RealtimeSystemPayload> {
+  waitForSystem(
+    predicate: (p: RealtimeSystemPayload) => boolean,
+    timeoutMs = 10_000,
+  ): Promise<RealtimeSystemPayload> {
     return waitFor(() => this.system.find(predicate), {
       timeoutMs,
       message: `system message on ${this.name}; got ${JSON.stringify(this.system)}`,
