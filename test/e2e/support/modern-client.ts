@@ -178,10 +178,19 @@ export class ModernClient {
  * once the socket is closed.
  */
 export async function disconnect(client: RealtimeClient): Promise<void> {
-  const adapter = (client as unknown as { socketAdapter: SocketAdapterInternals }).socketAdapter;
+  const internals = client as unknown as ClientInternals;
+  // A channel closed by the server or unsubscribed arms a disconnect timer (by default 50 s) when it
+  // was the client's last; it too would keep jest alive.
+  internals._cancelPendingDisconnect();
+  const adapter = internals.socketAdapter;
   let torndown = false;
   void adapter.disconnect(() => (torndown = true), undefined, undefined, 0);
   await waitFor(() => torndown, { timeoutMs: 3000, message: 'realtime-js socket torn down' });
+}
+
+interface ClientInternals {
+  socketAdapter: SocketAdapterInternals;
+  _cancelPendingDisconnect(): void;
 }
 
 interface SocketAdapterInternals {
