@@ -143,7 +143,6 @@ export class FakeSocket {
       closeReason: null,
       connectToken: null,
       inbox: null,
-      inboxDropped: 0,
       joinRate: null,
       broadcastRate: null,
     };
