@@ -20,7 +20,7 @@
  *   with no presences, same run.
  *
  * No `ws` server has presence, so figures stand beside the issue's targets and Supabase's documented
- * settings (/work/shared/supabase-realtime-2026.md §C).
+ * settings, read from its source (Phoenix.Tracker's broadcast_period, max_presence_events_per_second).
  */
 import { fork } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -53,7 +53,7 @@ const GATEWAY_ENV = {
   CLIENT_PRESENCE_MAX_CALLS: '1000000',
   MAX_PRESENCE_EVENTS_PER_SECOND: '10000000',
 };
-/** Supabase's presence settings (supabase-realtime-2026.md §C): remote joins show after up to 1.5 s. */
+/** Supabase's presence settings (Phoenix.Tracker's broadcast_period): remote joins show after up to 1.5 s. */
 const SUPABASE_BROADCAST_PERIOD_MS = 1500;
 /** …and its default `max_presence_events_per_second` per tenant (plans 20 / 50 / 1,000). */
 const SUPABASE_PRESENCE_EVENTS_PER_S = 1000;
