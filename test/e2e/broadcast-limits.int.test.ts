@@ -25,6 +25,9 @@ import type { Vsn } from './support/modern-client';
 const CHANNEL_RATE = 5;
 const TOO_MANY = 'Too many messages per second';
 
+/** Gateway 2's MAX_SOCKET_BROADCASTS_PER_SECOND. */
+const SOCKET_RATE = 5;
+
 let backends: Backends;
 let stack: WalcastStack;
 const open: Array<{ close(): unknown }> = [];
@@ -37,6 +40,8 @@ beforeAll(async () => {
   stack = await WalcastStack.start(backends, { gateways: 1, gatewayEnv: { DATABASE_URL: '' } });
   stack.gatewayPorts.push(await freePort());
   await stack.startGateway(1, { MAX_CHANNEL_BROADCASTS_PER_SECOND: String(CHANNEL_RATE) });
+  stack.gatewayPorts.push(await freePort());
+  await stack.startGateway(2, { MAX_SOCKET_BROADCASTS_PER_SECOND: String(SOCKET_RATE) });
 });
 
 afterEach(() => {
@@ -250,5 +255,30 @@ describe('private channels with SECURE_CHANNELS off', () => {
     await pub.waitFor((b) => (b.payload as { n?: number }).n === 3);
     expect(pub.received.map((b) => b.event)).toEqual(['public', 'public']);
     expect(priv.received.map((b) => b.event)).toEqual(['secret']);
+  });
+});
+
+describe('the per-socket broadcast rate', () => {
+  it('past MAX_SOCKET_BROADCASTS_PER_SECOND over all its channels, the socket gets the system error and is closed with 4005; others carry on', async () => {
+    const c = await raw('2.0.0', 2);
+    const other = await raw('2.0.0', 2);
+    const [a, b] = [uniqueName('ra'), uniqueName('rb')];
+    for (const room of [a, b])
+      expect((await c.join(`realtime:${room}`, joinPayload())).payload).toMatchObject({ status: 'ok' });
+    // SOCKET_RATE + 1 broadcasts spread over two channels, each channel under its own rate.
+    for (let i = 0; i <= SOCKET_RATE; i++) {
+      const topic = `realtime:${i % 2 === 0 ? a : b}`;
+      c.send({
+        topic,
+        event: 'broadcast',
+        payload: { type: 'broadcast', event: 'e', payload: { i } },
+        ref: `s${i}`,
+        joinRef: null,
+      });
+    }
+    const system = await c.next((f) => f.event === 'system');
+    expect(system.payload).toMatchObject({ status: 'error', message: 'Too many messages per second' });
+    expect((await c.closed).code).toBe(4005);
+    expect((await other.heartbeat()).payload).toEqual({ status: 'ok', response: {} });
   });
 });
