@@ -9,3 +9,4 @@ export * from './phoenix/codec';
 export * from './phoenix/json-depth';
 export * from './broadcast-message';
 export * from './phoenix/binary-frames';
+export * from './json-object';

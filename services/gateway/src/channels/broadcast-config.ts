@@ -4,6 +4,7 @@
  * `config.broadcast.replay` `{since, limit}` and `config.private`. A malformed shape is read as the
  * defaults, not refused (the original server logs it and carries on).
  */
+import { isJsonObject } from '@walcast/protocol';
 import type { TokenBucket } from './token-bucket';
 import type { BroadcastGroup, FilteredMember } from './broadcast-group';
 import type { PresenceBinding } from './presence-binding';
@@ -32,15 +33,11 @@ function flag(value: unknown): boolean {
   return value === true || value === 'true';
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 export function readBroadcastConfig(config: unknown): BroadcastConfig {
-  const c = isObject(config) ? config : {};
-  const b = isObject(c.broadcast) ? c.broadcast : {};
+  const c = isJsonObject(config) ? config : {};
+  const b = isJsonObject(c.broadcast) ? c.broadcast : {};
   let replay: ReplayRequest | null = null;
-  if (isObject(b.replay)) {
+  if (isJsonObject(b.replay)) {
     const since = Number(b.replay.since ?? 0);
     const limit =
       b.replay.limit === undefined || b.replay.limit === null ? MAX_REPLAY_MESSAGES : Number(b.replay.limit);

@@ -5,6 +5,7 @@
  * `track` enables it too), at most CLIENT_PRESENCE_MAX_CALLS track/untrack calls per
  * CLIENT_PRESENCE_WINDOW_MS per channel.
  */
+import { isJsonObject } from '@walcast/protocol';
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { PresenceEntry } from '../presence/presence-store';
 
@@ -13,12 +14,8 @@ export interface PresenceConfig {
   key: string;
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 export function readPresenceConfig(config: unknown): PresenceConfig {
-  const c = isObject(config) && isObject(config.presence) ? config.presence : {};
+  const c = isJsonObject(config) && isJsonObject(config.presence) ? config.presence : {};
   const key = typeof c.key === 'string' && c.key !== '' ? c.key : randomUUID();
   return { enabled: c.enabled === true || c.enabled === 'true', key };
 }

@@ -8,7 +8,7 @@
  * gateway's MAX_FRAME_DEPTH is refused with 400 (before anything walks it), and a single JSON payload
  * must be an object.
  */
-import { nestsDeeperThan } from '@walcast/protocol';
+import { nestsDeeperThan, isJsonObject } from '@walcast/protocol';
 import type { OutgoingBroadcast } from '../channels/broadcast-registry';
 
 /** Most messages one batch may carry (any more is refused with 422, before the rate limit counts). */
@@ -51,9 +51,6 @@ function parseJson(text: string, maxDepth: number): { value: unknown } | Refusal
   }
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);
-
 /** Ecto's cast of a `:string` field that is required: missing, null and "" are blank. */
 function requiredString(value: unknown, field: string, errors: FieldErrors): string {
   if (value === undefined || value === null || (typeof value === 'string' && value.trim() === '')) {
@@ -76,7 +73,7 @@ function booleanField(value: unknown, errors: FieldErrors): boolean {
 
 /** One batch message, checked: the message to send, or its field errors. */
 function batchMessage(raw: unknown, limits: BroadcastLimits): OutgoingBroadcast | FieldErrors {
-  if (!isObject(raw)) return { messages: [INVALID] };
+  if (!isJsonObject(raw)) return { messages: [INVALID] };
   const errors: FieldErrors = {};
   const topic = requiredString(raw['topic'], 'topic', errors);
   const event = requiredString(raw['event'], 'event', errors);
@@ -85,7 +82,7 @@ function batchMessage(raw: unknown, limits: BroadcastLimits): OutgoingBroadcast 
   if (id !== undefined && id !== null && (typeof id !== 'string' || !UUID.test(id))) errors['id'] = [INVALID];
   let payloadText = '';
   if (payload === undefined || payload === null) errors['payload'] = [BLANK];
-  else if (!isObject(payload)) errors['payload'] = [INVALID];
+  else if (!isJsonObject(payload)) errors['payload'] = [INVALID];
   else {
     payloadText = JSON.stringify(payload);
     if (Buffer.byteLength(payloadText) > limits.maxPayloadBytes) errors['payload'] = [PAYLOAD_TOO_LARGE];
@@ -111,7 +108,7 @@ export function parseBatch(
   // The payload sits three levels down: the body, `messages`, the message.
   const parsed = parseJson(text, limits.maxDepth + 3);
   if (!('value' in parsed)) return parsed;
-  const list = isObject(parsed.value) ? parsed.value['messages'] : undefined;
+  const list = isJsonObject(parsed.value) ? parsed.value['messages'] : undefined;
   if (list === undefined || list === null || (Array.isArray(list) && list.length === 0))
     return changesetError({ messages: [BLANK] });
   if (!Array.isArray(list)) return changesetError({ messages: [INVALID] });
@@ -156,7 +153,7 @@ export function parseSingle(
     const text = body.length === 0 ? '{}' : body.toString('utf8');
     const parsed = parseJson(text, limits.maxDepth);
     if (!('value' in parsed)) return parsed;
-    if (!isObject(parsed.value)) errors['payload'] = [INVALID];
+    if (!isJsonObject(parsed.value)) errors['payload'] = [INVALID];
     payloadText = JSON.stringify(parsed.value);
     if (Buffer.byteLength(payloadText) > limits.maxPayloadBytes) errors['payload'] = [PAYLOAD_TOO_LARGE];
   }

@@ -8,7 +8,14 @@
  * Returns a promise while it waits (token, database): the frame router holds the socket's later
  * frames until it settles.
  */
-import { ErrorCodes, PhoenixEvents, errorReason, subtopicOf, type PhoenixMessage } from '@walcast/protocol';
+import {
+  ErrorCodes,
+  PhoenixEvents,
+  errorReason,
+  subtopicOf,
+  type PhoenixMessage,
+  isJsonObject,
+} from '@walcast/protocol';
 import type { Logger } from '@walcast/logger';
 import { AuthError } from '../auth/auth-error';
 import { channelToken, type VerifiedToken } from '../auth/token-verifier';
@@ -88,7 +95,7 @@ export class JoinHandler {
       this.opts.replies.joinError(ws, msg, 'unmatched topic');
       return;
     }
-    const payload = isObject(msg.payload) ? msg.payload : {};
+    const payload = isJsonObject(msg.payload) ? msg.payload : {};
     if (this.opts.privateOnly && !('config' in payload)) {
       // A join without config (the legacy topic API) cannot be private.
       this.opts.replies.joinError(
@@ -159,8 +166,4 @@ export class JoinHandler {
       if (!data.closed) ws.cork(authorize);
     });
   }
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -5,7 +5,13 @@
  * PostgreSQL" once those subscriptions are live, or an error per binding that cannot be served
  * (docs/protocol.md M2).
  */
-import { PhoenixEvents, errorReason, type BroadcastMessage, type PhoenixMessage } from '@walcast/protocol';
+import {
+  PhoenixEvents,
+  errorReason,
+  type BroadcastMessage,
+  type PhoenixMessage,
+  isJsonObject,
+} from '@walcast/protocol';
 import {
   readBroadcastConfig,
   type BroadcastBinding,
@@ -119,7 +125,7 @@ export class ModernJoin {
       return;
     }
     const requested =
-      isObject(config) && Array.isArray(config.postgres_changes) ? config.postgres_changes : [];
+      isJsonObject(config) && Array.isArray(config.postgres_changes) ? config.postgres_changes : [];
     const refusal = checkBindings(requested, limits);
     if (refusal) {
       replies.refuse(ws, msg, refusal);
@@ -307,7 +313,7 @@ export class ModernJoin {
     const { replies } = this.opts;
     const echo = requested.map((entry: unknown) => ({
       id: bindingId(entry),
-      ...(isObject(entry) ? entry : {}),
+      ...(isJsonObject(entry) ? entry : {}),
     }));
     this.opts.metrics.joins.inc({ result: 'ok' });
     reply(ws, msg, 'ok', { postgres_changes: echo });
@@ -377,8 +383,4 @@ export class ModernJoin {
       )
       .finally(unpin); // the socket closed while its rows were checked
   }
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -11,7 +11,7 @@
  * rate limit exceeded"), more than MAX_PRESENCE_EVENTS_PER_SECOND on the gateway ("Too many presence
  * messages per second"), a payload over MAX_PRESENCE_BYTES ("Track message size exceeded").
  */
-import { PhoenixEvents, subtopicOf, type PhoenixMessage } from '@walcast/protocol';
+import { PhoenixEvents, subtopicOf, type PhoenixMessage, isJsonObject } from '@walcast/protocol';
 import type { Logger } from '@walcast/logger';
 import type { ChannelMembership } from '../channels/channel-membership';
 import { newPhxRef } from '../channels/presence-binding';
@@ -36,10 +36,6 @@ export interface PresencePushesOptions {
   canTrack: ((membership: ChannelMembership) => Promise<boolean>) | null;
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 export class PresencePushes {
   private readonly gatewayRate: TokenBucket;
 
@@ -54,7 +50,7 @@ export class PresencePushes {
   ): Promise<void> | undefined {
     const binding = membership.broadcast;
     if (!binding || membership.state === 'ended') return; // legacy channels: ignored
-    const p = isObject(msg.payload) ? msg.payload : {};
+    const p = isJsonObject(msg.payload) ? msg.payload : {};
     const event = typeof p.event === 'string' ? p.event.toLowerCase() : '';
     if (event !== 'track' && event !== 'untrack') {
       reply(ws, msg, 'error', {});
@@ -68,7 +64,7 @@ export class PresencePushes {
       return this.closeChannel(ws, membership, 'Too many presence messages per second');
     if (event === 'untrack') return this.untrack(ws, membership, msg);
     const payload = p.payload ?? {};
-    if (!isObject(payload)) {
+    if (!isJsonObject(payload)) {
       reply(ws, msg, 'error', { reason: 'Presence track payload must be a map' });
       return;
     }
