@@ -14,12 +14,7 @@ const message = (id: string, n: number): BroadcastMessage => ({
 function setup() {
   const sent: Frame[] = [];
   const fanout: BroadcastFanout = { publish: () => undefined, send: (_s, frame) => sent.push(frame) };
-  const group = new BroadcastGroup(
-    'b|private|room',
-    'realtime:room',
-    true,
-    new BusEntry('t:x', { topic: 'x' }),
-  );
+  const group = new BroadcastGroup('room', true, new BusEntry('t:x', { topic: 'x' }));
   const ws: MemberSocket = { getUserData: () => ({ codec: codecFor('1.0.0')! }) };
   const ns = (): unknown[] =>
     sent.map((f) => (JSON.parse(f.text!) as { payload: { payload: { n: number } } }).payload.payload.n);

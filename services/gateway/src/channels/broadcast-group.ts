@@ -40,6 +40,11 @@ export interface FilteredMember {
 
 const VERSIONS: readonly ProtocolVersion[] = ['1.0.0', '2.0.0'];
 
+/** The key of the group of `realtime:<subtopic>` in its namespace. */
+export function broadcastGroupKey(subtopic: string, isPrivate: boolean): string {
+  return `b|${isPrivate ? 'private' : 'public'}|${subtopic}`;
+}
+
 export class BroadcastGroup {
   private readonly members: Record<ProtocolVersion, Set<MemberSocket>> = {
     '1.0.0': new Set(),
@@ -55,13 +60,19 @@ export class BroadcastGroup {
   private pins = 0;
 
   constructor(
-    /** `b|public|<subtopic>` or `b|private|<subtopic>`: unique among live broadcast groups. */
-    readonly key: string,
-    /** The channel topic, `realtime:<subtopic>`. */
-    readonly topic: string,
+    /** The channel topic without `realtime:`. */
+    readonly subtopic: string,
     readonly isPrivate: boolean,
     readonly busEntry: BusEntry,
-  ) {}
+  ) {
+    this.key = broadcastGroupKey(subtopic, isPrivate);
+    this.topic = `realtime:${subtopic}`;
+  }
+
+  /** `b|public|<subtopic>` or `b|private|<subtopic>`: unique among live broadcast groups. */
+  readonly key: string;
+  /** The channel topic, `realtime:<subtopic>`. */
+  readonly topic: string;
 
   get size(): number {
     const members = new Set([...this.members['1.0.0'], ...this.members['2.0.0'], ...this.filtered.keys()]);

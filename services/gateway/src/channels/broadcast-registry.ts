@@ -25,7 +25,12 @@ import { busKeyId, type Bus, type BusKey } from '@walcast/bus';
 import { LogThrottle, type Logger } from '@walcast/logger';
 import type { GatewayMetrics } from '../metrics';
 import type { BusEntry, BusSubscriptions } from './bus-subscriptions';
-import { BroadcastGroup, type BroadcastFanout, type FilteredMember } from './broadcast-group';
+import {
+  BroadcastGroup,
+  broadcastGroupKey,
+  type BroadcastFanout,
+  type FilteredMember,
+} from './broadcast-group';
 import type { MemberSocket } from './delivery-group';
 
 /** A message to broadcast, before it has a source and a time. */
@@ -65,12 +70,11 @@ export class BroadcastRegistry {
 
   /** The group of `realtime:<subtopic>` in its namespace, created (and subscribed) on first use. */
   group(subtopic: string, isPrivate: boolean): BroadcastGroup {
-    const key = `b|${isPrivate ? 'private' : 'public'}|${subtopic}`;
-    const existing = this.groups.get(key);
+    const existing = this.groups.get(broadcastGroupKey(subtopic, isPrivate));
     if (existing) return existing;
     const entry = this.subscriptions.acquire(BroadcastRegistry.busKey(subtopic, isPrivate));
-    const group = new BroadcastGroup(key, `realtime:${subtopic}`, isPrivate, entry);
-    this.groups.set(key, group);
+    const group = new BroadcastGroup(subtopic, isPrivate, entry);
+    this.groups.set(group.key, group);
     this.byEntry.set(entry, group);
     return group;
   }
@@ -96,7 +100,7 @@ export class BroadcastRegistry {
       ts: Date.now(),
     };
     const message: BroadcastMessage = { header, payloadText: out.payloadText };
-    const local = this.groups.get(`b|${out.isPrivate ? 'private' : 'public'}|${out.subtopic}`);
+    const local = this.groups.get(broadcastGroupKey(out.subtopic, out.isPrivate));
     if (local) this.deliverSoon(local, message, exclude);
     return this.bus.publish(
       topicForBroadcast(out.subtopic, out.isPrivate),
@@ -134,12 +138,12 @@ export class BroadcastRegistry {
   presenceTopics(): Array<{ subtopic: string; isPrivate: boolean }> {
     return [...this.groups.values()]
       .filter((g) => g.hasPresenceReaders())
-      .map((g) => ({ subtopic: g.topic.slice('realtime:'.length), isPrivate: g.isPrivate }));
+      .map((g) => ({ subtopic: g.subtopic, isPrivate: g.isPrivate }));
   }
 
   /** `presence_state` to every presence reader of a topic's group here, if there is one. */
   pushPresenceState(subtopic: string, isPrivate: boolean, state: unknown): void {
-    const group = this.groups.get(`b|${isPrivate ? 'private' : 'public'}|${subtopic}`);
+    const group = this.groups.get(broadcastGroupKey(subtopic, isPrivate));
     group?.publishPresenceState(JSON.stringify(state), this.fanout);
   }
 

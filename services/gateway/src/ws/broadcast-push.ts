@@ -153,7 +153,7 @@ export class BroadcastPushes {
   ): OutgoingBroadcast | null {
     const { limits, metrics } = this.opts;
     const { group, config } = binding;
-    const subtopic = group.topic.slice('realtime:'.length);
+    const { subtopic } = group;
     let out: OutgoingBroadcast;
     let size: number;
     if (msg.payload instanceof BinaryBroadcast) {

@@ -133,10 +133,7 @@ export class Memberships {
       }
       group.remove(ws);
       if (presence.entry)
-        this.opts.untrack(
-          { subtopic: group.topic.slice('realtime:'.length), isPrivate: group.isPrivate },
-          presence.entry,
-        );
+        this.opts.untrack({ subtopic: group.subtopic, isPrivate: group.isPrivate }, presence.entry);
       presence.entry = null;
       this.opts.broadcasts.releaseIfEmpty(group);
     }
