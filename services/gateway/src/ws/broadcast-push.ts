@@ -30,7 +30,7 @@ import type { ClientLimits } from '../config';
 import type { GatewayMetrics } from '../metrics';
 import type { WebSocket } from '../uws';
 import type { ClientReplies } from './client-replies';
-import { push, pushLifecycle, reply } from './frames';
+import { push, reply } from './frames';
 import type { Memberships } from './memberships';
 import type { SocketData } from './socket-data';
 import { TokenBucket } from '../channels/token-bucket';
@@ -128,17 +128,16 @@ export class BroadcastPushes {
     if (socketOk && binding.rate.take(now)) return true;
     metrics.limitRefusals.inc({ limit: 'broadcast_rate' });
     metrics.broadcastsDropped.inc({ reason: 'rate' });
+    if (socketOk) {
+      this.opts.memberships.closeWithError(ws, membership, 'broadcast', TOO_MANY_MESSAGES);
+      return false;
+    }
     push(ws, membership.topic, membership.joinRef, PhoenixEvents.system, {
       channel: subtopicOf(membership.topic),
       extension: 'broadcast',
       message: TOO_MANY_MESSAGES,
       status: 'error',
     });
-    if (socketOk) {
-      this.opts.memberships.end(ws, membership);
-      pushLifecycle(ws, membership.topic, membership.joinRef, PhoenixEvents.close);
-      return false;
-    }
     data.closeReason = 'broadcast_rate';
     ws.end(ErrorCodes.ClientBroadcastRateLimitReached.close, TOO_MANY_MESSAGES);
     data.closed = true; // nothing more is read from or sent to it

@@ -4,14 +4,14 @@
  * `phx_error` for a legacy channel (the client rejoins), `system` error then `phx_close` for a
  * modern one.
  */
-import { PhoenixEvents, clip, subtopicOf, type PhoenixMessage } from '@walcast/protocol';
+import { PhoenixEvents, clip, type PhoenixMessage } from '@walcast/protocol';
 import { LogThrottle, type Logger } from '@walcast/logger';
 import { AuthError, expired } from '../auth/auth-error';
 import { cleanToken, isOpaqueKey, type TokenVerifier, type VerifiedToken } from '../auth/token-verifier';
 import type { ChannelMembership } from '../channels/channel-membership';
 import type { AuthStage, GatewayMetrics } from '../metrics';
 import type { WebSocket } from '../uws';
-import { push, pushLifecycle, reply } from './frames';
+import { pushErrorAndClose, pushLifecycle, reply } from './frames';
 import type { SocketData } from './socket-data';
 
 export interface ChannelAuthOptions {
@@ -165,11 +165,5 @@ export function pushTokenFailure(
     pushLifecycle(ws, membership.topic, membership.joinRef, PhoenixEvents.error);
     return;
   }
-  push(ws, membership.topic, membership.joinRef, PhoenixEvents.system, {
-    channel: subtopicOf(membership.topic),
-    extension: 'system',
-    message,
-    status: 'error',
-  });
-  pushLifecycle(ws, membership.topic, membership.joinRef, PhoenixEvents.close);
+  pushErrorAndClose(ws, membership.topic, membership.joinRef, 'system', message);
 }

@@ -3,7 +3,7 @@
  * replies reuse the request's ref (and join_ref in V2); `phx_close`/`phx_error` carry the join ref
  * as their ref; other channel pushes have ref `null`.
  */
-import { PhoenixEvents, type PhoenixMessage } from '@walcast/protocol';
+import { PhoenixEvents, subtopicOf, type PhoenixMessage } from '@walcast/protocol';
 import { SendStatus, type WebSocket } from '../uws';
 import type { SocketData } from './socket-data';
 
@@ -59,6 +59,26 @@ export function push(
   payload: unknown,
 ): void {
   sendMessage(ws, { joinRef, ref: null, topic, event, payload });
+}
+
+/**
+ * A modern channel ended by the server: a `system` error saying why (`extension` names what it is
+ * about), then `phx_close` (realtime-js marks the channel closed and does not rejoin by itself).
+ */
+export function pushErrorAndClose(
+  ws: WebSocket<SocketData>,
+  topic: string,
+  joinRef: string | null,
+  extension: string,
+  message: string,
+): void {
+  push(ws, topic, joinRef, PhoenixEvents.system, {
+    channel: subtopicOf(topic),
+    extension,
+    message,
+    status: 'error',
+  });
+  pushLifecycle(ws, topic, joinRef, PhoenixEvents.close);
 }
 
 /** Fragment size for large frames: well under the 1 MiB single-frame limit of common clients. */

@@ -16,7 +16,7 @@ import { identityOf, type Identity } from '../rls/identity';
 import type { WebSocket } from '../uws';
 import { pushTokenFailure } from './channel-auth';
 import type { ClientReplies } from './client-replies';
-import { push, pushLifecycle, reply } from './frames';
+import { push, pushErrorAndClose, pushLifecycle, reply } from './frames';
 import { gatewaySocket, type SocketData } from './socket-data';
 
 export interface MembershipsOptions {
@@ -101,6 +101,17 @@ export class Memberships {
     if (broadcast.group.readsPresence(ws)) return;
     broadcast.group.addPresence(ws);
     ws.subscribe(broadcast.group.presenceTopic(ws.getUserData().codec.vsn));
+  }
+
+  /** Ends a modern channel with a `system` error about `extension`, then `phx_close`. */
+  closeWithError(
+    ws: WebSocket<SocketData>,
+    membership: ChannelMembership,
+    extension: string,
+    message: string,
+  ): void {
+    this.end(ws, membership);
+    pushErrorAndClose(ws, membership.topic, membership.joinRef, extension, message);
   }
 
   leave(ws: WebSocket<SocketData>, membership: ChannelMembership, msg: PhoenixMessage): void {

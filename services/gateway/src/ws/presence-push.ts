@@ -11,7 +11,7 @@
  * rate limit exceeded"), more than MAX_PRESENCE_EVENTS_PER_SECOND on the gateway ("Too many presence
  * messages per second"), a payload over MAX_PRESENCE_BYTES ("Track message size exceeded").
  */
-import { PhoenixEvents, subtopicOf, type PhoenixMessage, isJsonObject } from '@walcast/protocol';
+import { subtopicOf, type PhoenixMessage, isJsonObject } from '@walcast/protocol';
 import type { Logger } from '@walcast/logger';
 import type { ChannelMembership } from '../channels/channel-membership';
 import { newPhxRef } from '../channels/presence-binding';
@@ -21,7 +21,7 @@ import type { GatewayMetrics } from '../metrics';
 import type { PresenceEntry, PresenceStore } from '../presence/presence-store';
 import type { WebSocket } from '../uws';
 import type { ClientReplies } from './client-replies';
-import { push, pushLifecycle, reply } from './frames';
+import { reply } from './frames';
 import type { Memberships } from './memberships';
 import type { SocketData } from './socket-data';
 
@@ -174,14 +174,7 @@ export class PresencePushes {
   /** The reference's `system` error for a presence limit, then the channel closed. */
   private closeChannel(ws: WebSocket<SocketData>, membership: ChannelMembership, message: string): undefined {
     this.opts.metrics.limitRefusals.inc({ limit: 'presence' });
-    push(ws, membership.topic, membership.joinRef, PhoenixEvents.system, {
-      channel: subtopicOf(membership.topic),
-      extension: 'presence',
-      message,
-      status: 'error',
-    });
-    this.opts.memberships.end(ws, membership);
-    pushLifecycle(ws, membership.topic, membership.joinRef, PhoenixEvents.close);
+    this.opts.memberships.closeWithError(ws, membership, 'presence', message);
     return undefined;
   }
 

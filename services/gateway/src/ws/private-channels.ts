@@ -9,7 +9,7 @@
  * Unlike the reference, a refused join is answered at once, not after 5 s: clients already back off
  * between rejoins and MAX_JOINS_PER_SECOND bounds the rest.
  */
-import { PhoenixEvents, errorReason, subtopicOf, type BroadcastMessage } from '@walcast/protocol';
+import { errorReason, subtopicOf, type BroadcastMessage } from '@walcast/protocol';
 import type { ReplayRequest } from '../channels/broadcast-config';
 import type { Logger } from '@walcast/logger';
 import type { ChannelMembership } from '../channels/channel-membership';
@@ -23,7 +23,6 @@ import { identityOf, type Identity } from '../rls/identity';
 import type { MessageReplay } from '../rls/message-replay';
 import type { WebSocket } from '../uws';
 import type { ClientReplies } from './client-replies';
-import { push, pushLifecycle } from './frames';
 import type { Memberships } from './memberships';
 import type { SocketData } from './socket-data';
 
@@ -106,16 +105,8 @@ export class PrivateChannels {
         : this.readAccess(identity, subtopic, binding.presence.enabled).then((r) => typeof r !== 'string');
     void recheck.then((allowed) => {
       if (allowed || data.closed || data.channels.get(membership.topic) !== membership) return;
-      ws.cork(() => {
-        memberships.end(ws, membership);
-        push(ws, membership.topic, membership.joinRef, PhoenixEvents.system, {
-          channel: subtopic,
-          extension: 'system',
-          message: `You no longer have permission to read from this Channel topic: ${subtopic}`,
-          status: 'error',
-        });
-        pushLifecycle(ws, membership.topic, membership.joinRef, PhoenixEvents.close);
-      });
+      const message = `You no longer have permission to read from this Channel topic: ${subtopic}`;
+      ws.cork(() => memberships.closeWithError(ws, membership, 'system', message));
     });
   }
 
