@@ -7,6 +7,8 @@
  * (`publish` resolves), which is what the ingester's acknowledgement rule needs.
  */
 
+import type { HistoryEntry } from './history-batch';
+
 /** What a subscription listens to: one exact topic, or a glob pattern (`*` only). */
 export type BusKey = { topic: string; pattern?: undefined } | { pattern: string; topic?: undefined };
 
@@ -16,8 +18,12 @@ export type BusHandler = (via: BusKey, topic: string, message: string) => void;
 export type BusState = 'connecting' | 'ready' | 'reconnecting' | 'closed';
 
 export interface Bus {
-  /** Resolves once the broker accepted the message; rejects only when the bus is closed. */
-  publish(topic: string, message: string): Promise<void>;
+  /**
+   * Resolves once the broker accepted the message; rejects only when the bus is closed. With
+   * `history` (a change of a table topic, on a bus that keeps history), the message also enters
+   * the topic's history, atomically with its publication.
+   */
+  publish(topic: string, message: string, history?: HistoryEntry): Promise<void>;
   /** Resolves once the broker confirmed the subscription: messages published afterwards arrive. */
   subscribe(key: BusKey): Promise<void>;
   unsubscribe(key: BusKey): Promise<void>;

@@ -3,3 +3,7 @@ export * from './memory-bus';
 export * from './redis-bus';
 export * from './subscriber-backlog';
 export * from './backoff';
+export * from './history-batch';
+export * from './history';
+export * from './history-reader';
+export * from './memory-history';

@@ -11,6 +11,9 @@
  * name, so re-sending thousands at once can push the connection over Redis's output-buffer limit
  * for pub/sub clients; Redis then drops it, and ioredis's own resubscription would loop forever.
  *
+ * With `history`, changes published with a history entry are written by batch into their tables'
+ * histories and published in the same script (history-scripts.ts), in order with other publishes.
+ *
  * Invariants:
  * - `publish` retries across reconnects and never rejects because Redis is down; it resolves when
  *   Redis answered the PUBLISH. A caller bounds what it has in flight (the ingester pauses reading
@@ -23,7 +26,10 @@ import type { Redis, RedisOptions } from 'ioredis';
 import type { Logger } from '@walcast/logger';
 import { jitteredBackoffMs } from './backoff';
 import type { Bus, BusHandler, BusKey, BusState } from './bus';
-import { RespPublisher } from './resp-publisher';
+import { HistoryBatch, type HistoryEntry } from './history-batch';
+import { APPEND_SCRIPT, TRIM_SCRIPT } from './history-scripts';
+import { RespPublisher, scriptSha } from './resp-publisher';
+import { HISTORY_TOPICS_KEY } from '@walcast/protocol';
 import { parseClientList, type SubscriberBacklog } from './subscriber-backlog';
 
 export interface RedisBusOptions {
@@ -33,6 +39,8 @@ export interface RedisBusOptions {
   log: Logger;
   /** Only publish, never subscribe (the ingester): no subscriber connection is opened. */
   publishOnly?: boolean;
+  /** Keep a history of table changes: at most `maxLen` entries (about) per table. */
+  history?: { maxLen: number };
 }
 
 /**
@@ -69,6 +77,8 @@ export function resubscribeBatches(names: readonly string[]): string[][] {
 }
 
 const retryStrategy = (attempt: number): number => jitteredBackoffMs(attempt, 100, 5000);
+const APPEND_SHA = scriptSha(APPEND_SCRIPT);
+const TRIM_SHA = scriptSha(TRIM_SCRIPT);
 
 export class RedisBus implements Bus {
   private readonly pub: RespPublisher;
@@ -89,6 +99,12 @@ export class RedisBus implements Bus {
   private restoring = false;
   /** Counts `sub`'s connections, so a restore overtaken by a newer reconnect stops. */
   private connection = 0;
+  private readonly history: { maxLen: number } | null;
+  /** History writes of the current event-loop turn. */
+  private readonly batch = new HistoryBatch();
+  private batchScheduled = false;
+  /** Topics added to HISTORY_TOPICS_KEY on the current publishing connection. */
+  private readonly indexed = new Set<string>();
 
   constructor(opts: RedisBusOptions) {
     this.log = opts.log;
@@ -100,12 +116,18 @@ export class RedisBus implements Bus {
       retryStrategy,
       lazyConnect: false,
     };
+    this.history = opts.history ?? null;
     this.pub = new RespPublisher({
       url: opts.url,
       name: `${opts.name}:pub`,
       retryDelayMs: retryStrategy,
-      onStatus: () => this.recomputeState(),
+      onStatus: (status) => {
+        // A new connection may be to a Redis that lost its data: index topics again.
+        if (status !== 'ready') this.indexed.clear();
+        this.recomputeState();
+      },
       onError: (err) => this.onConnectionError(err, 'pub'),
+      scripts: this.history ? [APPEND_SCRIPT, TRIM_SCRIPT] : [],
     });
     this.sub = opts.publishOnly
       ? null
@@ -185,8 +207,46 @@ export class RedisBus implements Bus {
     for (const l of this.listeners) l(next);
   }
 
-  publish(topic: string, message: string): Promise<void> {
-    return this.pub.publish(topic, message);
+  publish(topic: string, message: string, history?: HistoryEntry): Promise<void> {
+    if (!history || !this.history) {
+      if (this.batch.size > 0) this.sendBatch(); // keeps publishing order
+      return this.pub.publish(topic, message);
+    }
+    if (this.pub.status === 'closed') return Promise.reject(new Error('publisher is closed'));
+    if (!this.indexed.has(topic)) {
+      this.indexed.add(topic);
+      this.pub.command(['SADD', HISTORY_TOPICS_KEY, topic]).catch((err: unknown) => {
+        this.indexed.delete(topic);
+        this.log.warn({ err, code: 'BusUnavailable' }, 'could not index a history topic');
+      });
+    }
+    return new Promise((resolve, reject) => {
+      if (this.batch.add(topic, message, history, { resolve, reject })) this.sendBatch();
+      else if (!this.batchScheduled) {
+        this.batchScheduled = true;
+        setImmediate(() => {
+          this.batchScheduled = false;
+          if (this.batch.size > 0) this.sendBatch();
+        });
+      }
+    });
+  }
+
+  private sendBatch(): void {
+    const { args, waiters } = this.batch.take(this.history!.maxLen);
+    this.pub.command(['EVALSHA', APPEND_SHA, ...args]).then(
+      () => waiters.forEach((w) => w.resolve()),
+      (err: Error) => waiters.forEach((w) => w.reject(err)),
+    );
+  }
+
+  /**
+   * Drops history entries before `streamId` from every table's history (HISTORY_TTL). Resolves
+   * once Redis did it.
+   */
+  trimHistory(streamId: string): Promise<void> {
+    if (!this.history) return Promise.resolve();
+    return this.pub.command(['EVALSHA', TRIM_SHA, '1', HISTORY_TOPICS_KEY, streamId]);
   }
 
   async subscribe(key: BusKey): Promise<void> {
@@ -257,6 +317,7 @@ export class RedisBus implements Bus {
   }
 
   async close(): Promise<void> {
+    if (this.batch.size > 0) this.sendBatch();
     this.currentState = 'closed';
     for (const l of this.listeners) l('closed');
     // Pending publishes never finish while Redis is away: wait for them, but boundedly.

@@ -6,15 +6,20 @@
  * Imports only node:net and node:tls.
  *
  * Invariants:
- * - Replies arrive in command order (RESP2, no pub/sub on this connection), so the n-th reply line
- *   settles the n-th pending publish. Every command sent here has a one-line reply (`:n`, `+OK`,
- *   `-ERR …`).
+ * - Replies arrive in command order (RESP2, no pub/sub on this connection), so the n-th reply
+ *   settles the n-th pending command. Every command sent here has a one-line reply (`:n`, `+OK`,
+ *   `-ERR …`) or a bulk one (`$n` and its n bytes; `$-1`), never an array.
+ * - Scripts named in `scripts` are loaded (SCRIPT LOAD) on every connection before anything else is
+ *   sent, so EVALSHA finds them; if Redis forgot one anyway (SCRIPT FLUSH), the NOSCRIPT reply
+ *   closes the connection and the command and everything after it are sent again after the
+ *   reconnect has loaded the scripts again.
  * - A publish resolves only when Redis answered it; it rejects only when Redis answered with an
  *   error or the publisher was closed. While the connection is down, publishes queue and the
  *   connection is retried; commands that were written but not answered are written again after the
  *   reconnect (at least once, as ioredis's `autoResendUnfulfilledCommands`). The caller bounds what
  *   it has in flight, so the queue is bounded by the caller.
  */
+import { createHash } from 'node:crypto';
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 
@@ -29,6 +34,8 @@ export interface RespPublisherOptions {
   retryDelayMs(attempt: number): number;
   onStatus(status: RespPublisherStatus): void;
   onError(err: Error): void;
+  /** Lua scripts to load on every connection (their bodies; EVALSHA them by {@link scriptSha}). */
+  scripts?: readonly string[];
 }
 
 /** A contiguous run of encoded commands and the offsets where each ends. */
@@ -52,6 +59,12 @@ const HOLD_BYTES = 64 * 1024;
 const MIN_TAIL = 16 * 1024;
 const CRLF = 0x0a;
 const MINUS = 0x2d;
+const DOLLAR = 0x24;
+
+/** The SHA1 that EVALSHA names a script by. */
+export function scriptSha(body: string): string {
+  return createHash('sha1').update(body).digest('hex');
+}
 
 export class RespPublisher {
   private socket: Socket | null = null;
@@ -69,6 +82,9 @@ export class RespPublisher {
   /** Reply parsing state: at the start of a line, and the error text of the current line. */
   private atLineStart = true;
   private errorLine: number[] | null = null;
+  /** The digits of a bulk reply's length while its first line is read, then the bytes to skip. */
+  private bulkDigits: string | null = null;
+  private bulkSkip = 0;
   /** Set-up replies (AUTH, CLIENT SETNAME) still awaited on the current connection. */
   private handshake = 0;
   private readonly topicHeaders = new Map<string, Buffer>();
@@ -107,10 +123,18 @@ export class RespPublisher {
 
   /** Resolves when Redis answered a PING on this connection. */
   ping(): Promise<void> {
+    return this.command(['PING']);
+  }
+
+  /**
+   * Sends any command whose reply is a status, an integer or a bulk string, in order with the
+   * publishes; resolves when Redis answered it (the reply's value is not kept).
+   */
+  command(args: readonly string[]): Promise<void> {
     if (this.currentStatus === 'closed') return Promise.reject(new Error('publisher is closed'));
     return new Promise((resolve, reject) => {
       this.pending.push({ resolve, reject });
-      this.appendCommand(['PING']);
+      this.appendCommand(args);
     });
   }
 
@@ -149,7 +173,7 @@ export class RespPublisher {
     this.scheduleFlush();
   }
 
-  private appendCommand(args: string[]): void {
+  private appendCommand(args: readonly string[]): void {
     const text = encodeCommand(args);
     const length = Buffer.byteLength(text);
     const chunk = this.chunkWithRoom(length);
@@ -233,10 +257,13 @@ export class RespPublisher {
     const setup: string[][] = [];
     if (this.target.auth) setup.push(['AUTH', ...this.target.auth]);
     if (this.opts.name) setup.push(['CLIENT', 'SETNAME', this.opts.name.replace(/\s/g, '_')]);
+    for (const body of this.opts.scripts ?? []) setup.push(['SCRIPT', 'LOAD', body]);
     this.pending = [...setup.map((): Pending => null), ...this.pending.slice(this.head)];
     this.head = 0;
     this.atLineStart = true;
     this.errorLine = null;
+    this.bulkDigits = null;
+    this.bulkSkip = 0;
     this.handshake = setup.length;
     if (setup.length === 0) {
       this.becomeReady();
@@ -253,14 +280,31 @@ export class RespPublisher {
   }
 
   private onData(data: Buffer): void {
+    const socket = this.socket;
     for (let i = 0; i < data.length; i++) {
+      if (this.bulkSkip > 0) {
+        // A bulk reply's payload and its CRLF: skipped; the reply is settled at its end.
+        const take = Math.min(this.bulkSkip, data.length - i);
+        this.bulkSkip -= take;
+        i += take - 1;
+        if (this.bulkSkip === 0) this.settleNext();
+        continue;
+      }
       const c = data[i]!;
       if (this.atLineStart) {
         this.atLineStart = false;
         if (c === MINUS) this.errorLine = [];
+        else if (c === DOLLAR) this.bulkDigits = '';
       } else if (c === CRLF) {
         this.atLineStart = true;
-        this.settleNext();
+        const bulk = this.bulkDigits;
+        this.bulkDigits = null;
+        const length = bulk === null ? -1 : Number(bulk);
+        if (length >= 0) this.bulkSkip = length + 2;
+        else this.settleNext();
+        if (this.socket !== socket) return; // NOSCRIPT: the connection is being replaced
+      } else if (this.bulkDigits !== null && c !== 0x0d) {
+        this.bulkDigits += String.fromCharCode(c);
       } else if (this.errorLine && c !== 0x0d && this.errorLine.length < 512) {
         this.errorLine.push(c);
       }
@@ -272,6 +316,15 @@ export class RespPublisher {
   private settleNext(): void {
     const error = this.errorLine ? Buffer.from(this.errorLine).toString() : null;
     this.errorLine = null;
+    if (error !== null && error.startsWith('NOSCRIPT') && this.pending[this.head] !== null) {
+      // Redis forgot a script: this command stays unanswered, and it and everything after it are
+      // sent again once a new connection has loaded the scripts.
+      this.opts.onError(new Error(`redis: ${error}; reconnecting to load the scripts again`));
+      const socket = this.socket;
+      if (socket) this.onClose(socket);
+      socket?.destroy();
+      return;
+    }
     const p = this.pending[this.head];
     this.pending[this.head++] = null;
     if (this.head > 4096 && this.head * 2 > this.pending.length) {
@@ -327,7 +380,7 @@ export class RespPublisher {
 }
 
 /** One command as a RESP array of bulk strings. */
-function encodeCommand(args: string[]): string {
+function encodeCommand(args: readonly string[]): string {
   let text = `*${args.length}\r\n`;
   for (const a of args) text += `$${Buffer.byteLength(a)}\r\n${a}\r\n`;
   return text;

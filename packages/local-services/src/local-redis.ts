@@ -19,6 +19,11 @@ export interface LocalRedisOptions {
   binPath?: string;
   /** How long to wait for `PING` to answer, per start. Default 20 000. */
   startTimeoutMs?: number;
+  /**
+   * Keep data across stop/kill/start in an append-only file written on every command
+   * (`appendfsync always`), as a Redis whose restarts must lose nothing is run. Default false.
+   */
+  appendOnly?: boolean;
 }
 
 const PORT_ATTEMPTS = 5;
@@ -28,7 +33,8 @@ const STOP_TIMEOUT_MS = 10_000;
  * A throwaway Redis server run from the local `redis-server` binary, for tests and `pnpm dev`.
  *
  * Guarantees: listens on 127.0.0.1 only, without persistence (`--save '' --appendonly no`), so a
- * restart starts empty; the port stays the same across stop/kill/start, so `url` is stable; the
+ * restart starts empty, unless `appendOnly` (then a restart, even after a kill, keeps everything
+ * Redis answered); the port stays the same across stop/kill/start, so `url` is stable; the
  * server never outlives the current process (see {@link ManagedProcess}).
  */
 export class LocalRedis {
@@ -44,6 +50,7 @@ export class LocalRedis {
     private currentPort: number,
     private readonly isPortFixed: boolean,
     private readonly startTimeoutMs: number,
+    private readonly appendOnly: boolean,
   ) {
     this.unregisterCleanup = onProcessExit(() => rmSync(dir, { recursive: true, force: true }));
   }
@@ -60,7 +67,14 @@ export class LocalRedis {
     }
     const dir = mkdtempSync(join(scratchDir(null), 'walcast-redis-'));
     const port = opts.port ?? (await freePort());
-    const redis = new LocalRedis(binPath, dir, port, opts.port !== undefined, opts.startTimeoutMs ?? 20_000);
+    const redis = new LocalRedis(
+      binPath,
+      dir,
+      port,
+      opts.port !== undefined,
+      opts.startTimeoutMs ?? 20_000,
+      opts.appendOnly ?? false,
+    );
     try {
       await redis.startWithPortRetry();
     } catch (err) {
@@ -95,7 +109,7 @@ export class LocalRedis {
     return lastLines(readLogFrom(this.logFile), n);
   }
 
-  /** Starts the server again on the same port (empty: nothing is persisted); no-op when running. */
+  /** Starts the server again on the same port (empty unless `appendOnly`); no-op when running. */
   async start(): Promise<void> {
     if (this.isDestroyed) throw new Error('LocalRedis was destroyed; start a new instance');
     if (this.isRunning()) return;
@@ -110,7 +124,8 @@ export class LocalRedis {
   async stop(): Promise<void> {
     const proc = this.proc;
     if (proc === null || !proc.isRunning()) return;
-    await sendRedisCommand({ host: this.host, port: this.port, command: 'SHUTDOWN NOSAVE', timeoutMs: 1000 });
+    const command = this.appendOnly ? 'SHUTDOWN' : 'SHUTDOWN NOSAVE';
+    await sendRedisCommand({ host: this.host, port: this.port, command, timeoutMs: 1000 });
     if (await proc.waitForExit(1000)) return;
     proc.signal('SIGTERM');
     if (await proc.waitForExit(STOP_TIMEOUT_MS)) return;
@@ -134,7 +149,7 @@ export class LocalRedis {
   /** Kills the server and removes its directory. Idempotent. */
   async destroy(): Promise<void> {
     if (this.isDestroyed) return;
-    await this.kill(); // nothing is persisted, so a graceful shutdown buys nothing
+    await this.kill(); // the directory goes too: a graceful shutdown buys nothing
     this.isDestroyed = true;
     this.unregisterCleanup();
     rmSync(this.dir, { recursive: true, force: true });
@@ -152,7 +167,10 @@ export class LocalRedis {
   }
 
   private async spawnAndWait(): Promise<'ready' | 'exited' | 'timeout'> {
-    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
+    const persistence = this.appendOnly
+      ? ['--appendonly', 'yes', '--appendfsync', 'always']
+      : ['--appendonly', 'no'];
+    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', ...persistence];
     let proc: ManagedProcess;
     try {
       proc = await ManagedProcess.spawn({

@@ -27,6 +27,8 @@ export interface BusHeader {
   pk?: string[];
   /** When the ingester published it (milliseconds since the epoch), for publish-to-send latency. */
   ts?: number;
+  /** The change's position (position.ts): its place in the stream, also its history entry. */
+  pos?: string;
 }
 
 export interface BusMessage {
@@ -49,7 +51,8 @@ export class BusMessageError extends Error {
 export function encodeBusMessage(header: BusHeader, eventJson: string): string {
   const pk = header.pk && header.pk.length > 0 ? `,"pk":${JSON.stringify(header.pk)}` : '';
   const ts = header.ts !== undefined ? `,"ts":${header.ts}` : '';
-  return `{"v":${header.v},"src":${JSON.stringify(header.src)},"seq":${header.seq},"lsn":"${header.lsn}","type":"${header.type}"${pk}${ts}}\n${eventJson}`;
+  const pos = header.pos !== undefined ? `,"pos":"${header.pos}"` : '';
+  return `{"v":${header.v},"src":${JSON.stringify(header.src)},"seq":${header.seq},"lsn":"${header.lsn}","type":"${header.type}"${pk}${ts}${pos}}\n${eventJson}`;
 }
 
 /** Parses one envelope; throws {@link BusMessageError} for anything this version cannot trust. */
@@ -75,7 +78,8 @@ export function decodeBusMessage(text: string): BusMessage {
     typeof h.lsn !== 'string' ||
     !isChangeType(h.type) ||
     (h.pk !== undefined && (!Array.isArray(h.pk) || !h.pk.every((k) => typeof k === 'string'))) ||
-    (h.ts !== undefined && typeof h.ts !== 'number')
+    (h.ts !== undefined && typeof h.ts !== 'number') ||
+    (h.pos !== undefined && typeof h.pos !== 'string')
   ) {
     throw new BusMessageError('MalformedEnvelope', 'bus message header lacks src, seq, lsn or type');
   }

@@ -10,3 +10,4 @@ export * from './phoenix/json-depth';
 export * from './broadcast-message';
 export * from './phoenix/binary-frames';
 export * from './json-object';
+export * from './position';

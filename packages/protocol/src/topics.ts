@@ -125,3 +125,33 @@ export function presenceGatewayTopicsKey(gatewayId: string): string {
 export function presenceFieldPrefix(gatewayId: string): string {
   return `${encodePart(gatewayId)}|`;
 }
+
+/**
+ * The Redis stream holding the recent history of a table topic. The topic is its hash tag, so in a
+ * Redis Cluster the stream lives on the shard of the topic's channel (topics never hold braces:
+ * their parts are percent-encoded).
+ */
+export function historyKeyFor(topic: string): string {
+  return `walcast:v1:history:{${topic}}`;
+}
+
+/** The inverse of {@link historyKeyFor}; `null` for a name it did not build. */
+export function topicOfHistoryKey(key: string): string | null {
+  const prefix = 'walcast:v1:history:{';
+  return key.startsWith(prefix) && key.endsWith('}') ? key.slice(prefix.length, -1) : null;
+}
+
+/** The Redis set of every table topic that has a history stream (for schema and `*` catch-up). */
+export const HISTORY_TOPICS_KEY = 'walcast:v1:history-topics';
+
+/**
+ * The first position the history of this Redis ever held: history covers nothing before it (Redis
+ * started empty then, or history was just turned on). Set once, by the first history write.
+ */
+export const HISTORY_START_KEY = 'walcast:v1:history-start';
+
+/**
+ * The channel where the ingester announces, after each batch, the last position it published: a
+ * gateway's last position heard is where its catch-up starts for tables it has heard nothing of.
+ */
+export const POSITION_CHANNEL = 'walcast:v1:position';

@@ -138,6 +138,24 @@ export const ingesterSchema = {
     doc: 'How often old rows of realtime.messages are looked for (by the ingester that holds the slot).',
     default: 600_000,
   }),
+  HISTORY: bool({
+    doc:
+      'Keep the recent changes of every table in Redis (one stream per table, written atomically with ' +
+      'each publish), so gateways catch up after losing Redis and clients resume with `since` ' +
+      '([resume.md](resume.md)). false: publish only; a gap ends channels with phx_error.',
+    default: true,
+  }),
+  HISTORY_MAX_LEN: int({
+    doc: 'Most changes kept per table (approximately: Redis trims whole stream nodes).',
+    default: 10_000,
+    min: 1,
+  }),
+  HISTORY_TTL: durationMs({
+    doc:
+      'Changes committed longer ago than this are dropped from the history (checked every HISTORY_TTL/10, ' +
+      'at most every minute).',
+    default: 3_600_000,
+  }),
 } as const;
 
 export type IngesterConfig = Readonly<{
@@ -171,6 +189,8 @@ export type IngesterConfig = Readonly<{
   /** `Infinity`: messages are kept. */
   messageRetentionMs: number;
   messageRetentionIntervalMs: number;
+  /** null: no history. */
+  history: { maxLen: number; ttlMs: number } | null;
 }>;
 
 /** Reads and validates the environment; throws ConfigError listing every problem. */
@@ -192,6 +212,7 @@ export function readConfig(env: Readonly<Record<string, string | undefined>> = p
     problems.push('MESSAGE_RETENTION: must be more than 0 (`infinity` keeps messages forever)');
   if (e && e.MESSAGE_RETENTION_INTERVAL <= 0)
     problems.push('MESSAGE_RETENTION_INTERVAL: must be more than 0');
+  if (e && e.HISTORY_TTL < 1000) problems.push('HISTORY_TTL: must be at least 1s');
   if (problems.length > 0 || !e) throw new ConfigError(problems);
   const pg: ClientConfig = e.DATABASE_URL
     ? { connectionString: e.DATABASE_URL }
@@ -232,5 +253,6 @@ export function readConfig(env: Readonly<Record<string, string | undefined>> = p
     maxBroadcastBytes: e.MAX_BROADCAST_BYTES,
     messageRetentionMs: e.MESSAGE_RETENTION,
     messageRetentionIntervalMs: e.MESSAGE_RETENTION_INTERVAL,
+    history: e.HISTORY ? { maxLen: e.HISTORY_MAX_LEN, ttlMs: e.HISTORY_TTL } : null,
   });
 }

@@ -67,6 +67,8 @@ export class Ingester {
     private readonly metrics: IngesterMetrics,
     /** Told the size of every message before it is published (flow control spends a budget). */
     private readonly onPublishing: ((bytes: number) => void) | null = null,
+    /** Told the commit time and end LSN of every transaction Redis accepted (history trimming). */
+    private readonly onTransactionPublished: ((commitTimeMs: number, endLsn: Lsn) => void) | null = null,
   ) {}
 
   get state(): IngesterState {
@@ -214,9 +216,11 @@ export class Ingester {
           this.metrics.bytesPublished.inc(bytes);
         },
         onBroadcastDropped: (reason) => this.metrics.broadcastsDropped.inc({ reason }),
-        onTransactionPublished: (commitTimeMs) => {
+        onTransactionPublished: (commitTimeMs, endLsn) => {
           this.metrics.commitToPublish.observe(Math.max(0, Date.now() - commitTimeMs) / 1000);
+          this.onTransactionPublished?.(commitTimeMs, endLsn);
         },
+        history: this.config.history !== null,
       });
       this.session = session;
       if (this.held) session.hold(true);

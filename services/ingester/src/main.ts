@@ -12,6 +12,7 @@ import { IngesterMetrics } from './metrics';
 import { SlotMonitor } from './replication/slot-monitor';
 import { MessageRetention } from './schema/message-retention';
 import { SubscriberFlow } from './publish/subscriber-flow';
+import { HistoryTrim } from './publish/history-trim';
 
 async function start(config: IngesterConfig) {
   const log = createLogger({ service: 'ingester', level: config.logLevel, version: WALCAST_VERSION });
@@ -30,7 +31,16 @@ async function start(config: IngesterConfig) {
     name: `walcast-ingester:${config.instanceId}`,
     log: log.child({ component: 'bus' }),
     publishOnly: true,
+    ...(config.history ? { history: { maxLen: config.history.maxLen } } : {}),
   });
+  const trim = config.history
+    ? new HistoryTrim({
+        ttlMs: config.history.ttlMs,
+        intervalMs: Math.min(60_000, Math.max(100, config.history.ttlMs / 10)),
+        trim: (streamId) => bus.trimHistory(streamId),
+        log: log.child({ component: 'history' }),
+      })
+    : null;
   const monitor = new SlotMonitor({
     pg: config.pg,
     slot: config.slotName,
@@ -70,6 +80,7 @@ async function start(config: IngesterConfig) {
     log.child({ component: 'replication' }),
     metrics,
     flow ? (bytes) => flow.consume(bytes) : null,
+    trim ? (commitTimeMs, endLsn) => trim.record(commitTimeMs, endLsn) : null,
   );
   const retention = new MessageRetention({
     pg: config.pg,
@@ -91,11 +102,13 @@ async function start(config: IngesterConfig) {
   monitor.start();
   flow?.start();
   retention.start();
+  trim?.start();
 
   return {
     log,
     stop: async () => {
       flow?.stop();
+      trim?.stop();
       await retention.stop();
       await ingester.stop();
       await monitor.stop();

@@ -123,6 +123,7 @@ describe('ChangeEncoder: INSERT', () => {
       ],
       record: { id: 1, name: 'Ann', active: true, bio: 'x' },
       errors: null,
+      position: '00000000016B3748-00000000',
     });
   });
 
@@ -305,6 +306,7 @@ describe('ChangeEncoder: DELETE', () => {
       columns: expect.any(Array),
       old_record: { id: 3 },
       errors: null,
+      position: '00000000016B3748-00000000',
     });
     expect(event).not.toHaveProperty('record');
   });
@@ -323,6 +325,23 @@ describe('ChangeEncoder: DELETE', () => {
   it('without key or old tuple: an empty old_record', () => {
     const rel = relation(usersColumns);
     expect(parsed(encoderAt().encode(del(rel, null, null)).json)).toMatchObject({ old_record: {} });
+  });
+});
+
+describe('ChangeEncoder: positions', () => {
+  it('numbers the changes of a transaction from 0 after its commit LSN, and starts again at the next', () => {
+    const encoder = encoderAt();
+    const rel = relation(usersColumns);
+    const row = { id: '1', name: 'a', active: 't', bio: null };
+    const first = encoder.encode(insert(rel, row));
+    const second = encoder.encode(insert(rel, row));
+    expect([first.stamp, second.stamp]).toEqual([
+      { position: '00000000016B3748-00000000', streamId: `${0x16b3748}-0` },
+      { position: '00000000016B3748-00000001', streamId: `${0x16b3748}-1` },
+    ]);
+    expect(parsed(second.json)).toMatchObject({ position: '00000000016B3748-00000001' });
+    encoder.begin({ tag: 'begin', finalLsn: 0x16b3800n, commitTime: COMMIT_MICROS, xid: 2 });
+    expect(encoder.encode(insert(rel, row)).stamp.position).toBe('00000000016B3800-00000000');
   });
 });
 
@@ -346,6 +365,7 @@ describe('ChangeEncoder: TRUNCATE', () => {
       table: 'orders',
       commit_timestamp: '2021-06-22T17:48:20.518844Z',
       errors: null,
+      position: '00000000016B3748-00000001',
     });
   });
 

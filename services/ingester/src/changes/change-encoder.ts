@@ -22,6 +22,7 @@ import type {
 } from './pgoutput-decoder';
 import { decodeValue, typeName } from './value-decoder';
 import type { TypeRegistry } from './type-registry';
+import { PositionClock, type Stamp } from './position-clock';
 
 /** One change, ready to publish. */
 export interface EncodedChange {
@@ -31,6 +32,8 @@ export interface EncodedChange {
   json: string;
   /** The table's primary key columns (empty if it has none). */
   pk: readonly string[];
+  /** Its position (also in `json`) and history entry id. */
+  stamp: Stamp;
 }
 
 interface ColumnInfo {
@@ -91,7 +94,11 @@ export class ChangeEncoder {
   private readonly primaryKeys = new Map<number, readonly string[]>();
   private timestampJson = '""';
 
-  constructor(private readonly registry: TypeRegistry) {}
+  constructor(
+    private readonly registry: TypeRegistry,
+    /** Numbers every message of a transaction; shared with what else the transaction publishes. */
+    readonly positions = new PositionClock(),
+  ) {}
 
   /** The type OIDs of a relation's columns that the registry cannot convert yet. */
   unknownTypeOids(relation: RelationMessage): number[] {
@@ -103,9 +110,10 @@ export class ChangeEncoder {
     this.primaryKeys.set(relationOid, columns);
   }
 
-  /** Starts a transaction: every following change carries its commit time. */
+  /** Starts a transaction: every following change carries its commit time and a position in it. */
   begin(msg: BeginMessage): void {
     this.timestampJson = `"${commitTimestamp(msg.commitTime)}"`;
+    this.positions.begin(msg.finalLsn);
   }
 
   encode(msg: RowMessage): EncodedChange {
@@ -125,11 +133,13 @@ export class ChangeEncoder {
       body = `"old_record":${this.oldRecord(rel, msg.oldTuple, msg.keyTuple, null, errors)}`;
     }
     const errorsJson = errors.length === 0 ? 'null' : JSON.stringify(errors);
+    const stamp = this.positions.next();
     return {
       topic: rel.topic,
       type,
       pk: rel.pk,
-      json: `{"type":"${type}",${rel.identityJson},"commit_timestamp":${this.timestampJson},${rel.columnsJson},${body},"errors":${errorsJson}}`,
+      stamp,
+      json: `{"type":"${type}",${rel.identityJson},"commit_timestamp":${this.timestampJson},${rel.columnsJson},${body},"errors":${errorsJson},"position":"${stamp.position}"}`,
     };
   }
 
@@ -140,11 +150,13 @@ export class ChangeEncoder {
       .filter((r): r is RelationMessage => r !== undefined)
       .map((relation) => {
         const rel = this.relationInfo(relation);
+        const stamp = this.positions.next();
         return {
           topic: rel.topic,
           type: 'TRUNCATE' as const,
           pk: rel.pk,
-          json: `{"type":"TRUNCATE",${rel.identityJson},"commit_timestamp":${this.timestampJson},"errors":null}`,
+          stamp,
+          json: `{"type":"TRUNCATE",${rel.identityJson},"commit_timestamp":${this.timestampJson},"errors":null,"position":"${stamp.position}"}`,
         };
       });
   }

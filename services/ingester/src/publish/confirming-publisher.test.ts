@@ -27,7 +27,13 @@ async function flush(): Promise<void> {
 }
 
 function change(topic = topicForTable('public', 't'), json = '{"type":"INSERT"}'): EncodedChange {
-  return { topic, type: 'INSERT', json, pk: ['id'] };
+  return {
+    topic,
+    type: 'INSERT',
+    json,
+    pk: ['id'],
+    stamp: { position: '0000000000000100-00000000', streamId: '256-0' },
+  };
 }
 
 function setup(overrides: Partial<PublisherOptions> = {}) {
@@ -61,9 +67,33 @@ describe('ConfirmingPublisher: envelopes', () => {
     const decoded = pending.map((p) => decodeBusMessage(p.message));
     for (const d of decoded) expect(Math.abs(d.header.ts! - Date.now())).toBeLessThan(5000);
     expect(decoded.map(({ header: { ts: _ts, ...rest } }) => rest)).toEqual([
-      { v: 1, src: 'ingester-test', seq: 1, lsn: '0/100', type: 'INSERT', pk: ['id'] },
-      { v: 1, src: 'ingester-test', seq: 1, lsn: '0/100', type: 'INSERT', pk: ['id'] },
-      { v: 1, src: 'ingester-test', seq: 2, lsn: '1/200', type: 'INSERT', pk: ['id'] },
+      {
+        v: 1,
+        src: 'ingester-test',
+        seq: 1,
+        lsn: '0/100',
+        type: 'INSERT',
+        pk: ['id'],
+        pos: '0000000000000100-00000000',
+      },
+      {
+        v: 1,
+        src: 'ingester-test',
+        seq: 1,
+        lsn: '0/100',
+        type: 'INSERT',
+        pk: ['id'],
+        pos: '0000000000000100-00000000',
+      },
+      {
+        v: 1,
+        src: 'ingester-test',
+        seq: 2,
+        lsn: '1/200',
+        type: 'INSERT',
+        pk: ['id'],
+        pos: '0000000000000100-00000000',
+      },
     ]);
     expect(decoded.map((d) => d.eventJson)).toEqual(['{"n":1}', '{"n":2}', '{"n":3}']);
   });

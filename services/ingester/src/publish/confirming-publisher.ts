@@ -10,11 +10,14 @@
  *   in flight has drained to half. Memory is bounded whatever Redis does.
  * - A rejected publish is fatal for the stream (`onFailure`): nothing after it may be confirmed,
  *   and the caller restarts from the last confirmed position (at-least-once).
+ * - With `history`, a change enters its table's history in the same step as it is published
+ *   (RedisBus), so "Redis accepted it" covers both, and so does a confirmation.
  */
 import { encodeBroadcastMessage, encodeBusMessage, type BusHeader } from '@walcast/protocol';
 import type { Bus } from '@walcast/bus';
 import type { EncodedBroadcast } from '../changes/broadcast-encoder';
 import type { EncodedChange } from '../changes/change-encoder';
+import type { Stamp } from '../changes/position-clock';
 import type { Lsn } from '../replication/lsn';
 import { lsnToText } from '../replication/lsn';
 
@@ -34,6 +37,8 @@ export interface PublisherOptions {
   onPublished?(bytes: number, kind: PublishedKind): void;
   /** The slot's confirmed position when the session started: reported until something newer is. */
   startLsn: Lsn;
+  /** Write every change into its table's history too (HISTORY). */
+  history?: boolean;
 }
 
 /** A table change (change envelope) or a message sent from SQL (broadcast envelope). */
@@ -92,15 +97,21 @@ export class ConfirmingPublisher {
       // only read by encodeBusMessage, never kept or changed: no copy
       pk: change.pk as string[],
       ts: Date.now(),
+      pos: change.stamp.position,
     };
-    this.send(change.topic, encodeBusMessage(header, change.json), 'change');
+    this.send(
+      change.topic,
+      encodeBusMessage(header, change.json),
+      'change',
+      this.opts.history ? change.stamp : undefined,
+    );
   }
 
   /**
    * Publishes a message sent from SQL on its broadcast topic. It is part of its transaction like a
    * change: the commit is confirmed only once Redis accepted it (at least once across crashes).
    */
-  publishBroadcast(broadcast: EncodedBroadcast): void {
+  publishBroadcast(broadcast: EncodedBroadcast, stamp: Stamp): void {
     const message = encodeBroadcastMessage(
       {
         v: 1,
@@ -108,7 +119,10 @@ export class ConfirmingPublisher {
         shape: 'user',
         event: broadcast.event,
         enc: broadcast.enc,
-        ...(broadcast.id !== null ? { meta: { id: broadcast.id } } : {}),
+        meta:
+          broadcast.id !== null
+            ? { id: broadcast.id, position: stamp.position }
+            : { position: stamp.position },
         ts: Date.now(),
       },
       broadcast.payloadText,
@@ -116,12 +130,12 @@ export class ConfirmingPublisher {
     this.send(broadcast.topic, message, 'broadcast');
   }
 
-  private send(topic: string, message: string, kind: PublishedKind): void {
+  private send(topic: string, message: string, kind: PublishedKind, history?: Stamp): void {
     const id = ++this.issued;
     const bytes = message.length;
     this.inFlightBytesCount += bytes;
     this.opts.onIssued?.(bytes);
-    this.opts.bus.publish(topic, message).then(
+    this.opts.bus.publish(topic, message, history).then(
       () => this.settle(id, bytes, kind),
       (err: unknown) => this.fail(err instanceof Error ? err : new Error(String(err))),
     );

@@ -53,8 +53,13 @@ export interface SessionOptions {
   onBroadcastDropped?(reason: DropReason): void;
   /** Each message's size as it is handed to the bus (message length in UTF-16 units). */
   onPublishing?(bytes: number): void;
-  /** A transaction is confirmed (Redis accepted all of it); its commit time in ms since the epoch. */
-  onTransactionPublished?(commitTimeMs: number): void;
+  /**
+   * A transaction is confirmed (Redis accepted all of it): its commit time in ms since the epoch
+   * and its end LSN.
+   */
+  onTransactionPublished?(commitTimeMs: number, endLsn: Lsn): void;
+  /** Write changes into their tables' histories too (HISTORY). */
+  history: boolean;
 }
 
 /** How long acknowledgements are coalesced: at most one status update per this many ms under load. */
@@ -93,6 +98,7 @@ export class StreamSession {
       onPressure: (paused) => this.setPressure(paused),
       onFailure: (err) => this.fail(err),
       startLsn: opts.startLsn,
+      history: opts.history,
       ...(opts.onPublished ? { onPublished: opts.onPublished } : {}),
       ...(opts.onPublishing ? { onIssued: opts.onPublishing } : {}),
     });
@@ -184,9 +190,11 @@ export class StreamSession {
   }
 
   private broadcast(msg: InsertMessage): void {
+    // Every row takes a position, sent or not, so that the same WAL always gives the same positions.
+    const stamp = this.encoder.positions.next();
     const result = this.broadcasts.encode(msg);
     if (result.kind === 'broadcast') {
-      this.publisher.publishBroadcast(result.broadcast);
+      this.publisher.publishBroadcast(result.broadcast, stamp);
     } else if (result.kind === 'dropped') {
       this.opts.onBroadcastDropped?.(result.reason);
       this.dropThrottle.warn(
@@ -233,7 +241,8 @@ export class StreamSession {
 
   private reportPublished(lsn: Lsn): void {
     while (this.commitTimes.length > 0 && this.commitTimes[0]!.lsn <= lsn) {
-      this.opts.onTransactionPublished?.(Number(this.commitTimes.shift()!.micros / 1000n));
+      const { micros, lsn: endLsn } = this.commitTimes.shift()!;
+      this.opts.onTransactionPublished?.(Number(micros / 1000n), endLsn);
     }
   }
 
