@@ -63,7 +63,7 @@ function setUp(bindings: number): Setup {
   const subscriptions = new BusSubscriptions(stubBus, silentLogger());
   const registry = new ChannelRegistry(
     subscriptions,
-    { publish: () => void published.count++, sendLarge: () => undefined },
+    { publish: () => void published.count++, sendLarge: () => undefined, send: () => undefined },
     new GatewayMetrics({
       connections: () => 0,
       channels: () => 0,

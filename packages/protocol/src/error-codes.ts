@@ -28,6 +28,7 @@ const clientLimits = 'services/gateway/src/ws/client-limits.ts';
 const channelRegistry = 'services/gateway/src/channels/channel-registry.ts';
 const channelAuthorizer = 'services/gateway/src/rls/channel-authorizer.ts';
 const restBroadcast = 'services/gateway/src/http/rest-broadcast.ts';
+const channelResume = 'services/gateway/src/ws/channel-resume.ts';
 
 export const ErrorCodes = {
   ServerShuttingDown: {
@@ -89,6 +90,30 @@ export const ErrorCodes = {
       'A join asked for `config.broadcast.replay` on a public channel (replay is for private channels, as ' +
       'the reference), or the stored messages could not be read (retry).',
     where: [modernJoin],
+  },
+  HistoryGap: {
+    close: null,
+    retry: false,
+    doc:
+      "A join with `since` (a binding's `since`, or `since` in a legacy join payload) asked for changes the " +
+      "history no longer holds: trimmed (HISTORY_MAX_LEN, HISTORY_TTL), lost with Redis's data, or no " +
+      'history kept. Sent as a `system` message naming the oldest position still held; the channel stays ' +
+      'subscribed and live, so the application refetches its data once.',
+    where: [channelResume],
+  },
+  HistoryUnavailable: {
+    close: null,
+    retry: true,
+    doc:
+      'A join with `since` could not read the history (Redis unreachable or too slow): a `system` error ' +
+      'then `phx_error`; the client rejoins (with backoff) and resumes from the same position.',
+    where: [channelResume],
+  },
+  InvalidPosition: {
+    close: null,
+    retry: false,
+    doc: "`since` in a legacy join payload is not a position as received in a change's `position`.",
+    where: [legacyJoin],
   },
   InternalError: {
     close: null,

@@ -262,6 +262,14 @@ export const gatewaySchema = {
       'about 30 s). At least 1s.',
     default: 8_000,
   }),
+  HISTORY: bool({
+    doc:
+      'Read the change history the ingester keeps in Redis (its HISTORY): after losing Redis or seeing a gap, ' +
+      'channels catch up from it instead of getting phx_error, and joins may resume with `since` ' +
+      '([resume.md](resume.md)). false: a loss ends the channels with phx_error, and `since` is answered with ' +
+      'a HistoryGap.',
+    default: true,
+  }),
 } as const;
 
 /** The least PRESENCE_LEASE: renewals every third of it must fit in a Redis round trip with room to spare. */
@@ -341,6 +349,8 @@ export type GatewayConfig = Readonly<{
   rest: Readonly<RestBroadcastConfig>;
   /** PRESENCE_LEASE. */
   presenceLeaseMs: number;
+  /** HISTORY: read the change history (catch-up, `since`). */
+  history: boolean;
 }>;
 
 /** The REST broadcast API's own bounds (MAX_BROADCAST_BYTES and MAX_FRAME_DEPTH apply too). */
@@ -405,6 +415,7 @@ export function readConfig(env: Readonly<Record<string, string | undefined>> = p
       maxBodyBytes: e.MAX_REST_BODY_BYTES,
     }),
     presenceLeaseMs: e.PRESENCE_LEASE,
+    history: e.HISTORY,
   });
 }
 

@@ -7,8 +7,8 @@
  * ServerShuttingDown (4000, reconnect elsewhere), wait up to the grace period, close the metrics
  * listener last (scrapes and /readyz answer during the drain).
  */
-import { ErrorCodes, isBroadcastTopic } from '@walcast/protocol';
-import type { Bus } from '@walcast/bus';
+import { ErrorCodes, POSITION_CHANNEL, isBroadcastTopic } from '@walcast/protocol';
+import { HistoryReader, type Bus } from '@walcast/bus';
 import { LogThrottle, type Logger } from '@walcast/logger';
 import type { GatewayConfig } from './config';
 import { BroadcastRegistry } from './channels/broadcast-registry';
@@ -77,6 +77,8 @@ export class GatewayServer {
   private readonly verifier: TokenVerifier | null;
   /** Null when ROW_AUTHORIZATION=off. */
   readonly rowAuth: RowAuthorization | null;
+  /** The change history in Redis; null with HISTORY=false. */
+  private readonly history: HistoryReader | null;
   private readonly authLog: Logger;
   port = 0;
   /** The bound METRICS_PORT, `null` when /metrics is served on `port`. */
@@ -107,12 +109,16 @@ export class GatewayServer {
       ? new RowAuthorization({ config: config.rowAuth, metrics, log: log.child({ component: 'row-auth' }) })
       : null;
     const subscriptions = new BusSubscriptions(bus, log.child({ component: 'bus-subscriptions' }));
+    this.history = config.history
+      ? new HistoryReader({ url: config.redisUrl, name: `walcast-gateway:${config.instanceId}:history` })
+      : null;
     this.registry = new ChannelRegistry(
       subscriptions,
       changeFanout(this.app, metrics, config.maxBackpressureBytes),
       metrics,
       log.child({ component: 'fanout' }),
       this.rowAuth?.authorizer ?? null,
+      this.history,
     );
     this.broadcasts = new BroadcastRegistry(
       subscriptions,
@@ -167,8 +173,15 @@ export class GatewayServer {
     });
     bus.onMessage((via, topic, message) => {
       if (isBroadcastTopic(topic)) this.broadcasts.dispatch(via, message);
+      else if (topic === POSITION_CHANNEL) this.registry.heard(message);
       else this.registry.dispatch(via, topic, message);
     });
+    // Where catch-up starts for tables this gateway has heard nothing of.
+    if (this.history) {
+      bus.subscribe({ topic: POSITION_CHANNEL }).catch((err: unknown) => {
+        log.warn({ err, code: 'BusUnavailable' }, 'could not subscribe to the position announcements');
+      });
+    }
     const lostThrottle = new LogThrottle({ max: 10, windowMs: 60_000 });
     this.registry.onChangesLost((groups, reason) => {
       const ended = this.handler.failChannels(groups);
@@ -182,6 +195,7 @@ export class GatewayServer {
     });
     let wasReady = false;
     bus.onStateChange((state) => {
+      if (state === 'reconnecting') this.registry.busLost();
       if (state === 'ready' && wasReady) {
         this.registry.busReconnected();
         // Presence diffs may have been missed meanwhile: readers get the state again, once the
@@ -270,6 +284,7 @@ export class GatewayServer {
     // What this gateway tracked leaves everywhere (its sockets' untracks may still be in flight).
     await this.presence.stop().catch(() => undefined);
     await this.rowAuth?.stop().catch(() => undefined);
+    this.history?.close();
   }
 
   private routes(): void {

@@ -106,6 +106,11 @@ export class GatewayMetrics {
   readonly publishToSend: Histogram;
   readonly streamGaps: Counter;
   readonly missedChanges: Counter;
+  readonly duplicatesDropped: Counter;
+  readonly catchUps: Counter<'result'>;
+  readonly catchUpChanges: Counter;
+  readonly replays: Counter<'result'>;
+  readonly replayedChanges: Counter;
   readonly redisErrors: Counter;
   readonly closes: Counter<'reason'>;
   readonly channelsFailed: Counter<'reason'>;
@@ -205,6 +210,37 @@ export class GatewayMetrics {
     this.missedChanges = new Counter({
       name: 'walcast_gateway_missed_changes_total',
       help: 'Changes missing in those gaps.',
+      registers,
+    });
+    this.duplicatesDropped = new Counter({
+      name: 'walcast_gateway_duplicates_dropped_total',
+      help: 'Changes received again (an ingester restart, or read from the history too) and not sent twice.',
+      registers,
+    });
+    this.catchUps = new Counter({
+      name: 'walcast_gateway_catch_ups_total',
+      help:
+        'Subscriptions that caught up from the change history after a Redis loss or a gap (ok), or could ' +
+        'not (gap: the history no longer covers it; failed: it could not be read) and ended their channels.',
+      labelNames: ['result'],
+      registers,
+    });
+    this.catchUpChanges = new Counter({
+      name: 'walcast_gateway_catch_up_changes_total',
+      help: 'Changes read from the history while catching up.',
+      registers,
+    });
+    this.replays = new Counter({
+      name: 'walcast_gateway_replays_total',
+      help:
+        'Joins with `since`: replayed from the history (ok), told of a HistoryGap (gap), or ended because ' +
+        'the history could not be read (failed).',
+      labelNames: ['result'],
+      registers,
+    });
+    this.replayedChanges = new Counter({
+      name: 'walcast_gateway_replayed_changes_total',
+      help: 'Changes read from the history for joins with `since`.',
       registers,
     });
     this.redisErrors = new Counter({

@@ -10,12 +10,26 @@
  */
 import { busKeyId, type Bus, type BusKey } from '@walcast/bus';
 import type { Logger } from '@walcast/logger';
+import { comparePositionTexts } from '@walcast/protocol';
+
+/** A bus message held back while its subscription catches up from the history. */
+export interface HeldMessage {
+  topic: string;
+  message: string;
+}
 
 export class BusEntry {
   refs = 0;
   live = false;
   /** Per topic: the last (source, seq) received through this subscription. */
   private readonly lastSeq = new Map<string, { src: string; seq: number }>();
+  /** Per topic: the position of the last change passed on (duplicates are recognised by it). */
+  private readonly lastPosition = new Map<string, string>();
+  /**
+   * While the entry catches up from the history (channels/catch-up.ts): the messages that arrived
+   * meanwhile, in order; they are passed on afterwards. Null otherwise.
+   */
+  held: HeldMessage[] | null = null;
 
   private readonly waiters = new Set<() => void>();
 
@@ -54,6 +68,29 @@ export class BusEntry {
   /** Forgets the sequences seen (after a reconnect, what came before says nothing about gaps). */
   resetSequences(): void {
     this.lastSeq.clear();
+  }
+
+  /** Records (source, seq) of a change taken from the history, so the live stream continues from it. */
+  noteSequence(topic: string, src: string, seq: number): void {
+    const last = this.lastSeq.get(topic);
+    if (!last || last.src !== src || seq > last.seq) this.lastSeq.set(topic, { src, seq });
+  }
+
+  /**
+   * Records that the change at `position` on `topic` is passed on; false when one at or after it
+   * was already (a change published again by a restarted ingester, or read from the history too).
+   */
+  accept(topic: string, position: string | undefined): boolean {
+    if (position === undefined) return true;
+    const last = this.lastPosition.get(topic);
+    if (last !== undefined && comparePositionTexts(position, last) <= 0) return false;
+    this.lastPosition.set(topic, position);
+    return true;
+  }
+
+  /** The position of the last change of `topic` passed on through this entry, if any. */
+  positionOf(topic: string): string | undefined {
+    return this.lastPosition.get(topic);
   }
 
   markLive(): void {

@@ -10,16 +10,15 @@
 import {
   PhoenixEvents,
   clip,
-  decodeBusMessage,
   errorReason,
+  parsePosition,
   subtopicOf,
-  parseTopic,
   patternForAll,
   patternForSchema,
   topicForTable,
   type LegacyTarget,
 } from '@walcast/protocol';
-import { busKeyId, type BusKey } from '@walcast/bus';
+import { busKeyId, type BusKey, type History } from '@walcast/bus';
 import type { Logger } from '@walcast/logger';
 import { LogThrottle } from '@walcast/logger';
 import type { RowFilter } from '../filters/row-filter';
@@ -28,7 +27,8 @@ import type { RowAuthorizer } from '../rls/row-authorizer';
 import { GroupRowAccess } from './group-row-access';
 import type { GatewayMetrics } from '../metrics';
 import type { BusEntry, BusSubscriptions } from './bus-subscriptions';
-import type { DeliveryGroup, Fanout, IncomingChange, ParsedChange } from './delivery-group';
+import { CatchUp, MAX_HELD } from './catch-up';
+import { incomingChange, type DeliveryGroup, type Fanout, type IncomingChange } from './delivery-group';
 import { EqualityIndex } from './equality-index';
 import { LegacyGroup } from './legacy-group';
 import { OwnerIndex } from './owner-index';
@@ -65,15 +65,34 @@ export class ChannelRegistry {
   private lostListener: (groups: DeliveryGroup[], reason: 'gap' | 'redis') => void = () => undefined;
 
   private readonly rowAuthThrottle = new LogThrottle({ max: 5, windowMs: 60_000 });
+  private readonly catchUp: CatchUp;
 
   constructor(
     private readonly subscriptions: BusSubscriptions,
-    private readonly fanout: Fanout,
+    /** How change frames leave (uWS topic publishing, direct sends). */
+    readonly fanout: Fanout,
     private readonly metrics: GatewayMetrics,
     private readonly log: Logger,
     /** ROW_AUTHORIZATION=postgres: judges what each identity may see; else null. */
     private readonly rowAuthorizer: RowAuthorizer | null = null,
-  ) {}
+    /** The change history (HISTORY): catch-up after a loss, replay for `since`; else null. */
+    readonly history: History | null = null,
+  ) {
+    this.catchUp = new CatchUp(
+      history,
+      {
+        process: (entry, topic, message, fromHistory) => this.process(entry, topic, message, fromHistory),
+        lost: (entry, reason) => this.lostListener([...this.feedOf(entry).groups], reason),
+        entries: () => this.subscriptions.all(),
+        holds: (entry) => this.subscriptions.get(entry.id) === entry,
+      },
+      {
+        finished: (result) => this.metrics.catchUps.inc({ result }),
+        read: (count) => this.metrics.catchUpChanges.inc(count),
+      },
+      log,
+    );
+  }
 
   get busSubscriptionCount(): number {
     return this.subscriptions.size;
@@ -92,10 +111,19 @@ export class ChannelRegistry {
     this.lostListener = listener;
   }
 
-  /** Redis is back after an outage: every group may have missed changes meanwhile. */
+  /** Redis is lost: with a history, subscriptions hold what arrives until they caught up. */
+  busLost(): void {
+    this.catchUp.busLost();
+  }
+
+  /**
+   * Redis is back after an outage: subscriptions catch up from the history; without one, every
+   * group may have missed changes meanwhile.
+   */
   busReconnected(): void {
     for (const entry of this.subscriptions.all()) entry.resetSequences();
-    this.lostListener([...this.groups.values()], 'redis');
+    if (this.catchUp.enabled) this.catchUp.busBack();
+    else this.lostListener([...this.groups.values()], 'redis');
   }
 
   get groupCount(): number {
@@ -141,7 +169,8 @@ export class ChannelRegistry {
       bindings.map((b) => b.busKey),
       (entries) => {
         const byId = new Map(entries.map((e) => [e.id, e]));
-        const bound = bindings.map((b) => ({ ...b, entry: byId.get(busKeyId(b.busKey))! }));
+        // `since` is the joining socket's, not the group's (see replayCopy).
+        const bound = bindings.map((b) => ({ ...b, since: null, entry: byId.get(busKeyId(b.busKey))! }));
         const group = new PostgresChangesGroup(key, topic, entries, bound);
         this.authorize(group, identity);
         return group;
@@ -193,6 +222,16 @@ export class ChannelRegistry {
     return group;
   }
 
+  /**
+   * A copy of `group` to replay the history through for one resuming socket (never registered:
+   * it holds no subscription), read as the same identity.
+   */
+  replayGroupFor(group: DeliveryGroup, sinceById: ReadonlyMap<number, string>): DeliveryGroup {
+    const copy = group.replayCopy(sinceById);
+    this.authorize(copy, group.rowAccess?.identity ?? null);
+    return copy;
+  }
+
   /** Drops a group once it has no members left. */
   releaseIfEmpty(group: DeliveryGroup): void {
     if (group.size > 0 || this.groups.get(group.key) !== group) return;
@@ -233,19 +272,33 @@ export class ChannelRegistry {
     const entry = this.subscriptions.get(busKeyId(via));
     if (!entry) return; // unsubscribed meanwhile
     entry.markLive();
+    if (entry.held !== null) {
+      // Catching up from the history: passed on once it has.
+      if (entry.held.length < MAX_HELD) entry.held.push({ topic, message });
+      else this.giveUpHolding(entry);
+      return;
+    }
+    this.process(entry, topic, message, false);
+  }
+
+  /** The last position heard on the bus (null before any, or without a history). */
+  get lastPosition(): string | null {
+    return this.catchUp.enabled ? this.catchUp.lastPosition : null;
+  }
+
+  /** A position the ingester announced (POSITION_CHANNEL): where catch-up starts for unheard tables. */
+  heard(message: string): void {
+    if (parsePosition(message)) this.catchUp.heard(message);
+  }
+
+  /**
+   * Passes one bus message on to the groups `entry` feeds: decoded once, duplicates (by position)
+   * dropped, a gap in its sequence caught up from the history (or, without, reported lost).
+   */
+  private process(entry: BusEntry, topic: string, message: string, fromHistory: boolean): void {
     let change: IncomingChange;
     try {
-      const { header, eventJson } = decodeBusMessage(message);
-      const table = parseTopic(topic);
-      if (!table) throw new Error(`not a table topic: ${topic}`);
-      let parsed: ParsedChange | undefined;
-      change = {
-        header,
-        eventJson,
-        schema: table.schema,
-        table: table.table,
-        parsed: () => (parsed ??= JSON.parse(eventJson) as ParsedChange),
-      };
+      change = incomingChange(topic, message);
     } catch (err) {
       this.metrics.badBusMessages.inc();
       this.throttle.warn(
@@ -256,11 +309,27 @@ export class ChannelRegistry {
       return;
     }
     const { header } = change;
-    const missing = entry.checkSequence(topic, header.src, header.seq);
-    if (missing > 0) {
-      this.countGap(topic, header.src, header.seq, missing);
-      this.lostListener([...this.feedOf(entry).groups], 'gap');
+    if (fromHistory) entry.noteSequence(topic, header.src, header.seq);
+    else {
+      const missing = entry.checkSequence(topic, header.src, header.seq);
+      if (missing > 0) {
+        this.countGap(topic, header.src, header.seq, missing);
+        if (this.catchUp.gap(entry, topic, message)) return;
+        this.lostListener([...this.feedOf(entry).groups], 'gap');
+      }
     }
+    if (!entry.accept(topic, header.pos)) {
+      this.metrics.duplicatesDropped.inc();
+      return;
+    }
+    if (header.pos !== undefined) this.catchUp.heard(header.pos);
+    this.deliverToFeed(entry, change);
+    if (header.ts !== undefined && !fromHistory)
+      this.metrics.publishToSend.observe(Math.max(0, Date.now() - header.ts) / 1000);
+  }
+
+  /** Hands a decoded change to every group of `entry` it may concern. */
+  private deliverToFeed(entry: BusEntry, change: IncomingChange): void {
     const deliver = (group: DeliveryGroup): void => {
       try {
         group.deliver(change, this.fanout, entry);
@@ -291,8 +360,16 @@ export class ChannelRegistry {
     if (authorizer && feed.owners.size > 0 && candidates !== feed.groups) {
       feed.owners.visit((role) => authorizer.ownerValue(change, role), deliver);
     }
-    if (header.ts !== undefined)
-      this.metrics.publishToSend.observe(Math.max(0, Date.now() - header.ts) / 1000);
+  }
+
+  /** Too much arrived while `entry` caught up: its channels are ended (they rejoin). */
+  private giveUpHolding(entry: BusEntry): void {
+    entry.held = null;
+    this.log.warn(
+      { topic: entry.id, code: 'ChangesMissed' },
+      'too many changes arrived while catching up from the history; its channels are ended',
+    );
+    this.lostListener([...this.feedOf(entry).groups], 'gap');
   }
 
   /** Redis pub/sub lost changes on their way here (a Redis or network hiccup): counted and logged. */

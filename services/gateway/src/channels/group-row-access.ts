@@ -35,6 +35,7 @@ const DEFAULT_MAX_PENDING = 10_000;
 export class GroupRowAccess {
   private readonly queue: Waiting[] = [];
   private lastNoticeAt = -Infinity;
+  private idleWaiters: Array<() => void> = [];
 
   constructor(private readonly opts: GroupRowAccessOptions) {}
 
@@ -45,6 +46,12 @@ export class GroupRowAccess {
   /** Changes waiting for a verdict. */
   get pending(): number {
     return this.queue.length;
+  }
+
+  /** Resolves once no change waits for a verdict (every one submitted so far was sent or dropped). */
+  whenIdle(): Promise<void> {
+    if (this.queue.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   /** Sends `change` as the identity may see it (through `send`), in order with the changes before it. */
@@ -80,6 +87,11 @@ export class GroupRowAccess {
       const next = this.queue.shift()!;
       if (next.failure !== undefined) this.fail(next.failure);
       else if (next.view) next.send(next.view);
+    }
+    if (this.queue.length === 0 && this.idleWaiters.length > 0) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const w of waiters) w();
     }
   }
 

@@ -14,12 +14,17 @@ const CODECS = [v1Codec, v2Codec] as const;
 export class LegacyGroup extends DeliveryGroup {
   constructor(
     readonly topic: string,
-    busEntry: BusEntry,
+    private readonly busEntry: BusEntry,
     private readonly filter: RowFilter,
     /** Distinguishes groups of the same topic read as different identities. */
     identityKey = '',
   ) {
     super(identityKey === '' ? `legacy|${topic}` : `legacy|${topic}|${identityKey}`, [busEntry]);
+  }
+
+  /** The same channel for replaying the history to one resuming socket. */
+  replayCopy(): LegacyGroup {
+    return new LegacyGroup(this.topic, this.busEntry, this.filter, `${this.key}|replay`);
   }
 
   equalityFor(): { column: string; value: string } | null {
@@ -34,8 +39,12 @@ export class LegacyGroup extends DeliveryGroup {
     this.authorized(change, (eventJson, selectable) => {
       // A filter on a column the identity may not read (a grant revoked since the join) matches nothing.
       if (selectable && !this.filter.conditions.every((c) => selectable.has(c.column))) return;
-      this.publishToMembers(fanout, CODECS, (codec) =>
-        codec.encodeWithRawPayload({ joinRef: null, ref: null, topic: this.topic, event: type }, eventJson),
+      this.publishToMembers(
+        fanout,
+        CODECS,
+        (codec) =>
+          codec.encodeWithRawPayload({ joinRef: null, ref: null, topic: this.topic, event: type }, eventJson),
+        change,
       );
     });
   }

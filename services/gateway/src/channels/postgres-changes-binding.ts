@@ -6,7 +6,9 @@
  * the reference server), below 2^27; the join reply echoes the entry verbatim plus the id.
  */
 import {
+  formatPosition,
   identifierProblem,
+  parsePosition,
   patternForAll,
   patternForSchema,
   topicForTable,
@@ -29,11 +31,22 @@ export interface Binding {
   /** Every column the binding names (its filter's and its `select`'s): all must be readable. */
   columns: readonly string[];
   busKey: BusKey;
+  /** `since`: replay the changes after this position first (its canonical text), or null. */
+  since: string | null;
 }
 
-/** FNV-1a over the entry's JSON text, folded to 27 bits. */
+/**
+ * FNV-1a over the entry's JSON text, folded to 27 bits. `since` is left out: it says where this
+ * channel resumes, not what it receives, so channels that resume from different places share their
+ * delivery group.
+ */
 export function bindingId(entry: unknown): number {
-  const text = JSON.stringify(entry) ?? 'null';
+  let subject = entry;
+  if (typeof entry === 'object' && entry !== null && !Array.isArray(entry) && 'since' in entry) {
+    const { since: _since, ...rest } = entry as Record<string, unknown>;
+    subject = rest;
+  }
+  const text = JSON.stringify(subject) ?? 'null';
   let hash = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) {
     hash ^= text.charCodeAt(i);
@@ -114,6 +127,16 @@ export function parseBinding(entry: unknown, maxFilterBytes = Infinity): Binding
       : table === '*'
         ? { pattern: patternForSchema(schema) }
         : { topic: topicForTable(schema, table) };
+  let since: string | null = null;
+  if (e.since !== undefined && e.since !== null) {
+    const position = parsePosition(e.since);
+    if (!position) {
+      return unableToSubscribe(
+        `\`since\` must be a position as received in \`data.position\` (like 00000000016B3748-00000000)`,
+      );
+    }
+    since = formatPosition(position.lsn, position.index);
+  }
   const columns = [...new Set([...filter.conditions.map((c) => c.column), ...(select ?? [])])];
-  return { id, event: event as Binding['event'], schema, table, filter, select, columns, busKey };
+  return { id, event: event as Binding['event'], schema, table, filter, select, columns, busKey, since };
 }

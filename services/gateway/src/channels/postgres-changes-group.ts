@@ -9,7 +9,7 @@
  * is matched, each time, only against the bindings of the subscription it came through, so each
  * binding fires once.
  */
-import { PhoenixEvents, v1Codec, v2Codec } from '@walcast/protocol';
+import { PhoenixEvents, comparePositionTexts, v1Codec, v2Codec } from '@walcast/protocol';
 import type { BusEntry } from './bus-subscriptions';
 import { DeliveryGroup, matchesFilter, type Fanout, type IncomingChange } from './delivery-group';
 import type { Binding } from './postgres-changes-binding';
@@ -60,17 +60,36 @@ export class PostgresChangesGroup extends DeliveryGroup {
         if (bindings.length === 0) continue;
         const data = key === '' ? eventJson : project(eventJson, change.header.pk, bindings[0]!.select!);
         const payload = `{"ids":[${bindings.map((b) => b.id).join(',')}],"data":${data}}`;
-        this.publishToMembers(fanout, CODECS, (codec) =>
-          codec.encodeWithRawPayload(
-            { joinRef: null, ref: null, topic: this.topic, event: PhoenixEvents.postgresChanges },
-            payload,
-          ),
+        this.publishToMembers(
+          fanout,
+          CODECS,
+          (codec) =>
+            codec.encodeWithRawPayload(
+              { joinRef: null, ref: null, topic: this.topic, event: PhoenixEvents.postgresChanges },
+              payload,
+            ),
+          change,
         );
       }
     });
   }
 
+  /**
+   * The same channel for replaying the history to one resuming socket: only the bindings that asked
+   * for it, each matching only changes after its own `since` (sinceById: binding id → position).
+   */
+  replayCopy(sinceById: ReadonlyMap<number, string>): PostgresChangesGroup {
+    const bindings = this.bindings
+      .filter((b) => sinceById.has(b.id))
+      .map((b) => ({ ...b, since: sinceById.get(b.id)! }));
+    return new PostgresChangesGroup(`${this.key}|replay`, this.topic, [...this.busEntries], bindings);
+  }
+
   private matches(b: BoundBinding, change: IncomingChange): boolean {
+    if (b.since !== null) {
+      const pos = change.header.pos;
+      if (pos === undefined || comparePositionTexts(pos, b.since) <= 0) return false;
+    }
     if (b.event !== '*' && b.event !== change.header.type) return false;
     if (b.schema !== '*' && b.schema !== change.schema) return false;
     if (b.table !== '*' && b.table !== change.table) return false;

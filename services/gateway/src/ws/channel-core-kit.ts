@@ -20,7 +20,7 @@ import { BroadcastRegistry } from '../channels/broadcast-registry';
 import type { Frame } from '../channels/broadcast-frames';
 import { BusSubscriptions } from '../channels/bus-subscriptions';
 import { ChannelRegistry } from '../channels/channel-registry';
-import type { Fanout } from '../channels/delivery-group';
+import type { Fanout, MemberSocket } from '../channels/delivery-group';
 import type { TokenVerifier } from '../auth/token-verifier';
 import type { ClientLimits, PresenceLimits } from '../config';
 import { presenceState } from '../channels/presence-binding';
@@ -55,6 +55,10 @@ export class FakeApp implements Fanout {
 
   sendLarge(): void {
     throw new Error('no large frames here');
+  }
+
+  send(socket: MemberSocket, frame: string): void {
+    (socket as FakeSocket).sent.push(frame);
   }
 
   /** The broadcast fan-out: uWS topic publishing (leaving out a publishing socket) and direct sends. */

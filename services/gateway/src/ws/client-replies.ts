@@ -84,12 +84,22 @@ export class ClientReplies {
     });
   }
 
-  pushSubscribed(ws: WebSocket<SocketData>, msg: PhoenixMessage, subtopic: string): void {
+  /**
+   * "Subscribed to PostgreSQL"; with `position`, the last position this gateway had heard when the
+   * channel went live: a client that has received no change yet resumes from it (`since`).
+   */
+  pushSubscribed(
+    ws: WebSocket<SocketData>,
+    msg: PhoenixMessage,
+    subtopic: string,
+    position: string | null = null,
+  ): void {
     push(ws, msg.topic, msg.joinRef ?? msg.ref, PhoenixEvents.system, {
       channel: subtopic,
       extension: 'postgres_changes',
       message: 'Subscribed to PostgreSQL',
       status: 'ok',
+      ...(position !== null ? { position } : {}),
     });
   }
 }

@@ -44,6 +44,7 @@ import { checkTopic, longestTopicChars } from './client-limits';
 import { reply } from './frames';
 import { JoinHandler } from './join-handler';
 import { Memberships } from './memberships';
+import { ChannelResume } from './channel-resume';
 import { PrivateChannels } from './private-channels';
 import type { SocketData } from './socket-data';
 
@@ -103,6 +104,12 @@ export class ConnectionHandler {
               ),
             ),
           ),
+      resume: new ChannelResume({
+        registry: opts.registry,
+        history: opts.registry.history,
+        fanout: opts.registry.fanout,
+        metrics: opts.metrics,
+      }),
     });
     this.auth = opts.verifier
       ? new ChannelAuth({

@@ -7,6 +7,8 @@
 import {
   TopicError,
   errorReason,
+  formatPosition,
+  parsePosition,
   parseLegacySubtopic,
   type LegacyTarget,
   type PhoenixMessage,
@@ -63,15 +65,48 @@ export class LegacyJoin {
       }
       throw err;
     }
+    const payload = msg.payload as Record<string, unknown> | null;
+    const sinceText = payload !== null && typeof payload === 'object' ? payload.since : undefined;
+    let since: string | null = null;
+    if (sinceText !== undefined && sinceText !== null) {
+      const position = parsePosition(sinceText);
+      if (!position) {
+        this.opts.replies.joinError(
+          ws,
+          msg,
+          errorReason(
+            'InvalidPosition',
+            '`since` must be a position as received in a change (like 00000000016B3748-00000000)',
+          ),
+        );
+        return;
+      }
+      since = formatPosition(position.lsn, position.index);
+    }
     if (this.opts.support.refusedForSubscriptions(ws, msg, [busKeyForLegacy(target)])) return;
     const subscribe = (): void => {
       const rebuild = (as: Identity | null): DeliveryGroup =>
         this.opts.registry.legacyGroup(msg.topic, target, filter, as);
-      this.opts.memberships.attach(ws, msg, rebuild(identity), false, rebuild, () => {
-        this.opts.metrics.joins.inc({ result: 'ok' });
-        reply(ws, msg, 'ok', {});
-        this.opts.replies.pushSubscribed(ws, msg, subtopic);
-      });
+      this.opts.memberships.attach(
+        ws,
+        msg,
+        rebuild(identity),
+        false,
+        rebuild,
+        () => {
+          this.opts.metrics.joins.inc({ result: 'ok' });
+          reply(ws, msg, 'ok', {});
+          this.opts.replies.pushSubscribed(
+            ws,
+            msg,
+            subtopic,
+            since === null ? this.opts.registry.lastPosition : null,
+          );
+        },
+        null,
+        // A legacy channel has one binding: its `since` replays everything after it.
+        since !== null ? { sinceById: new Map([[0, since]]) } : null,
+      );
     };
     if (!identity) {
       subscribe();

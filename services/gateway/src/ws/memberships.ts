@@ -18,6 +18,7 @@ import { pushTokenFailure } from './channel-auth';
 import type { ClientReplies } from './client-replies';
 import { push, pushErrorAndClose, pushLifecycle, reply } from './frames';
 import { gatewaySocket, type SocketData } from './socket-data';
+import type { ChannelResume, ResumeRequest } from './channel-resume';
 
 export interface MembershipsOptions {
   registry: ChannelRegistry;
@@ -28,6 +29,8 @@ export interface MembershipsOptions {
   rowAuth: boolean;
   /** Removes what a channel tracked when it ends (its presence leaves everywhere). */
   untrack(topic: PresenceTopic, entry: PresenceEntry): void;
+  /** Replays the history to channels that join with `since`. */
+  resume: ChannelResume;
 }
 
 export class Memberships {
@@ -38,6 +41,7 @@ export class Memberships {
    * subscriptions are live. If that takes longer than JOIN_TIMEOUT the channel fails: a legacy join
    * is answered with an error, a modern channel gets a `system` error and `phx_error` (the client
    * rejoins with backoff). A modern channel's `broadcast` part is live already: it receives from now.
+   * With `resume` (a join with `since`), the history is replayed to it before it goes live.
    */
   attach(
     ws: WebSocket<SocketData>,
@@ -47,6 +51,7 @@ export class Memberships {
     rebuild: ((identity: Identity | null) => DeliveryGroup) | null,
     onLive: () => void,
     broadcast: BroadcastBinding | null = null,
+    resume: ResumeRequest | null = null,
   ): ChannelMembership {
     const data = ws.getUserData();
     const joinRef = msg.joinRef ?? msg.ref;
@@ -87,6 +92,17 @@ export class Memberships {
       () => {
         if (!current()) return;
         ws.cork(() => {
+          if (resume) {
+            onLive();
+            this.opts.resume.start(
+              ws,
+              membership,
+              resume,
+              (live) => ws.subscribe(live.uwsTopic(data.codec.vsn)),
+              () => this.end(ws, membership),
+            );
+            return;
+          }
           // The group may have changed meanwhile (an access_token with other claims).
           ws.subscribe(membership.group!.uwsTopic(data.codec.vsn));
           onLive();

@@ -346,14 +346,18 @@ export class ModernJoin {
       const rebuild = (as: Identity | null): DeliveryGroup =>
         this.opts.registry.postgresChangesGroup(msg.topic, served, as);
       const group = served.length > 0 ? rebuild(identity) : null;
+      // Bindings with `since` get the history after it first (ws/channel-resume.ts).
+      const sinceById = new Map(served.flatMap((b) => (b.since !== null ? [[b.id, b.since] as const] : [])));
+      const registry = this.opts.registry;
       this.opts.memberships.attach(
         ws,
         msg,
         group,
         true,
         group ? rebuild : null,
-        () => replies.pushSubscribed(ws, msg, subtopic),
+        () => replies.pushSubscribed(ws, msg, subtopic, sinceById.size > 0 ? null : registry.lastPosition),
         binding,
+        sinceById.size > 0 ? { sinceById } : null,
       );
       attached = true;
       unpin();

@@ -33,6 +33,18 @@ export function changeFanout(
         metrics.bytesOut.inc(bytes.length);
       }
     },
+    send: (member, frame) => {
+      const ws = gatewaySocket(member);
+      if (frame.length > LARGE_FRAME_CHARS) {
+        const bytes = Buffer.from(frame);
+        sendFragmented(ws, bytes, maxBackpressureBytes, ErrorCodes.SlowConsumer.close);
+        metrics.bytesOut.inc(bytes.length);
+      } else {
+        sendFrame(ws, frame);
+        metrics.bytesOut.inc(Buffer.byteLength(frame));
+      }
+      metrics.framesOut.inc();
+    },
   };
 }
 

@@ -1,0 +1,182 @@
+/**
+ * Catching up from the change history instead of ending channels. Redis pub/sub keeps nothing for a
+ * subscriber that is away, so when this gateway loses Redis, or sees a gap in an ingester's
+ * sequence, its subscriptions may have missed changes. With a history (the ingester's HISTORY),
+ * each affected subscription (a BusEntry) holds the messages that keep arriving, reads what it
+ * missed from the history and passes it on in order, then passes on what it held: its channels see
+ * every change, once, in order per table. Only when the history cannot tell (it no longer covers
+ * the gap, Redis lost its data, a read fails) are its channels told, as before, with `phx_error`.
+ *
+ * Where a subscription resumes: for a table it has passed changes of, right after the last one;
+ * otherwise (a table of a schema or `*` subscription it has not heard of, a quiet table) after the
+ * last position this gateway heard before the connection broke, from any change or from the
+ * ingester's announcements on POSITION_CHANNEL. Messages on one Redis connection arrive in the
+ * order they were published, so nothing published before that position was missed.
+ *
+ * Invariants:
+ * - A subscription holds from the moment Redis is lost (or the gap is seen) until its catch-up
+ *   ends; held messages are passed on after what was read, and duplicates are dropped by position
+ *   (BusEntry.accept).
+ * - A connection lost again during a catch-up makes it read once more, from where it got to, once
+ *   Redis is back.
+ * - At most {@link MAX_HELD} messages are held per subscription; past that it gives up (phx_error).
+ */
+import { comparePositionTexts, parsePosition, type Position } from '@walcast/protocol';
+import type { History } from '@walcast/bus';
+import type { Logger } from '@walcast/logger';
+import type { BusEntry } from './bus-subscriptions';
+
+/** What catching up needs from the registry. */
+export interface CatchUpHost {
+  /** Passes a message on; `fromHistory` skips the gap check (its sequence is only noted). */
+  process(entry: BusEntry, topic: string, message: string, fromHistory: boolean): void;
+  /** Ends the channels fed by `entry`: they may have missed changes. */
+  lost(entry: BusEntry, reason: 'gap' | 'redis'): void;
+  /** Every subscription held now. */
+  entries(): Iterable<BusEntry>;
+  /** Whether `entry` is still held (not released meanwhile). */
+  holds(entry: BusEntry): boolean;
+}
+
+export interface CatchUpCounters {
+  /** A subscription caught up (`ok`) or gave up (`gap`: the history did not cover it; `failed`). */
+  finished(result: 'ok' | 'gap' | 'failed'): void;
+  /** Changes read from the history. */
+  read(count: number): void;
+}
+
+/** Most messages held by one subscription while it catches up. */
+export const MAX_HELD = 100_000;
+/** Entries read from the history per request. */
+const PAGE = 1000;
+
+class NotCovered extends Error {}
+
+export class CatchUp {
+  /** The last position heard on the bus (a change or an announcement). */
+  private lastHeard: string | null = null;
+  /** `lastHeard` when the connection broke (null while connected). */
+  private cut: string | null = null;
+  /** Counts lost connections, so a catch-up knows whether another one happened during it. */
+  private drops = 0;
+  private connected = true;
+  private readonly waitingForRedis: Array<() => void> = [];
+  private readonly running = new Set<BusEntry>();
+
+  constructor(
+    private readonly history: History | null,
+    private readonly host: CatchUpHost,
+    private readonly counters: CatchUpCounters,
+    private readonly log: Logger,
+  ) {}
+
+  /** Whether lost changes can be read back at all (a history is configured). */
+  get enabled(): boolean {
+    return this.history !== null;
+  }
+
+  /** The last position heard on the bus, if any. */
+  get lastPosition(): string | null {
+    return this.lastHeard;
+  }
+
+  /** A position heard on the bus. */
+  heard(position: string): void {
+    if (this.lastHeard === null || comparePositionTexts(position, this.lastHeard) > 0)
+      this.lastHeard = position;
+  }
+
+  /** The connection to Redis is lost: every live subscription holds what arrives from now on. */
+  busLost(): void {
+    if (!this.history || !this.connected) return;
+    this.connected = false;
+    this.drops++;
+    this.cut = this.lastHeard;
+    for (const entry of this.host.entries()) if (entry.live && entry.held === null) entry.held = [];
+  }
+
+  /** Redis is back (every subscription restored): the holding subscriptions catch up. */
+  busBack(): void {
+    if (!this.history) return;
+    this.connected = true;
+    for (const wake of this.waitingForRedis.splice(0)) wake();
+    const cut = this.cut;
+    this.cut = null;
+    for (const entry of this.host.entries()) {
+      if (entry.held !== null && !this.running.has(entry)) void this.run(entry, null, cut, 'redis');
+    }
+  }
+
+  /**
+   * `message` on `topic` showed a gap: holds it and catches the topic up from the entry's last
+   * position. False when that cannot be done (no history, nothing passed on yet): the caller ends
+   * the channels.
+   */
+  gap(entry: BusEntry, topic: string, message: string): boolean {
+    if (!this.history || entry.positionOf(topic) === undefined) return false;
+    if (entry.held === null) entry.held = [];
+    entry.held.push({ topic, message });
+    if (!this.running.has(entry)) void this.run(entry, topic, null, 'gap');
+    return true;
+  }
+
+  private async run(entry: BusEntry, onlyTopic: string | null, cut: string | null, reason: 'gap' | 'redis') {
+    const history = this.history!;
+    this.running.add(entry);
+    try {
+      let pass: number;
+      do {
+        await this.redisBack();
+        pass = this.drops;
+        const { key } = entry;
+        const topics =
+          onlyTopic !== null
+            ? [onlyTopic]
+            : key.topic !== undefined
+              ? [key.topic]
+              : await history.topics(key.pattern);
+        for (const topic of topics) {
+          if (!this.host.holds(entry)) return;
+          const from = parsePosition(entry.positionOf(topic) ?? cut);
+          if (!from) throw new NotCovered(`no position to resume ${topic} from`);
+          const coverage = await history.covers(topic, from);
+          if (!coverage.covered) throw new NotCovered(`the history of ${topic} no longer covers the gap`);
+          await this.readFrom(entry, topic, from);
+        }
+      } while (this.drops !== pass);
+      const held = entry.held ?? [];
+      entry.held = null;
+      if (!this.host.holds(entry)) return;
+      for (const m of held) this.host.process(entry, m.topic, m.message, false);
+      this.counters.finished('ok');
+    } catch (err) {
+      entry.held = null;
+      if (!this.host.holds(entry)) return;
+      this.counters.finished(err instanceof NotCovered ? 'gap' : 'failed');
+      this.log.warn(
+        { err, topic: entry.id, code: 'ChangesMissed', reason },
+        'could not catch up from the change history; its channels are ended',
+      );
+      this.host.lost(entry, reason);
+    } finally {
+      this.running.delete(entry);
+    }
+  }
+
+  private async readFrom(entry: BusEntry, topic: string, from: Position): Promise<void> {
+    let after = from;
+    for (;;) {
+      const page = await this.history!.read(topic, after, PAGE);
+      if (!this.host.holds(entry)) return;
+      for (const record of page) this.host.process(entry, topic, record.message, true);
+      this.counters.read(page.length);
+      if (page.length < PAGE) return;
+      after = page[page.length - 1]!.position;
+    }
+  }
+
+  private redisBack(): Promise<void> {
+    if (this.connected) return Promise.resolve();
+    return new Promise((resolve) => this.waitingForRedis.push(resolve));
+  }
+}
