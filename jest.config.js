@@ -16,7 +16,7 @@ const base = {
   transform: { '^.+\\.(t|m?j)s$': swc },
   transformIgnorePatterns: ['/node_modules/(?!(\\.pnpm/jose@|jose/))'],
   moduleNameMapper: {
-    '^@walcast/(protocol|config|logger|bus|local-services|test-utils|devstack)$':
+    '^@walcast/(protocol|config|logger|bus|local-services|test-utils|devstack|resume)$':
       '<rootDir>/packages/$1/src/index.ts',
   },
 };

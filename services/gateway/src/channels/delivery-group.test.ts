@@ -18,6 +18,7 @@ function recordingFanout() {
   const fanout: Fanout = {
     publish: (uwsTopic, frame) => published.push({ uwsTopic, frame }),
     sendLarge: (sockets, frame) => large.push({ sockets: [...sockets].length, frame }),
+    send: (_socket, frame) => large.push({ sockets: 1, frame }),
   };
   return { fanout, published, large };
 }
@@ -78,5 +79,54 @@ describe('DeliveryGroup fan-out (I4)', () => {
     group.deliver(change(eventJson), fanout);
     expect(published).toEqual([]);
     expect(large.map((l) => l.sockets)).toEqual([5, 5]);
+  });
+});
+
+describe('DeliveryGroup resuming members', () => {
+  const at = (id: number, pos: string): IncomingChange => ({
+    ...change(`{"type":"INSERT","record":{"id":${id}}}`),
+    header: { v: 1, src: 's', seq: id, lsn: '0/1', type: 'INSERT', pos },
+  });
+  const p = (n: number) => `0000000000000${String(n).padStart(3, '0')}-00000000`;
+
+  it('holds the frames of a resuming member, then gives back those its replay did not cover, in order', () => {
+    const group = groupWith(0);
+    const resuming = socket(v1Codec);
+    group.add(resuming);
+    group.startResuming(resuming);
+    expect(group.size).toBe(1);
+    const { fanout, published } = recordingFanout();
+    for (const [id, pos] of [
+      [1, p(100)],
+      [2, p(200)],
+      [3, p(300)],
+    ] as const)
+      group.deliver(at(id, pos), fanout);
+    group.pushToMembers(fanout, 'system', { notice: true });
+    expect(published).toEqual([]); // nobody live: nothing published
+    const frames = group.finishResuming(resuming, new Map([['public\u0000users', p(200)]]), p(50));
+    expect(frames).toHaveLength(2);
+    expect(frames![0]).toContain('"id":3');
+    expect(frames![1]).toContain('"notice":true');
+    expect(group.isResuming(resuming)).toBe(false);
+    group.deliver(at(4, p(400)), fanout);
+    expect(published.map((x) => x.uwsTopic)).toEqual([group.uwsTopic('1.0.0')]);
+  });
+
+  it('drops held frames at or before `since`, and forgets a member removed while resuming', () => {
+    const group = groupWith(1);
+    const resuming = socket(v2Codec);
+    group.startResuming(resuming);
+    const { fanout } = recordingFanout();
+    group.deliver(at(1, p(100)), fanout);
+    group.deliver(at(2, p(200)), fanout);
+    const frames = group.finishResuming(resuming, new Map(), p(100));
+    expect(frames).toHaveLength(1);
+    expect(frames![0]).toContain('"id":2');
+    const gone = socket(v1Codec);
+    group.startResuming(gone);
+    group.remove(gone);
+    expect(group.isResuming(gone)).toBe(false);
+    expect(group.memberSockets()).not.toContain(gone);
   });
 });

@@ -14,6 +14,9 @@ class FakeGroup extends DeliveryGroup {
     return this.eq;
   }
   deliver(): void {}
+  replayCopy(): DeliveryGroup {
+    return this;
+  }
 }
 
 function change(type: BusHeader['type'], event: object): IncomingChange {
