@@ -8,6 +8,7 @@ import type { Logger } from '@walcast/logger';
 import {
   codecFor,
   encodeBusMessage,
+  formatPosition,
   encodeBroadcastMessage,
   encodeUserBroadcastPush,
   topicForBroadcast,
@@ -197,6 +198,8 @@ export function setup(
     verifier?: TokenVerifier;
     presence?: Partial<PresenceLimits>;
     privateOnly?: boolean;
+    /** Read the memory bus's history (catch-up and `since`), as with HISTORY=true. */
+    history?: boolean;
   } = {},
 ) {
   const bus = new MemoryBus();
@@ -211,7 +214,21 @@ export function setup(
     redisReady: () => true,
     draining: () => false,
   });
-  const registry = new ChannelRegistry(subscriptions, app, metrics, silent);
+  const registry = new ChannelRegistry(
+    subscriptions,
+    app,
+    metrics,
+    silent,
+    null,
+    opts.history ? bus.history : null,
+  );
+  let wasReady = false;
+  bus.onStateChange((state) => {
+    if (state === 'reconnecting') registry.busLost();
+    if (state === 'ready' && wasReady) registry.busReconnected();
+    if (state === 'ready') wasReady = true;
+  });
+  bus.setState('ready');
   const broadcasts = new BroadcastRegistry(subscriptions, bus, app.broadcast, metrics, silent);
   const presence = new MemoryPresenceStore(bus);
   bus.onMessage((via, topic, message) => {
@@ -239,6 +256,7 @@ export function setup(
     metrics,
     log: silent,
   });
+  registry.onChangesLost((groups) => void handler.failChannels(groups));
   const socket = (vsn: '1.0.0' | '2.0.0' = '1.0.0'): FakeSocket => new FakeSocket(app, codecFor(vsn)!);
   const send = (ws: FakeSocket, frame: unknown): void =>
     handler.onMessage(
@@ -255,11 +273,21 @@ export function setup(
     handler.onMessage(ws as unknown as WebSocket<SocketData>, new Uint8Array(bytes).buffer, true);
   };
   let seq = 0;
-  const insert = (id: number): Promise<void> =>
-    bus.publish(
+  /** Publishes an INSERT of `id` at position (id, 0), into the history too; `again` reuses its seq. */
+  const insert = (id: number, again = false): Promise<void> => {
+    const position = formatPosition(BigInt(id), 0);
+    return bus.publish(
       topicForTable('public', 'users'),
       encodeBusMessage(
-        { v: 1, src: 'test', seq: ++seq, lsn: '0/1', type: 'INSERT', pk: ['id'] },
+        {
+          v: 1,
+          src: 'test',
+          seq: again ? seq : ++seq,
+          lsn: '0/1',
+          type: 'INSERT',
+          pk: ['id'],
+          pos: position,
+        },
         JSON.stringify({
           schema: 'public',
           table: 'users',
@@ -268,9 +296,12 @@ export function setup(
           type: 'INSERT',
           columns: [{ name: 'id', type: 'int4' }],
           record: { id },
+          position,
         }),
       ),
+      { position, streamId: `${id}-0` },
     );
+  };
   return {
     bus,
     app,
