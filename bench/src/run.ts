@@ -1,6 +1,6 @@
 /**
  * `pnpm bench`: every figure beside a baseline measured in the same run, median of 3.
- * Select parts with BENCH=ingest,fanout,latency,connections,filters,isolation,rls,rls-verdicts,broadcast,presence,private-join
+ * Select parts with BENCH=ingest,fanout,latency,connections,filters,isolation,rls,rls-verdicts,broadcast,presence,private-join,resume
  * (default: all).
  * Prints each part's wall time and the machine's load average before and after it, since the
  * machine is shared.
@@ -15,6 +15,7 @@ import { benchIsolation } from './isolation';
 import { benchLatency } from './latency';
 import { benchPresence } from './presence';
 import { benchPrivateJoin } from './private-join';
+import { benchResume } from './resume';
 import { benchRls } from './rls';
 import { benchRlsVerdicts } from './rls-verdicts';
 import { load1, machineDescription, nowMs, printTable, type ResultRow } from './util';
@@ -31,6 +32,7 @@ const PARTS: Record<string, () => Promise<ResultRow[]> | ResultRow[]> = {
   broadcast: benchBroadcast,
   presence: benchPresence,
   'private-join': benchPrivateJoin,
+  resume: benchResume,
 };
 
 async function main(): Promise<void> {
