@@ -21,7 +21,13 @@
  *   Redis is back.
  * - At most {@link MAX_HELD} messages are held per subscription; past that it gives up (phx_error).
  */
-import { comparePositionTexts, parsePosition, type Position } from '@walcast/protocol';
+import {
+  comparePositionTexts,
+  parsePosition,
+  parseTopic,
+  patternForAll,
+  type Position,
+} from '@walcast/protocol';
 import type { History } from '@walcast/bus';
 import type { Logger } from '@walcast/logger';
 import type { BusEntry } from './bus-subscriptions';
@@ -51,6 +57,14 @@ export const MAX_HELD = 100_000;
 const PAGE = 1000;
 
 class NotCovered extends Error {}
+
+/** Table topics and patterns have a history; broadcast topics do not (their subscriptions share the bus). */
+function carriesChanges(entry: BusEntry): boolean {
+  const { key } = entry;
+  return key.topic !== undefined
+    ? parseTopic(key.topic) !== null
+    : key.pattern.startsWith(patternForAll().slice(0, -1));
+}
 
 export class CatchUp {
   /** The last position heard on the bus (a change or an announcement). */
@@ -92,7 +106,9 @@ export class CatchUp {
     this.connected = false;
     this.drops++;
     this.cut = this.lastHeard;
-    for (const entry of this.host.entries()) if (entry.live && entry.held === null) entry.held = [];
+    for (const entry of this.host.entries()) {
+      if (entry.live && entry.held === null && carriesChanges(entry)) entry.held = [];
+    }
   }
 
   /** Redis is back (every subscription restored): the holding subscriptions catch up. */

@@ -78,6 +78,26 @@ describe('catching up from the history', () => {
     expect(seen(ws)).toEqual({ ids: [1], errored: true });
   });
 
+  it('holds only table subscriptions: broadcast topics have no history', async () => {
+    const kit = setup({ history: true });
+    const ws = kit.socket('2.0.0');
+    kit.send(ws, [
+      '1',
+      '1',
+      'realtime:room',
+      'phx_join',
+      { config: { postgres_changes: [{ event: '*', schema: 'public', table: 'users' }] } },
+    ]);
+    await flush();
+    kit.bus.setState('reconnecting');
+    const held = [...kit.subscriptions.all()].map((e) => [e.id, e.held !== null]);
+    expect(held).toHaveLength(2);
+    for (const [id, isHeld] of held) expect(isHeld).toBe(String(id).includes(':table:'));
+    kit.bus.setState('ready');
+    await flush();
+    expect([...kit.subscriptions.all()].every((e) => e.held === null)).toBe(true);
+  });
+
   it('sends a change published twice (an ingester restart) once', async () => {
     const kit = setup({ history: true });
     const ws = await joined(kit);
