@@ -152,7 +152,7 @@ export class CatchUp {
               ? [key.topic]
               : await history.topics(key.pattern);
         for (const topic of topics) {
-          if (!this.host.holds(entry)) return;
+          if (!this.pending(entry)) return;
           const from = parsePosition(entry.positionOf(topic) ?? cut);
           if (!from) throw new NotCovered(`no position to resume ${topic} from`);
           const coverage = await history.covers(topic, from);
@@ -160,14 +160,14 @@ export class CatchUp {
           await this.readFrom(entry, topic, from);
         }
       } while (this.drops !== pass);
-      const held = entry.held ?? [];
+      if (!this.pending(entry)) return;
+      const held = entry.held!;
       entry.held = null;
-      if (!this.host.holds(entry)) return;
       for (const m of held) this.host.process(entry, m.topic, m.message, false);
       this.counters.finished('ok');
     } catch (err) {
+      if (!this.pending(entry)) return;
       entry.held = null;
-      if (!this.host.holds(entry)) return;
       this.counters.finished(err instanceof NotCovered ? 'gap' : 'failed');
       this.log.warn(
         { err, topic: entry.id, code: 'ChangesMissed', reason },
@@ -183,12 +183,17 @@ export class CatchUp {
     let after = from;
     for (;;) {
       const page = await this.history!.read(topic, after, PAGE);
-      if (!this.host.holds(entry)) return;
+      if (!this.pending(entry)) return;
       for (const record of page) this.host.process(entry, topic, record.message, true);
       this.counters.read(page.length);
       if (page.length < PAGE) return;
       after = page[page.length - 1]!.position;
     }
+  }
+
+  /** Whether `entry` still waits for this catch-up (not released, and not given up: too much held). */
+  private pending(entry: BusEntry): boolean {
+    return entry.held !== null && this.host.holds(entry);
   }
 
   private redisBack(): Promise<void> {
