@@ -73,7 +73,7 @@ afterAll(async () => {
 interface Received {
   event: string;
   payload: Record<string, unknown>;
-  meta?: { id?: string; replayed?: boolean };
+  meta?: { id?: string; replayed?: boolean; position?: string };
 }
 
 interface Joined {
@@ -219,6 +219,7 @@ describe('broadcasts sent from the database', () => {
       expect(m.payload.a).toBe(1);
       expect(typeof m.payload.id).toBe('string');
       expect(m.meta?.id).toBe(m.payload.id);
+      expect(m.meta?.position).toMatch(/^[0-9A-F]{16}-[0-9A-F]{8}$/);
     }
   });
 
