@@ -31,6 +31,7 @@ module.exports = {
       displayName: 'unit',
       testMatch: [
         '<rootDir>/{packages,services}/*/src/**/*.test.ts',
+        '<rootDir>/services/gateway/inspector/src/**/*.test.ts',
         '<rootDir>/test/faults/src/**/*.test.ts',
         '<rootDir>/test/fuzz/src/**/*.test.ts',
       ],
