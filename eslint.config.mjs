@@ -9,10 +9,14 @@ import noImportCycle from './tools/eslint-rules/no-import-cycle.js';
 
 /** The Node.js globals the CommonJS tooling files use. */
 const nodeGlobals = Object.fromEntries(
-  ['require', 'module', 'exports', '__dirname', '__filename', 'process', 'console', 'Buffer'].map((g) => [
-    g,
-    'readonly',
-  ]),
+  ['require', 'module', 'exports', '__dirname', '__filename', 'process', 'console', 'Buffer', 'URL'].map(
+    (g) => [g, 'readonly'],
+  ),
+);
+
+/** What the examples' browser scripts use: the DOM, and supabase-js's browser build (`supabase`). */
+const browserGlobals = Object.fromEntries(
+  ['window', 'document', 'fetch', 'URLSearchParams', 'console', 'supabase'].map((g) => [g, 'readonly']),
 );
 
 export default tseslint.config(
@@ -57,6 +61,11 @@ export default tseslint.config(
     files: ['**/*.js'],
     languageOptions: { sourceType: 'commonjs', globals: nodeGlobals },
     rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
+    // The examples' pages: plain scripts in the browser, after supabase-js's own <script>.
+    files: ['examples/*/public/**/*.js'],
+    languageOptions: { sourceType: 'script', globals: browserGlobals },
   },
   {
     files: ['**/*.mjs'],
