@@ -41,8 +41,13 @@ function start(): void {
   const problems = byId('problems', HTMLUListElement);
   const showProblems = (list: readonly string[]) =>
     problems.replaceChildren(...list.map((text) => el('li', { text })));
+  const lastError = byId('last-error', HTMLElement);
   const session = new InspectorSession(window.location.origin, {
-    event: (entry) => events.add(entry),
+    event: (entry) => {
+      events.add(entry);
+      // The latest error stays in sight, whatever the list shows; a new join clears it.
+      if (entry.isError) lastError.textContent = `last error: ${entry.kind} ${entry.event}: ${entry.summary}`;
+    },
     state: showState,
     presence: (present) =>
       renderPresence(byId('present', HTMLUListElement), byId('present-count', HTMLElement), present),
@@ -80,6 +85,7 @@ function start(): void {
       return;
     }
     showProblems([]);
+    lastError.textContent = '';
     session.join(checked.value);
   };
 
