@@ -1,7 +1,7 @@
 /**
  * Headless Chromium for the browser tests: Debian's `chromium` package driven by playwright-core
- * (no browser download). Where Chromium is: CHROMIUM_PATH, else /usr/bin/chromium, else `chromium`
- * on PATH. Without it the tests fail under CI (`.ci/run` installs it) and are skipped, saying how
+ * (no browser download). Where Chromium is: CHROMIUM_PATH when set (and then only there), else
+ * /usr/bin/chromium, else `chromium` on PATH. Without it the tests fail under CI (`.ci/run` installs it) and are skipped, saying how
  * to install it, elsewhere.
  */
 import { accessSync, constants, mkdirSync } from 'node:fs';
@@ -28,14 +28,13 @@ const isExecutable = (file: string): boolean => {
   }
 };
 
-/** The Chromium binary, or null when there is none. */
+/** The Chromium binary, or null when there is none (or CHROMIUM_PATH names none). */
 export function chromiumPath(): string | null {
-  const candidates = [
-    process.env.CHROMIUM_PATH,
-    '/usr/bin/chromium',
-    ...(process.env.PATH ?? '').split(delimiter).map((dir) => join(dir, 'chromium')),
-  ];
-  return candidates.find((file): file is string => Boolean(file) && isExecutable(file!)) ?? null;
+  const chosen = process.env.CHROMIUM_PATH;
+  const candidates = chosen
+    ? [chosen]
+    : ['/usr/bin/chromium', ...(process.env.PATH ?? '').split(delimiter).map((dir) => join(dir, 'chromium'))];
+  return candidates.find(isExecutable) ?? null;
 }
 
 const MISSING =
