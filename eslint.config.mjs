@@ -9,10 +9,14 @@ import noImportCycle from './tools/eslint-rules/no-import-cycle.js';
 
 /** The Node.js globals the CommonJS tooling files use. */
 const nodeGlobals = Object.fromEntries(
-  ['require', 'module', 'exports', '__dirname', '__filename', 'process', 'console', 'Buffer'].map((g) => [
-    g,
-    'readonly',
-  ]),
+  ['require', 'module', 'exports', '__dirname', '__filename', 'process', 'console', 'Buffer', 'URL'].map(
+    (g) => [g, 'readonly'],
+  ),
+);
+
+/** What the examples' browser scripts use: the DOM, and supabase-js's browser build (`supabase`). */
+const browserGlobals = Object.fromEntries(
+  ['window', 'document', 'fetch', 'URLSearchParams', 'console', 'supabase'].map((g) => [g, 'readonly']),
 );
 
 export default tseslint.config(
@@ -32,7 +36,11 @@ export default tseslint.config(
   {
     files: ['**/*.ts'],
     languageOptions: {
-      parserOptions: { project: ['./tsconfig.check.json'], tsconfigRootDir: import.meta.dirname },
+      parserOptions: {
+        // The inspector page (browser code, DOM types) has a project of its own.
+        project: ['./tsconfig.check.json', './services/gateway/inspector/tsconfig.json'],
+        tsconfigRootDir: import.meta.dirname,
+      },
     },
     rules: {
       '@typescript-eslint/no-floating-promises': 'error',
@@ -53,6 +61,11 @@ export default tseslint.config(
     files: ['**/*.js'],
     languageOptions: { sourceType: 'commonjs', globals: nodeGlobals },
     rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
+    // The examples' pages: plain scripts in the browser, after supabase-js's own <script>.
+    files: ['examples/*/public/**/*.js'],
+    languageOptions: { sourceType: 'script', globals: browserGlobals },
   },
   {
     files: ['**/*.mjs'],

@@ -1,5 +1,6 @@
-// Two projects: `unit` (pure, next to the code, no I/O) and `int` (real PostgreSQL, Redis and
-// websockets; one file at a time because each file starts its own servers).
+// Three projects: `unit` (pure, next to the code, no I/O), `int` (real PostgreSQL, Redis and
+// websockets; one file at a time because each file starts its own servers) and `browser` (the same,
+// with pages in headless Chromium: the inspector and the browser example).
 // TypeScript is stripped by swc; types are checked by `tsc -b` and `pnpm typecheck`.
 /** @type {import('jest').Config} */
 const swc = [
@@ -31,6 +32,7 @@ module.exports = {
       displayName: 'unit',
       testMatch: [
         '<rootDir>/{packages,services}/*/src/**/*.test.ts',
+        '<rootDir>/services/gateway/inspector/src/**/*.test.ts',
         '<rootDir>/test/faults/src/**/*.test.ts',
         '<rootDir>/test/fuzz/src/**/*.test.ts',
       ],
@@ -43,6 +45,11 @@ module.exports = {
         '<rootDir>/test/e2e/**/*.int.test.ts',
         '<rootDir>/test/fuzz/test/**/*.int.test.ts',
       ],
+    },
+    {
+      ...base,
+      displayName: 'browser',
+      testMatch: ['<rootDir>/test/browser/**/*.browser.test.ts'],
     },
   ],
 };

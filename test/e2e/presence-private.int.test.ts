@@ -151,6 +151,26 @@ describe('presence on private channels', () => {
   });
 });
 
+describe('presence with row authorization', () => {
+  it('a channel that also has postgres_changes bindings gets its presence_state, every join', async () => {
+    // Its bindings are checked against the database at join; the state used to be read meanwhile,
+    // found no membership yet, and was dropped: realtime-js then never fired `sync`.
+    await sql(backends.pg.url, 'create table if not exists public.presence_rows (id int primary key)');
+    const topic = `rows:${randomUUID()}`;
+    const writer = await user('write', 0, topic, { private: false, key: 'writer' }).synced();
+    expect(await writer.track({ u: 'w' })).toBe('ok');
+    for (let i = 0; i < 3; i++) {
+      const reader = await user('none', i % 2, topic, {
+        private: false,
+        key: `reader-${i}`,
+        postgresChanges: [{ schema: 'public', table: 'presence_rows' }],
+      }).synced();
+      expect(reader.summary()).toEqual({ writer: ['w'] });
+      expect(reader.received('presence_state')).toHaveLength(1);
+    }
+  });
+});
+
 describe('PRIVATE_ONLY', () => {
   it('refuses a public join with the reference reason; a private join is served', async () => {
     const name = `ok:${randomUUID()}`;

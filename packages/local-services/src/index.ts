@@ -12,3 +12,4 @@ export { LocalRedis, type LocalRedisOptions } from './local-redis';
 export { OrphanGuard, type OrphanGuardOptions } from './orphan-guard';
 export { pingPostgres } from './postgres-ping';
 export { pingRedis } from './redis-ping';
+export { SUPABASE_AUTH_SQL } from './supabase-auth';

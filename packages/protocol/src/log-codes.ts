@@ -149,6 +149,12 @@ export const LogCodes = {
       'to its policies): run the migrations that create it, or connect as its owner.',
     where: ['services/gateway/src/rls/channel-authorizer.ts'],
   },
+  InspectorNotBuilt: {
+    doc:
+      'gateway: `INSPECTOR` is on but the page is missing from `dist/inspector` (`pnpm build` writes it); ' +
+      '`/inspector` answers 503 until the gateway is built and restarted ([inspector.md](inspector.md)).',
+    where: ['services/gateway/src/http/inspector-page.ts'],
+  },
   PresenceUnavailable: {
     doc:
       'gateway: the presence store lost Redis (logged once per outage); presence track and untrack fail ' +

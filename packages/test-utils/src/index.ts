@@ -16,7 +16,7 @@ export {
 } from './phoenix-test-client';
 export { ServiceProcess, spawnService, type ServiceExit, type SpawnServiceOptions } from './service-process';
 export { startBackends } from './start-backends';
-export { SUPABASE_AUTH_SQL } from './supabase-auth';
+export { SUPABASE_AUTH_SQL } from '@walcast/local-services';
 export { uniqueName } from './unique-name';
 export { waitFor, type WaitForOptions } from './wait-for';
 export {

@@ -18,6 +18,8 @@ export interface SpawnServiceOptions {
   readyTimeoutMs?: number;
   /** Extra arguments for `node` before the entry, e.g. `['--enable-source-maps']`. */
   nodeArgs?: string[];
+  /** Arguments of the script, after the entry. */
+  args?: string[];
 }
 
 /** How a service process ended. */
@@ -188,7 +190,7 @@ export class ServiceProcess {
 /** Spawns `node <entry>` and resolves once the process has started (not once it is ready). */
 export async function spawnService(opts: SpawnServiceOptions): Promise<ServiceProcess> {
   installExitHook();
-  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), opts.entry], {
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), opts.entry, ...(opts.args ?? [])], {
     env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: process.env['HOME'] ?? '/tmp', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

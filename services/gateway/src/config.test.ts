@@ -75,3 +75,25 @@ describe('PRESENCE_LEASE', () => {
     ]);
   });
 });
+
+describe('INSPECTOR', () => {
+  /** Production defaults to secure channels, which need a key (and here no row authorization). */
+  const PRODUCTION = { ...BASE, NODE_ENV: 'production', JWT_SECRET: 'k', ROW_AUTHORIZATION: 'off' };
+
+  it('is on by default outside production and off in production', () => {
+    expect(readConfig(BASE).servesInspector).toBe(true);
+    expect(readConfig({ ...BASE, NODE_ENV: 'development' }).servesInspector).toBe(true);
+    expect(readConfig(PRODUCTION).servesInspector).toBe(false);
+  });
+
+  it('follows INSPECTOR when it is set, in production too', () => {
+    expect(readConfig({ ...BASE, INSPECTOR: 'false' }).servesInspector).toBe(false);
+    expect(readConfig({ ...PRODUCTION, INSPECTOR: 'true' }).servesInspector).toBe(true);
+  });
+
+  it('refuses a value that is not a boolean', () => {
+    expect(problems({ INSPECTOR: 'maybe' })).toEqual([
+      expect.stringMatching(/^INSPECTOR: expected `true` or `false`/),
+    ]);
+  });
+});

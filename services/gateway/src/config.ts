@@ -174,9 +174,17 @@ export const gatewaySchema = {
     default: 10_000,
   }),
   INSTANCE_ID: str({ doc: 'Names this gateway in logs (default: host name, pid and a random suffix).' }),
-  NODE_ENV: str({ doc: 'Only decides the default of SECURE_CHANNELS (`production` means secure).' }),
+  NODE_ENV: str({
+    doc: 'Only decides the defaults of SECURE_CHANNELS and INSPECTOR (`production`: secure, no inspector).',
+  }),
   SECURE_CHANNELS: bool({
     doc: 'Require a valid JWT to connect and to join. Default: true when NODE_ENV=production, else false.',
+  }),
+  INSPECTOR: bool({
+    doc:
+      'Serve the inspector, a page at /inspector on PORT to join a channel and watch its events live ' +
+      '(docs/inspector.md). It is static and holds no setting or secret; visitors paste their own token. ' +
+      'Default: true unless NODE_ENV=production.',
   }),
   JWT_SECRET: str({
     doc: 'HMAC secret for HS256/HS384/HS512 tokens (the raw string, as the original server used it).',
@@ -351,6 +359,8 @@ export type GatewayConfig = Readonly<{
   presenceLeaseMs: number;
   /** HISTORY: read the change history (catch-up, `since`). */
   history: boolean;
+  /** INSPECTOR: whether PORT serves the inspector page at /inspector. */
+  servesInspector: boolean;
 }>;
 
 /** The REST broadcast API's own bounds (MAX_BROADCAST_BYTES and MAX_FRAME_DEPTH apply too). */
@@ -416,6 +426,7 @@ export function readConfig(env: Readonly<Record<string, string | undefined>> = p
     }),
     presenceLeaseMs: e.PRESENCE_LEASE,
     history: e.HISTORY,
+    servesInspector: e.INSPECTOR ?? e.NODE_ENV !== 'production',
   });
 }
 

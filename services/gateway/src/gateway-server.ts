@@ -27,6 +27,7 @@ import { createRedisPresenceStore, type PresenceStore, type PresenceTopic } from
 import { presenceState } from './channels/presence-binding';
 import { addHttpRoutes } from './http-routes';
 import { RestBroadcastApi } from './http/rest-broadcast';
+import { InspectorPage } from './http/inspector-page';
 import {
   CLOSE_ON_BACKPRESSURE_LIMIT,
   listenApp,
@@ -66,6 +67,8 @@ export class GatewayServer {
   readonly metrics: GatewayMetrics;
   /** The REST broadcast API, served on PORT only. */
   private readonly broadcastApi: RestBroadcastApi;
+  /** The inspector page, served on PORT only; null when INSPECTOR is off. */
+  private readonly inspector: InspectorPage | null;
   private readonly sockets = new Set<WebSocket<SocketData>>();
   private listenSocket: us_listen_socket | null = null;
   /** Null unless METRICS_PORT is set. */
@@ -171,6 +174,9 @@ export class GatewayServer {
       metrics,
       log: log.child({ component: 'rest-broadcast' }),
     });
+    this.inspector = config.servesInspector
+      ? InspectorPage.load(log.child({ component: 'inspector' }))
+      : null;
     bus.onMessage((via, topic, message) => {
       if (isBroadcastTopic(topic)) this.broadcasts.dispatch(via, message);
       else if (topic === POSITION_CHANNEL) this.registry.heard(message);
@@ -328,6 +334,7 @@ export class GatewayServer {
       notReadyReason: () => this.notReadyReason(),
       metrics: withMetrics ? this.metrics : null,
       broadcastApi: isPublic ? this.broadcastApi : null,
+      inspector: isPublic ? this.inspector : null,
       log: this.log,
     });
   }

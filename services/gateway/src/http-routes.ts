@@ -1,13 +1,15 @@
 /**
  * The gateway's plain HTTP routes on a uWS app: `/healthz` (the process runs), `/readyz` (connected
  * to Redis and not draining, else 503 with the reason), `/metrics` (Prometheus text) where asked,
- * the REST broadcast API on the public app (http/rest-broadcast.ts), and 404 for anything else.
+ * the REST broadcast API and, when INSPECTOR is on, the inspector page on the public app
+ * (http/rest-broadcast.ts, http/inspector-page.ts), and 404 for anything else.
  *
  * Without METRICS_PORT the public app gets them all. With it, the public app keeps the probes
  * (existing health checks go on working) and answers 404 for `/metrics`; the metrics app serves
  * all three.
  */
 import type { Logger } from '@walcast/logger';
+import type { InspectorPage } from './http/inspector-page';
 import type { RestBroadcastApi } from './http/rest-broadcast';
 import type { GatewayMetrics } from './metrics';
 import type { TemplatedApp } from './uws';
@@ -19,6 +21,8 @@ export interface HttpRoutesOptions {
   metrics: Pick<GatewayMetrics, 'render' | 'contentType'> | null;
   /** `null`: this app does not serve the REST broadcast API (the metrics app). */
   broadcastApi?: Pick<RestBroadcastApi, 'addRoutes'> | null;
+  /** `null`: this app does not serve the inspector (INSPECTOR=false, or the metrics app). */
+  inspector?: Pick<InspectorPage, 'addRoutes'> | null;
   log: Logger;
 }
 
@@ -51,6 +55,7 @@ export function addHttpRoutes(app: TemplatedApp, opts: HttpRoutesOptions): void 
     });
   }
   opts.broadcastApi?.addRoutes(app);
+  opts.inspector?.addRoutes(app);
   app.any('/*', (res) => {
     res
       .writeStatus('404 Not Found')

@@ -28,6 +28,7 @@ async function start(config: GatewayConfig) {
         server.metricsPort === null
           ? hostPort(config.host, port)
           : hostPort(config.metricsHost, server.metricsPort),
+      inspector: config.servesInspector ? `http://${hostPort(config.host, port)}/inspector/` : null,
       instance: config.instanceId,
       // Names this process in Redis (its broadcasts and presence lease, PresenceLeaseLapsed logs).
       busSource: server.broadcasts.src,

@@ -51,6 +51,8 @@ export interface PresenceOptions {
   token?: string;
   /** The apikey supabase-js sends (a JWT when the gateway verifies tokens). */
   apiKey?: string;
+  /** `postgres_changes` bindings on the same channel (with a token, row authorization checks them at join). */
+  postgresChanges?: Array<{ schema: string; table: string }>;
 }
 
 /** A supabase-js client with one channel on a gateway, and what it received. */
@@ -95,6 +97,9 @@ export class PresenceChannel {
         .on('presence', { event: 'sync' }, () => this.events.push({ event: 'sync' }))
         .on('presence', { event: 'join' }, (p) => this.events.push(p as PresenceEvent))
         .on('presence', { event: 'leave' }, (p) => this.events.push(p as PresenceEvent));
+    }
+    for (const binding of this.opts.postgresChanges ?? []) {
+      channel.on('postgres_changes', { event: '*', ...binding }, () => undefined);
     }
     channel.on('system', {}, (p: RealtimeSystemPayload) => this.system.push(p));
     channel.on('broadcast', { event: '*' }, (m: { event: string }) => this.broadcasts.push(m.event));

@@ -251,8 +251,9 @@ export class ModernJoin {
   }
 
   /**
-   * `presence_state` to a channel that reads presence, right after its join: every presence of the
-   * topic, from every gateway. Diffs that arrive first are held by the client until it has the state.
+   * `presence_state` to a channel that reads presence, once its membership is attached after the
+   * join: every presence of the topic, from every gateway. Diffs that arrive first are held by the
+   * client until it has the state.
    */
   private pushPresenceState(
     ws: WebSocket<SocketData>,
@@ -331,7 +332,6 @@ export class ModernJoin {
         broadcast.isPrivate && this.opts.privateChannels !== null,
       ),
     };
-    if (binding.presence.enabled) this.pushPresenceState(ws, msg, subtopic, broadcast.isPrivate);
     let pinned = true;
     let attached = false;
     const unpin = (): void => {
@@ -361,6 +361,9 @@ export class ModernJoin {
       );
       attached = true;
       unpin();
+      // Read only now: the state is pushed to the channel's membership, which a join whose bindings
+      // were checked against the database has only from here on.
+      if (binding.presence.enabled) this.pushPresenceState(ws, msg, subtopic, broadcast.isPrivate);
     };
     if (!identity || bindings.length === 0) {
       subscribe(bindings, errors);

@@ -1,15 +1,16 @@
 /**
- * Supabase's auth environment for a test database: the API roles, the `auth` schema and the
- * `auth.uid()`, `auth.role()`, `auth.email()` and `auth.jwt()` helpers with the bodies Supabase
- * Auth's migrations create today (each `set search_path to ''`, `language sql stable`), plus the
- * grants a Supabase project has on them. Row-level security policies written for Supabase run
- * unchanged against a database set up with it.
+ * Supabase's auth environment for a throwaway database (the tests', `pnpm dev`'s): the API roles,
+ * the `auth` schema and the `auth.uid()`, `auth.role()`, `auth.email()` and `auth.jwt()` helpers
+ * with the bodies Supabase Auth's migrations create today (each `set search_path to ''`,
+ * `language sql stable`), plus the grants a Supabase project has on them. Row-level security
+ * policies written for Supabase run unchanged against a database set up with it.
  *
  * Idempotent: roles are created only when missing, the schema and functions with `if not exists` /
  * `or replace`, so several test files (or a cluster reused across tests) can apply it.
+ * Run them as a superuser: `sql(url, ...SUPABASE_AUTH_SQL)` in tests.
  */
 
-/** The statements, in order; run them as a superuser (`sql(url, ...SUPABASE_AUTH_SQL)`). */
+/** The statements, in order. */
 export const SUPABASE_AUTH_SQL: readonly string[] = [
   `do $$
 begin
