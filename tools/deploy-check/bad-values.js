@@ -73,6 +73,8 @@ const SCHEMA_REJECTS = [
   ['Redis Cluster nodes as URLs', { redis: { clusterNodes: ['redis://redis-0:6379'] } }],
   ['the same Redis Cluster node twice', { redis: { clusterNodes: ['redis-0:6379', 'redis-0:6379'] } }],
   ['inspector as a string', { gateway: { inspector: 'yes' } }],
+  ['a history of no changes', { redis: { history: { enabled: '', maxLen: 0, ttl: '' } } }],
+  ['a history TTL without a unit', { redis: { history: { enabled: '', maxLen: '', ttl: 3600 } } }],
   ['an enabled Ingress without hosts', { gateway: { ingress: { enabled: true } } }],
   ['an Ingress host with a scheme', ingress({ host: 'https://realtime.example.com' })],
   ['an Ingress host with a port', ingress({ host: 'realtime.example.com:443' })],

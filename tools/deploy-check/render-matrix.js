@@ -112,6 +112,18 @@ const CASES = [
       ),
   },
   {
+    name: 'the change history sized, and off',
+    values: { redis: { history: { enabled: false, maxLen: 50000, ttl: '6h' } } },
+    expect: (m) => [
+      ...expectAll([
+        [config(m, 'ingester').HISTORY === 'false', 'the ingester ConfigMap has no HISTORY=false'],
+        [config(m, 'gateway').HISTORY === 'false', 'the gateway ConfigMap has no HISTORY=false'],
+        [config(m, 'ingester').HISTORY_MAX_LEN === '50000', 'the ingester ConfigMap has no HISTORY_MAX_LEN'],
+        [config(m, 'ingester').HISTORY_TTL === '6h', 'the ingester ConfigMap has no HISTORY_TTL'],
+      ]),
+    ],
+  },
+  {
     name: 'autoscaling off, three gateways',
     values: { gateway: { autoscaling: { enabled: false }, replicas: 3 } },
     expect: (m) =>
