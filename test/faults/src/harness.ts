@@ -19,7 +19,8 @@ import {
 import { readFileSync } from 'node:fs';
 
 import { sumTallies, tally, type Tally } from './checker';
-import { PhoenixObserver, RedisObserver } from './observers';
+import { PhoenixObserver } from './phoenix-observer';
+import { RedisObserver } from './redis-observer';
 import { Writer } from './workload';
 
 export const TABLE = 'items';
