@@ -2,7 +2,8 @@
  * Runs one scenario on its own throwaway PostgreSQL and Redis: start walcast (one ingester, the
  * scenario's gateways), the Redis observer and the clients; let the scenario write and inject its
  * faults; then stop writing, read the committed ids from PostgreSQL, wait for the observers to
- * settle, and tally every observer against the committed ids.
+ * settle (refetches included), and tally every observer against the committed ids. Every client is
+ * held to zero loss.
  *
  * Lifecycle: every process and server started here is stopped in `finally`, also when the scenario
  * throws (a scenario that throws fails the bar, with the error in the report).
@@ -55,8 +56,6 @@ export interface Scenario {
   fast: boolean;
   gateways: number;
   clientsPerGateway: number;
-  /** Whether the clients that started on gateway `index` are held to zero loss. Default: all are. */
-  clientsHeld?(index: number): boolean;
   /** Rows committed while the Redis observer was unsubscribed are exempt at Redis (Redis restart). */
   exemptWhileUnsubscribed?: boolean;
   /** Longest wait for the observers to settle after the writer stopped. Default 30 s. */
@@ -69,8 +68,8 @@ export interface Scenario {
 export interface ObserverResult {
   observer: string;
   tally: Tally;
-  /** Held to zero loss by the bar. */
-  held: boolean;
+  /** Refetches the observer (a group of clients: all of them) made after a HistoryGap; null for Redis. */
+  refetches: number | null;
 }
 
 export interface ScenarioResult {
@@ -119,10 +118,13 @@ export async function runScenario(scenario: Scenario, say: (line: string) => voi
     });
     redis = await RedisObserver.open(backends.redis.url);
     const endpoints = stack.gatewayPorts.map((port) => `ws://127.0.0.1:${port}/socket/websocket`);
+    const pgUrl = backends.pg.url;
+    const refetch = async (): Promise<number[]> =>
+      (await sql(pgUrl, `select id from public.${TABLE}`)).map((r) => Number(r['id']));
     for (let g = 0; g < scenario.gateways; g++) {
       const group: PhoenixObserver[] = [];
       for (let c = 0; c < scenario.clientsPerGateway; c++) {
-        const client = new PhoenixObserver(`gw${g}-c${c}`, { endpoints, start: g, table: TABLE });
+        const client = new PhoenixObserver(`gw${g}-c${c}`, { endpoints, start: g, table: TABLE, refetch });
         client.start();
         group.push(client);
       }
@@ -162,7 +164,7 @@ export async function runScenario(scenario: Scenario, say: (line: string) => voi
   const passed =
     error === null &&
     results.length > 0 &&
-    results.every((r) => !r.held || (r.tally.lost === 0 && r.tally.phantom === 0)) &&
+    results.every((r) => r.tally.lost === 0 && r.tally.phantom === 0) &&
     checks.every((c) => c.ok);
   return {
     name: scenario.name,
@@ -187,16 +189,17 @@ async function settleAndTally(scenario: Scenario, ctx: ScenarioContext): Promise
   ctx.say(`${committed.length.toLocaleString('en')} rows committed; waiting for the observers to settle`);
 
   const observers = [ctx.redis.counts, ...ctx.clients.flat().map((c) => c.counts)];
+  const isRefetching = (): boolean => ctx.clients.some((group) => group.some((c) => c.isRefetching));
   const deadline = Date.now() + (scenario.settleTimeoutMs ?? 30_000);
   let lastTotal = -1;
   let lastChange = Date.now();
   while (Date.now() < deadline) {
-    if (observers.every((o) => o.distinct >= committed.length)) break;
-    const total = observers.reduce((sum, o) => sum + o.deliveries, 0);
+    if (observers.every((o) => o.received >= committed.length) && !isRefetching()) break;
+    const total = observers.reduce((sum, o) => sum + o.deliveries + o.refetchedOnly, 0);
     if (total !== lastTotal) {
       lastTotal = total;
       lastChange = Date.now();
-    } else if (Date.now() - lastChange >= QUIET_MS) {
+    } else if (Date.now() - lastChange >= QUIET_MS && !isRefetching()) {
       break;
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -210,26 +213,42 @@ async function settleAndTally(scenario: Scenario, ctx: ScenarioContext): Promise
       }
     : undefined;
   const results: ObserverResult[] = [
-    { observer: 'redis subscriber', tally: tally(committed, ctx.redis.counts, isExempt), held: true },
+    { observer: 'redis subscriber', tally: tally(committed, ctx.redis.counts, isExempt), refetches: null },
   ];
   if (ctx.redis.malformed > 0) ctx.notes.push(`redis: ${ctx.redis.malformed} malformed envelopes`);
   ctx.clients.forEach((group, g) => {
     if (group.length === 0) return;
-    const held = scenario.clientsHeld?.(g) ?? true;
+    const sum = (of: (c: PhoenixObserver) => number): number => group.reduce((n, c) => n + of(c), 0);
     results.push({
       observer: `${group.length} client${group.length === 1 ? '' : 's'} of gateway ${g}`,
       tally: sumTallies(group.map((c) => tally(committed, c.counts))),
-      held,
+      refetches: sum((c) => c.refetches),
     });
-    const disconnects = group.reduce((sum, c) => sum + c.disconnects, 0);
-    if (disconnects > 0) {
-      const moved = group.filter((c) => c.joinedOn.length > 1).map((c) => c.joinedOn.join('→'));
-      ctx.notes.push(
-        `clients of gateway ${g}: ${disconnects} socket closes (refused reconnects included); rejoined on gateways ${moved.join(', ') || '-'}`,
-      );
-    }
+    ctx.notes.push(...describeGroup(g, group));
   });
   return results;
+}
+
+/** What a group of clients went through, for the notes (nothing when nothing happened to them). */
+function describeGroup(g: number, group: readonly PhoenixObserver[]): string[] {
+  const sum = (of: (c: PhoenixObserver) => number): number => group.reduce((n, c) => n + of(c), 0);
+  const counts: Array<[number, string]> = [
+    [sum((c) => c.disconnects), 'socket closes (refused reconnects included)'],
+    [sum((c) => c.phxErrors), 'phx_error'],
+    [sum((c) => c.resumes), 'rejoins with since'],
+    [sum((c) => c.historyGaps), 'HistoryGap'],
+    [sum((c) => c.refetches), 'refetches'],
+    [sum((c) => c.counts.refetchedOnly), 'rows received only through a refetch'],
+  ];
+  const happened = counts.filter(([n]) => n > 0).map(([n, what]) => `${n.toLocaleString('en')} ${what}`);
+  if (happened.length === 0) return [];
+  const moved = group.filter((c) => c.joinedOn.length > 1).map((c) => c.joinedOn.join('→'));
+  const lines = [
+    `clients of gateway ${g}: ${happened.join(', ')}; rejoined on gateways ${moved.join(', ') || '-'}`,
+  ];
+  const errors = group.flatMap((c) => c.systemErrors);
+  if (errors.length > 0) lines.push(`clients of gateway ${g}: system errors: ${errors.join('; ')}`);
+  return lines;
 }
 
 /** What the observers and the ingester had when a scenario failed, for the notes. */

@@ -1,11 +1,20 @@
 /**
  * What reached real websocket clients. `PhoenixObserver` behaves as a client application does: it
- * joins the legacy topic `realtime:public:<table>`, sends heartbeats, and when its socket closes it
- * reconnects (to the next gateway in its list when the current one refuses) and rejoins. It keeps
- * only delivery counts per row id, never the frames, so a million-row scenario stays small.
+ * joins the legacy topic `realtime:public:<table>`, sends heartbeats, and when its socket closes (or
+ * its channel gets `phx_error`) it reconnects (to the next gateway in its list when the current one
+ * refuses) and rejoins. It keeps only delivery counts per row id, never the frames, so a
+ * million-row scenario stays small.
+ *
+ * Resuming, as an application that must not miss a change does: it remembers the highest
+ * `position` of the changes it received (or, before its first change, the `position` of the
+ * "Subscribed to PostgreSQL" message) and passes it as `since` on every rejoin, so the gateway
+ * replays what it missed. When the gateway answers that its history no longer covers that position
+ * (a `HistoryGap` system message), it refetches: it reads the table's committed ids from PostgreSQL
+ * (`refetch`), which then count as received, apart from deliveries.
  */
 import WebSocket, { type RawData } from 'ws';
 
+import { comparePositionTexts } from '@walcast/protocol';
 import { decodePhoenixFrame, encodePhoenixFrame } from '@walcast/test-utils';
 
 import { IdCounts } from './checker';
@@ -20,9 +29,27 @@ export interface PhoenixObserverOptions {
   table: string;
   /** Pause before reconnecting, as realtime-js's first backoff step. Default 100 ms. */
   reconnectMs?: number;
+  /** Reads every id committed in the table now (an application's refetch after a HistoryGap). */
+  refetch(): Promise<number[]>;
 }
 
 const HEARTBEAT_MS = 10_000;
+/** Pause before a refetch that failed (PostgreSQL away) is tried again. */
+const REFETCH_RETRY_MS = 200;
+
+const POSITION_FIELD = '"position":"';
+
+/**
+ * The `position` of a change frame: the last field of the ingester's event, so the last one in the
+ * frame (no column of the workload's table is named `position`); undefined when there is none.
+ */
+function positionIn(text: string): string | undefined {
+  const at = text.lastIndexOf(POSITION_FIELD);
+  if (at < 0) return undefined;
+  const from = at + POSITION_FIELD.length;
+  const to = text.indexOf('"', from);
+  return to > from ? text.slice(from, to) : undefined;
+}
 
 /** A reconnecting Phoenix V1 client joined to `realtime:public:<table>`, counting row ids. */
 export class PhoenixObserver {
@@ -32,6 +59,20 @@ export class PhoenixObserver {
   /** Gateway index of every successful join, in order (the first is the initial one). */
   readonly joinedOn: number[] = [];
   frames = 0;
+  /** `phx_error` pushes received (the channel may have missed changes; it rejoins). */
+  phxErrors = 0;
+  /** Joins sent with `since`. */
+  resumes = 0;
+  /** `HistoryGap` system messages received. */
+  historyGaps = 0;
+  /** Refetches completed. */
+  refetches = 0;
+  /** Other system error messages, by text (e.g. HistoryUnavailable). */
+  readonly systemErrors: string[] = [];
+  /** The position to resume from: the highest received, or the subscribed one before any change. */
+  lastPosition: string | null = null;
+  private refetching: Promise<void> = Promise.resolve();
+  private pendingRefetches = 0;
   private endpoint: number;
   private ws: WebSocket | null = null;
   private joined = false;
@@ -51,6 +92,11 @@ export class PhoenixObserver {
   /** True while joined. */
   get isJoined(): boolean {
     return this.joined;
+  }
+
+  /** True while a refetch is asked for or running. */
+  get isRefetching(): boolean {
+    return this.pendingRefetches > 0;
   }
 
   /** Starts connecting; see {@link isJoined}. */
@@ -73,7 +119,8 @@ export class PhoenixObserver {
     let opened = false;
     ws.on('open', () => {
       opened = true;
-      this.send(this.topic, 'phx_join', {});
+      if (this.lastPosition !== null) this.resumes++;
+      this.send(this.topic, 'phx_join', this.lastPosition !== null ? { since: this.lastPosition } : {});
     });
     ws.on('message', (data: RawData) => this.receive(data));
     ws.on('error', () => undefined); // 'close' follows
@@ -102,6 +149,7 @@ export class PhoenixObserver {
     const fastId = this.joined ? fastRecordId(text) : undefined;
     if (fastId != null) {
       this.counts.add(fastId);
+      this.heard(positionIn(text));
       return;
     }
     const frame = decodePhoenixFrame(text);
@@ -117,11 +165,62 @@ export class PhoenixObserver {
       return;
     }
     if (frame.event === 'phx_close' || frame.event === 'phx_error') {
+      if (frame.event === 'phx_error') this.phxErrors++;
       this.joined = false;
       this.ws?.close();
       return;
     }
+    if (frame.event === 'system') {
+      this.system(frame.payload as { status?: unknown; message?: unknown; position?: unknown } | null);
+      return;
+    }
     const id = recordId(frame.payload);
-    if (id !== null) this.counts.add(id);
+    if (id === null) return;
+    this.counts.add(id);
+    const position = (frame.payload as { position?: unknown }).position;
+    this.heard(typeof position === 'string' ? position : undefined);
+  }
+
+  /** "Subscribed to PostgreSQL" (its position, before any change) or an error (HistoryGap: refetch). */
+  private system(payload: { status?: unknown; message?: unknown; position?: unknown } | null): void {
+    if (payload === null) return;
+    if (payload.status === 'ok') {
+      if (this.lastPosition === null && typeof payload.position === 'string')
+        this.lastPosition = payload.position;
+      return;
+    }
+    const message = String(payload.message);
+    if (message.startsWith('HistoryGap')) {
+      this.historyGaps++;
+      this.refetch();
+    } else {
+      this.systemErrors.push(message);
+    }
+  }
+
+  private heard(position: string | undefined): void {
+    if (position === undefined) return;
+    if (this.lastPosition === null || comparePositionTexts(position, this.lastPosition) > 0)
+      this.lastPosition = position;
+  }
+
+  /** Reads the committed ids (after any refetch already asked for), retrying while PostgreSQL is away. */
+  private refetch(): void {
+    this.pendingRefetches++;
+    this.refetching = this.refetching.then(async () => {
+      try {
+        while (!this.stopped) {
+          try {
+            for (const id of await this.opts.refetch()) this.counts.addRefetched(id);
+            this.refetches++;
+            return;
+          } catch {
+            await new Promise((resolve) => setTimeout(resolve, REFETCH_RETRY_MS));
+          }
+        }
+      } finally {
+        this.pendingRefetches--;
+      }
+    });
   }
 }
