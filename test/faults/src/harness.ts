@@ -1,14 +1,15 @@
 /**
  * Runs one scenario on its own throwaway PostgreSQL and Redis: start walcast (one ingester, the
- * scenario's gateways), the Redis observer and the clients; let the scenario write and inject its
- * faults; then stop writing, read the committed ids from PostgreSQL, wait for the observers to
- * settle (refetches included), and tally every observer against the committed ids. Every client is
- * held to zero loss.
+ * scenario's gateways, some of them reaching Redis through a TcpProxy the scenario can cut), the
+ * Redis observer and the clients; let the scenario write and inject its faults; then stop writing,
+ * read the committed ids from PostgreSQL, wait for the observers to settle (refetches included),
+ * and tally every observer against the committed ids. Every client is held to zero loss.
  *
  * Lifecycle: every process and server started here is stopped in `finally`, also when the scenario
  * throws (a scenario that throws fails the bar, with the error in the report).
  */
 import {
+  TcpProxy,
   WalcastStack,
   sql,
   startBackends,
@@ -34,6 +35,8 @@ export interface ScenarioContext {
   readonly redis: RedisObserver;
   /** Clients by the gateway they started on. */
   readonly clients: PhoenixObserver[][];
+  /** The proxy between gateway `index` and Redis, for the gateways listed in `redisProxied`. */
+  readonly redisProxies: ReadonlyMap<number, TcpProxy>;
   /** Extra processes the scenario started (stopped at the end). */
   readonly extraProcesses: ServiceProcess[];
   /** Lines printed under the results table. */
@@ -56,6 +59,16 @@ export interface Scenario {
   fast: boolean;
   gateways: number;
   clientsPerGateway: number;
+  /** Redis keeps its data across restarts (an append-only file, fsynced on every command). */
+  redisAppendOnly?: boolean;
+  /** Gateways that reach Redis through a TcpProxy (ScenarioContext.redisProxies). */
+  redisProxied?: readonly number[];
+  /**
+   * Whether the clients that started on gateway `index` must get every change as a change: no
+   * `phx_error`, no system error, no refetch (their gateway caught up from the history). Checked
+   * as a row of the table. Default: not checked (zero loss, refetches included, still is).
+   */
+  seamless?(index: number): boolean;
   /** Rows committed while the Redis observer was unsubscribed are exempt at Redis (Redis restart). */
   exemptWhileUnsubscribed?: boolean;
   /** Longest wait for the observers to settle after the writer stopped. Default 30 s. */
@@ -102,11 +115,14 @@ export async function runScenario(scenario: Scenario, say: (line: string) => voi
   let redis: RedisObserver | null = null;
   let writer: Writer | null = null;
   const clients: PhoenixObserver[][] = [];
+  const redisProxies = new Map<number, TcpProxy>();
   const extraProcesses: ServiceProcess[] = [];
   let results: ObserverResult[] = [];
   let error: string | null = null;
   try {
-    backends = await startBackends();
+    backends = await startBackends({ redisAppendOnly: scenario.redisAppendOnly ?? false });
+    for (const g of scenario.redisProxied ?? [])
+      redisProxies.set(g, await TcpProxy.start({ host: backends.redis.host, port: backends.redis.port }));
     await sql(
       backends.pg.url,
       `create table public.${TABLE} (id int primary key, note text, at timestamptz not null default clock_timestamp())`,
@@ -115,6 +131,10 @@ export async function runScenario(scenario: Scenario, say: (line: string) => voi
     stack = await WalcastStack.start(backends, {
       gateways: scenario.gateways,
       gatewayEnv: { LOG_LEVEL: 'warn' },
+      gatewayEnvAt: (g): Record<string, string> => {
+        const proxy = redisProxies.get(g);
+        return proxy ? { REDIS_URL: `redis://${proxy.host}:${proxy.port}` } : {};
+      },
     });
     redis = await RedisObserver.open(backends.redis.url);
     const endpoints = stack.gatewayPorts.map((port) => `ws://127.0.0.1:${port}/socket/websocket`);
@@ -141,6 +161,7 @@ export async function runScenario(scenario: Scenario, say: (line: string) => voi
       writer,
       redis,
       clients,
+      redisProxies,
       extraProcesses,
       notes,
       checks,
@@ -159,6 +180,7 @@ export async function runScenario(scenario: Scenario, say: (line: string) => voi
     await redis?.close();
     await Promise.all(extraProcesses.map((p) => p.stop()));
     await stack?.stop().catch(() => undefined);
+    await Promise.all([...redisProxies.values()].map((p) => p.close()));
     await backends?.stop().catch(() => undefined);
   }
   const passed =
@@ -225,6 +247,13 @@ async function settleAndTally(scenario: Scenario, ctx: ScenarioContext): Promise
       refetches: sum((c) => c.refetches),
     });
     ctx.notes.push(...describeGroup(g, group));
+    if (scenario.seamless?.(g)) {
+      const told = sum((c) => c.phxErrors + c.historyGaps + c.refetches + c.systemErrors.length);
+      ctx.checks.push({
+        what: `clients of gateway ${g}: every change as a change (no phx_error, no refetch)`,
+        ok: told === 0,
+      });
+    }
   });
   return results;
 }

@@ -13,6 +13,7 @@ import {
   type ServiceProcess,
 } from '@walcast/test-utils';
 
+import { catchUps } from './gateway-metric';
 import { TABLE, type Scenario, type ScenarioContext } from './harness';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -67,34 +68,77 @@ const ingesterSigkill: Scenario = {
   },
 };
 
-const redisRestart: Scenario = {
-  name: 'redis-restart',
-  fast: true,
-  gateways: 2,
-  clientsPerGateway: 2,
-  // The gateways lose Redis too, and it restarts empty: the history cannot cover what they missed,
-  // so their clients get phx_error, rejoin with `since`, are told HistoryGap and refetch.
-  exemptWhileUnsubscribed: true,
-  async run(ctx) {
-    ctx.writer.start();
-    await writtenMore(ctx, 100);
-    await ctx.backends.redis.stop();
-    ctx.say(`redis stopped at ${ctx.writer.idsUsed} ids written`);
-    await sleep(1500);
-    await ctx.backends.redis.start();
-    ctx.say('redis started (empty)');
-    await waitFor(() => ctx.redis.isSubscribed, { timeoutMs: 10_000, message: 'observer resubscribed' });
-    await waitFor(async () => (await readyz(ctx.stack.healthPort)) === 200, {
-      timeoutMs: 20_000,
-      message: 'ingester ready again',
-    });
-    ctx.say('observer resubscribed, ingester ready');
-    await writtenMore(ctx, 150);
-    for (const w of ctx.redis.unsubscribed) {
-      ctx.notes.push(`redis subscriber unsubscribed for ${w.to - w.from} ms`);
-    }
-  },
-};
+/**
+ * Waits until gateway `g` has caught up from the history (walcast_gateway_catch_ups_total{result="ok"}
+ * above `before`) and records it as a check; a wait that times out is a failed check, not an error.
+ */
+async function caughtUp(ctx: ScenarioContext, g: number, before: number): Promise<void> {
+  const port = ctx.stack.gatewayPorts[g]!;
+  const after = await waitFor(
+    async () => {
+      const now = await catchUps(port, 'ok');
+      return now > before ? now : null;
+    },
+    { timeoutMs: 30_000, intervalMs: 100, message: `gateway ${g} caught up from the history` },
+  ).catch(() => before);
+  ctx.checks.push({
+    what: `gateway ${g} caught up from the history (catch-ups ok ${before} → ${after})`,
+    ok: after > before,
+  });
+}
+
+/**
+ * Redis goes away under load and comes back: empty (no persistence), or with its data (an
+ * append-only file fsynced on every command, Redis SIGKILLed). The gateways lose Redis either way.
+ * Empty, the history cannot cover what they missed: their channels get `phx_error`, the clients
+ * rejoin with `since` and, told `HistoryGap`, refetch. With the data kept, the gateways catch up
+ * from the history and their clients notice nothing.
+ */
+function redisRestart(persisted: boolean): Scenario {
+  return {
+    name: persisted ? 'redis-restart-aof' : 'redis-restart',
+    fast: true,
+    gateways: 2,
+    clientsPerGateway: 2,
+    redisAppendOnly: persisted,
+    seamless: () => persisted,
+    exemptWhileUnsubscribed: true,
+    async run(ctx) {
+      ctx.writer.start();
+      await writtenMore(ctx, 100);
+      const ports = ctx.stack.gatewayPorts;
+      const before = await Promise.all(ports.map((port) => catchUps(port, 'ok')));
+      if (persisted) await ctx.backends.redis.kill();
+      else await ctx.backends.redis.stop();
+      ctx.say(`redis ${persisted ? 'killed' : 'stopped'} at ${ctx.writer.idsUsed} ids written`);
+      await sleep(1500);
+      await ctx.backends.redis.start();
+      ctx.say(persisted ? 'redis started (its data kept)' : 'redis started (empty)');
+      await waitFor(() => ctx.redis.isSubscribed, { timeoutMs: 10_000, message: 'observer resubscribed' });
+      await waitFor(async () => (await readyz(ctx.stack.healthPort)) === 200, {
+        timeoutMs: 20_000,
+        message: 'ingester ready again',
+      });
+      ctx.say('observer resubscribed, ingester ready');
+      if (persisted) for (const g of ports.keys()) await caughtUp(ctx, g, before[g]!);
+      await writtenMore(ctx, 150);
+      for (const w of ctx.redis.unsubscribed) {
+        ctx.notes.push(`redis subscriber unsubscribed for ${w.to - w.from} ms`);
+      }
+      const outcomes = await Promise.all(
+        ports.map(async (port, g) => {
+          const [ok, gap, failed] = await Promise.all([
+            catchUps(port, 'ok'),
+            catchUps(port, 'gap'),
+            catchUps(port, 'failed'),
+          ]);
+          return `gateway ${g}: ok ${ok}, gap ${gap}, failed ${failed}`;
+        }),
+      );
+      ctx.notes.push(`catch-ups from the history: ${outcomes.join('; ')}`);
+    },
+  };
+}
 
 function postgresRestart(mode: 'fast' | 'immediate'): Scenario {
   return {
@@ -133,6 +177,34 @@ const gatewayKill: Scenario = {
       message: "gateway 0's clients rejoined elsewhere",
     });
     ctx.say("gateway 0's clients rejoined on gateway 1");
+    await writtenMore(ctx, 150);
+  },
+};
+
+/**
+ * One gateway is cut from Redis (its connections reset, reconnects refused) for 2 s under the
+ * steady write load, the other not: the cut one catches up from the history, and no client of
+ * either notices anything.
+ */
+const gatewayRedisCut: Scenario = {
+  name: 'gateway-redis-cut',
+  fast: true,
+  gateways: 2,
+  clientsPerGateway: 2,
+  redisProxied: [0],
+  seamless: () => true,
+  async run(ctx) {
+    ctx.writer.start();
+    await writtenMore(ctx, 100);
+    const before = await catchUps(ctx.stack.gatewayPorts[0]!, 'ok');
+    const proxy = ctx.redisProxies.get(0)!;
+    ctx.say(`gateway 0 cut from Redis for 2 s at ${ctx.writer.idsUsed} ids written`);
+    await proxy.cut(2000);
+    ctx.say(`gateway 0 may reach Redis again at ${ctx.writer.idsUsed} ids written`);
+    ctx.notes.push(
+      `gateway 0's Redis connections: ${proxy.severed} reset by the cut, ${proxy.refused} reconnects refused during it`,
+    );
+    await caughtUp(ctx, 0, before);
     await writtenMore(ctx, 150);
   },
 };
@@ -251,7 +323,9 @@ async function readyz(port: number): Promise<number> {
 /** Every scenario, in the order they run. */
 export const SCENARIOS: readonly Scenario[] = [
   ingesterSigkill,
-  redisRestart,
+  redisRestart(false),
+  redisRestart(true),
+  gatewayRedisCut,
   postgresRestart('fast'),
   postgresRestart('immediate'),
   gatewayKill,
