@@ -2,19 +2,11 @@
  * The fault scenarios. Each writes through the fault and heals it; the harness then checks every
  * observer against what PostgreSQL committed. docs/fault-injection.md describes each one.
  */
-import { readFileSync } from 'node:fs';
-
-import {
-  INGESTER_ENTRY,
-  freePort,
-  sql,
-  spawnService,
-  waitFor,
-  type ServiceProcess,
-} from '@walcast/test-utils';
+import { INGESTER_ENTRY, freePort, spawnService, waitFor, type ServiceProcess } from '@walcast/test-utils';
 
 import { catchUps } from './gateway-metric';
-import { TABLE, type Scenario, type ScenarioContext } from './harness';
+import type { Scenario, ScenarioContext } from './harness';
+import { millionRowTransaction } from './million-row-transaction';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -33,19 +25,6 @@ function streaming(ingester: ServiceProcess, timeoutMs = 20_000, afterLogs = 0):
     (l) => l['msg'] === 'streaming' && ingester.logs.indexOf(l) >= afterLogs,
     timeoutMs,
   );
-}
-
-const MB = 2 ** 20;
-const RSS_LIMIT_BYTES = 300 * MB;
-
-/** VmRSS of `pid` in bytes, from /proc/<pid>/status; 0 when the process is gone. */
-function rssBytes(pid: number): number {
-  try {
-    const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return match ? Number(match[1]) * 1024 : 0;
-  } catch {
-    return 0;
-  }
 }
 
 const ingesterSigkill: Scenario = {
@@ -242,71 +221,6 @@ const ingesterFailover: Scenario = {
     ctx.notes.push(`standby took over ${Date.now() - killedAt} ms after the leader was killed`);
     ctx.say('standby streaming');
     await writtenMore(ctx, 150);
-  },
-};
-
-const ROWS_1M = 1_000_000;
-
-const millionRowTransaction: Scenario = {
-  name: 'transaction-1m-rows',
-  fast: false,
-  gateways: 2,
-  clientsPerGateway: 1,
-  settleTimeoutMs: 60_000,
-  async run(ctx) {
-    const pid = ctx.stack.ingester!.pid;
-    const baseline = rssBytes(pid);
-    let peak = baseline;
-    const sampler = setInterval(() => (peak = Math.max(peak, rssBytes(pid))), 20);
-    const started = Date.now();
-    let walAfterCommit = '';
-    try {
-      await sql(
-        ctx.backends.pg.url,
-        `insert into ${TABLE} (id, note) select g, md5(g::text) from generate_series(1, ${ROWS_1M}) g`,
-      );
-      const [row] = await sql(ctx.backends.pg.url, 'select pg_current_wal_lsn()::text as lsn');
-      walAfterCommit = String(row?.['lsn']);
-      ctx.say(`committed ${ROWS_1M.toLocaleString('en')} rows in one transaction`);
-      // Until the observer has every row, or nothing new arrived for 10 s (a subscriber that Redis
-      // dropped never gets the rest; the tally then says what it lost).
-      const committedAt = Date.now();
-      while (
-        ctx.redis.counts.distinct < ROWS_1M &&
-        Date.now() - Math.max(committedAt, ctx.redis.lastDeliveryAt) < 10_000
-      ) {
-        await sleep(200);
-      }
-    } finally {
-      clearInterval(sampler);
-    }
-    const seconds = (ctx.redis.lastDeliveryAt - started) / 1000;
-    ctx.say(`${ctx.redis.counts.distinct.toLocaleString('en')} rows at the Redis observer`);
-    // I1: the slot is confirmed past the commit only once Redis has accepted every PUBLISH before it.
-    const isConfirmed = await waitFor(
-      async () => {
-        const [slot] = await sql(
-          ctx.backends.pg.url,
-          `select confirmed_flush_lsn >= '${walAfterCommit}'::pg_lsn as done
-           from pg_replication_slots where slot_name = 'walcast'`,
-        );
-        return slot?.['done'] === true;
-      },
-      { timeoutMs: 120_000, intervalMs: 500, message: 'slot confirmed past the transaction' },
-    ).catch(() => false);
-    ctx.checks.push({
-      what: 'slot confirmed past the commit (Redis accepted every PUBLISH)',
-      ok: isConfirmed,
-    });
-    ctx.notes.push(
-      `ingester RSS: baseline ${(baseline / MB).toFixed(0)} MB, peak ${(peak / MB).toFixed(0)} MB ` +
-        `(sampled every 20 ms; bar < 300 MB); last row at the Redis observer ${seconds.toFixed(1)} s ` +
-        'after the insert began',
-    );
-    ctx.checks.push({
-      what: `ingester peak RSS ${(peak / MB).toFixed(0)} MB < 300 MB`,
-      ok: peak < RSS_LIMIT_BYTES,
-    });
   },
 };
 
