@@ -15,7 +15,10 @@ export interface PgBackend {
   restart(mode?: PostgresStopMode): Promise<void>;
 }
 
-/** A Redis server for a test. Nothing is persisted: after stop/start it is empty. */
+/**
+ * A Redis server for a test. Nothing is persisted (after stop/start it is empty) unless it was
+ * started with `redisAppendOnly` (then stop, kill and start keep everything it answered).
+ */
 export interface RedisBackend {
   /** `redis://<host>:<port>`; stays the same across stop/start/kill. */
   readonly url: string;
@@ -48,4 +51,9 @@ export interface StartBackendsOptions {
   strategy?: BackendStrategy | 'auto';
   /** Extra PostgreSQL settings (`-c name=value`), e.g. `{ max_slot_wal_keep_size: '1MB' }`. */
   pgSettings?: Record<string, string | number>;
+  /**
+   * Run Redis with an append-only file written on every command (`appendfsync always`), so that a
+   * restart, even after a kill, keeps its data. Default false: a restarted Redis is empty.
+   */
+  redisAppendOnly?: boolean;
 }

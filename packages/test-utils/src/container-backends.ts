@@ -25,6 +25,7 @@ const READY_TIMEOUT_MS = 60_000;
  */
 export async function startContainerBackends(
   pgSettings: Record<string, string | number> = {},
+  redisAppendOnly = false,
 ): Promise<Backends> {
   const tc = await import('testcontainers');
   const [pgPort, redisPort] = await Promise.all([freePort(), freePort()]);
@@ -38,7 +39,12 @@ export async function startContainerBackends(
       .withStartupTimeout(120_000)
       .start(),
     new tc.GenericContainer('redis:7')
-      .withCommand(['redis-server', '--save', '', '--appendonly', 'no'])
+      .withCommand([
+        'redis-server',
+        '--save',
+        '',
+        ...(redisAppendOnly ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no']),
+      ])
       .withExposedPorts({ container: 6379, host: redisPort })
       .withWaitStrategy(tc.Wait.forLogMessage('Ready to accept connections'))
       .start(),

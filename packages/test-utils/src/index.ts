@@ -17,6 +17,7 @@ export {
 export { ServiceProcess, spawnService, type ServiceExit, type SpawnServiceOptions } from './service-process';
 export { startBackends } from './start-backends';
 export { SUPABASE_AUTH_SQL } from '@walcast/local-services';
+export { TcpProxy, type ProxyTarget } from './tcp-proxy';
 export { uniqueName } from './unique-name';
 export { waitFor, type WaitForOptions } from './wait-for';
 export {

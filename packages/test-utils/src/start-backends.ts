@@ -14,8 +14,8 @@ import { startLocalBackends } from './local-backends';
 export async function startBackends(opts: StartBackendsOptions = {}): Promise<Backends> {
   const strategy = await chooseStrategy(opts.strategy ?? strategyFromEnv());
   return strategy === 'containers'
-    ? startContainerBackends(opts.pgSettings)
-    : startLocalBackends(opts.pgSettings);
+    ? startContainerBackends(opts.pgSettings, opts.redisAppendOnly)
+    : startLocalBackends(opts.pgSettings, opts.redisAppendOnly);
 }
 
 function strategyFromEnv(): BackendStrategy | 'auto' {

@@ -20,6 +20,8 @@ export interface StackOptions {
   publication?: string;
   ingesterEnv?: Record<string, string>;
   gatewayEnv?: Record<string, string>;
+  /** Environment of gateway `index` alone, over `gatewayEnv` (e.g. a REDIS_URL through a TcpProxy). */
+  gatewayEnvAt?: (index: number) => Record<string, string>;
 }
 
 export class WalcastStack {
@@ -75,6 +77,7 @@ export class WalcastStack {
         DATABASE_URL: this.backends.pg.url,
         LOG_LEVEL: 'info',
         ...this.opts.gatewayEnv,
+        ...this.opts.gatewayEnvAt?.(index),
         ...env,
       },
       readyUrl: `http://127.0.0.1:${port}/readyz`,

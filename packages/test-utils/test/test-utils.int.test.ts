@@ -85,6 +85,37 @@ describe('startBackends (local strategy)', () => {
     }
   });
 
+  it('keeps Redis data across a restart, and a kill, only with redisAppendOnly', async () => {
+    const persisted = await startBackends({ strategy: 'local', redisAppendOnly: true });
+    try {
+      const keep = async (): Promise<string | null> => {
+        const redis = new Redis(persisted.redis.url);
+        try {
+          return await redis.get('kept');
+        } finally {
+          redis.disconnect();
+        }
+      };
+      const writer = new Redis(persisted.redis.url);
+      await writer.set('kept', 'yes');
+      writer.disconnect();
+      await persisted.redis.restart();
+      expect(await keep()).toBe('yes');
+      await persisted.redis.kill();
+      await persisted.redis.start();
+      expect(await keep()).toBe('yes');
+    } finally {
+      await persisted.stop();
+    }
+    const plain = new Redis(backends.redis.url);
+    await plain.set('gone', 'yes');
+    plain.disconnect();
+    await backends.redis.restart();
+    const after = new Redis(backends.redis.url);
+    expect(await after.get('gone')).toBeNull();
+    after.disconnect();
+  });
+
   it('stop() takes both servers down', async () => {
     const other = await startBackends({ strategy: 'local' });
     await other.stop();

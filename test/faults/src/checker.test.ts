@@ -35,6 +35,20 @@ describe('tally', () => {
     expect(t).toMatchObject({ committed: 2, received: 2, lost: 0, exempt: 2, exemptReceived: 1 });
   });
 
+  it('counts refetched rows as received, apart, and never as duplicated or reordered', () => {
+    const c = counts(1, 5);
+    for (const id of [2, 3, 4, 5]) c.addRefetched(id);
+    expect(c.received).toBe(4 + 1);
+    expect(c.refetchedOnly).toBe(3);
+    c.add(3); // delivered after the refetch: its first delivery
+    expect(c.refetchedOnly).toBe(2);
+    expect(c.reordered).toBe(1); // 3 after 5, as a delivery; the refetch itself orders nothing
+    const t = tally([1, 2, 3, 4, 5, 6], c);
+    expect(t).toMatchObject({ committed: 6, received: 5, lost: 1, duplicated: 0, refetched: 2 });
+    expect(t.lostRanges).toEqual([[6, 6]]);
+    expect(sumTallies([t, t]).refetched).toBe(4);
+  });
+
   it('grows past its initial size and saturates duplicate counts', () => {
     const c = counts(5000, 1_000_000);
     expect(c.count(1_000_000)).toBe(1);

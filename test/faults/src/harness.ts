@@ -1,13 +1,15 @@
 /**
  * Runs one scenario on its own throwaway PostgreSQL and Redis: start walcast (one ingester, the
- * scenario's gateways), the Redis observer and the clients; let the scenario write and inject its
- * faults; then stop writing, read the committed ids from PostgreSQL, wait for the observers to
- * settle, and tally every observer against the committed ids.
+ * scenario's gateways, some of them reaching Redis through a TcpProxy the scenario can cut), the
+ * Redis observer and the clients; let the scenario write and inject its faults; then stop writing,
+ * read the committed ids from PostgreSQL, wait for the observers to settle (refetches included),
+ * and tally every observer against the committed ids. Every client is held to zero loss.
  *
  * Lifecycle: every process and server started here is stopped in `finally`, also when the scenario
  * throws (a scenario that throws fails the bar, with the error in the report).
  */
 import {
+  TcpProxy,
   WalcastStack,
   sql,
   startBackends,
@@ -19,7 +21,8 @@ import {
 import { readFileSync } from 'node:fs';
 
 import { sumTallies, tally, type Tally } from './checker';
-import { PhoenixObserver, RedisObserver } from './observers';
+import { PhoenixObserver } from './phoenix-observer';
+import { RedisObserver } from './redis-observer';
 import { Writer } from './workload';
 
 export const TABLE = 'items';
@@ -32,6 +35,8 @@ export interface ScenarioContext {
   readonly redis: RedisObserver;
   /** Clients by the gateway they started on. */
   readonly clients: PhoenixObserver[][];
+  /** The proxy between gateway `index` and Redis, for the gateways listed in `redisProxied`. */
+  readonly redisProxies: ReadonlyMap<number, TcpProxy>;
   /** Extra processes the scenario started (stopped at the end). */
   readonly extraProcesses: ServiceProcess[];
   /** Lines printed under the results table. */
@@ -54,8 +59,16 @@ export interface Scenario {
   fast: boolean;
   gateways: number;
   clientsPerGateway: number;
-  /** Whether the clients that started on gateway `index` are held to zero loss. Default: all are. */
-  clientsHeld?(index: number): boolean;
+  /** Redis keeps its data across restarts (an append-only file, fsynced on every command). */
+  redisAppendOnly?: boolean;
+  /** Gateways that reach Redis through a TcpProxy (ScenarioContext.redisProxies). */
+  redisProxied?: readonly number[];
+  /**
+   * Whether the clients that started on gateway `index` must get every change as a change: no
+   * `phx_error`, no system error, no refetch (their gateway caught up from the history). Checked
+   * as a row of the table. Default: not checked (zero loss, refetches included, still is).
+   */
+  seamless?(index: number): boolean;
   /** Rows committed while the Redis observer was unsubscribed are exempt at Redis (Redis restart). */
   exemptWhileUnsubscribed?: boolean;
   /** Longest wait for the observers to settle after the writer stopped. Default 30 s. */
@@ -68,8 +81,8 @@ export interface Scenario {
 export interface ObserverResult {
   observer: string;
   tally: Tally;
-  /** Held to zero loss by the bar. */
-  held: boolean;
+  /** Refetches the observer (a group of clients: all of them) made after a HistoryGap; null for Redis. */
+  refetches: number | null;
 }
 
 export interface ScenarioResult {
@@ -102,11 +115,14 @@ export async function runScenario(scenario: Scenario, say: (line: string) => voi
   let redis: RedisObserver | null = null;
   let writer: Writer | null = null;
   const clients: PhoenixObserver[][] = [];
+  const redisProxies = new Map<number, TcpProxy>();
   const extraProcesses: ServiceProcess[] = [];
   let results: ObserverResult[] = [];
   let error: string | null = null;
   try {
-    backends = await startBackends();
+    backends = await startBackends({ redisAppendOnly: scenario.redisAppendOnly ?? false });
+    for (const g of scenario.redisProxied ?? [])
+      redisProxies.set(g, await TcpProxy.start({ host: backends.redis.host, port: backends.redis.port }));
     await sql(
       backends.pg.url,
       `create table public.${TABLE} (id int primary key, note text, at timestamptz not null default clock_timestamp())`,
@@ -115,13 +131,20 @@ export async function runScenario(scenario: Scenario, say: (line: string) => voi
     stack = await WalcastStack.start(backends, {
       gateways: scenario.gateways,
       gatewayEnv: { LOG_LEVEL: 'warn' },
+      gatewayEnvAt: (g): Record<string, string> => {
+        const proxy = redisProxies.get(g);
+        return proxy ? { REDIS_URL: `redis://${proxy.host}:${proxy.port}` } : {};
+      },
     });
     redis = await RedisObserver.open(backends.redis.url);
     const endpoints = stack.gatewayPorts.map((port) => `ws://127.0.0.1:${port}/socket/websocket`);
+    const pgUrl = backends.pg.url;
+    const refetch = async (): Promise<number[]> =>
+      (await sql(pgUrl, `select id from public.${TABLE}`)).map((r) => Number(r['id']));
     for (let g = 0; g < scenario.gateways; g++) {
       const group: PhoenixObserver[] = [];
       for (let c = 0; c < scenario.clientsPerGateway; c++) {
-        const client = new PhoenixObserver(`gw${g}-c${c}`, { endpoints, start: g, table: TABLE });
+        const client = new PhoenixObserver(`gw${g}-c${c}`, { endpoints, start: g, table: TABLE, refetch });
         client.start();
         group.push(client);
       }
@@ -138,6 +161,7 @@ export async function runScenario(scenario: Scenario, say: (line: string) => voi
       writer,
       redis,
       clients,
+      redisProxies,
       extraProcesses,
       notes,
       checks,
@@ -156,12 +180,13 @@ export async function runScenario(scenario: Scenario, say: (line: string) => voi
     await redis?.close();
     await Promise.all(extraProcesses.map((p) => p.stop()));
     await stack?.stop().catch(() => undefined);
+    await Promise.all([...redisProxies.values()].map((p) => p.close()));
     await backends?.stop().catch(() => undefined);
   }
   const passed =
     error === null &&
     results.length > 0 &&
-    results.every((r) => !r.held || (r.tally.lost === 0 && r.tally.phantom === 0)) &&
+    results.every((r) => r.tally.lost === 0 && r.tally.phantom === 0) &&
     checks.every((c) => c.ok);
   return {
     name: scenario.name,
@@ -186,16 +211,17 @@ async function settleAndTally(scenario: Scenario, ctx: ScenarioContext): Promise
   ctx.say(`${committed.length.toLocaleString('en')} rows committed; waiting for the observers to settle`);
 
   const observers = [ctx.redis.counts, ...ctx.clients.flat().map((c) => c.counts)];
+  const isRefetching = (): boolean => ctx.clients.some((group) => group.some((c) => c.isRefetching));
   const deadline = Date.now() + (scenario.settleTimeoutMs ?? 30_000);
   let lastTotal = -1;
   let lastChange = Date.now();
   while (Date.now() < deadline) {
-    if (observers.every((o) => o.distinct >= committed.length)) break;
-    const total = observers.reduce((sum, o) => sum + o.deliveries, 0);
+    if (observers.every((o) => o.received >= committed.length) && !isRefetching()) break;
+    const total = observers.reduce((sum, o) => sum + o.deliveries + o.refetchedOnly, 0);
     if (total !== lastTotal) {
       lastTotal = total;
       lastChange = Date.now();
-    } else if (Date.now() - lastChange >= QUIET_MS) {
+    } else if (Date.now() - lastChange >= QUIET_MS && !isRefetching()) {
       break;
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -209,26 +235,49 @@ async function settleAndTally(scenario: Scenario, ctx: ScenarioContext): Promise
       }
     : undefined;
   const results: ObserverResult[] = [
-    { observer: 'redis subscriber', tally: tally(committed, ctx.redis.counts, isExempt), held: true },
+    { observer: 'redis subscriber', tally: tally(committed, ctx.redis.counts, isExempt), refetches: null },
   ];
   if (ctx.redis.malformed > 0) ctx.notes.push(`redis: ${ctx.redis.malformed} malformed envelopes`);
   ctx.clients.forEach((group, g) => {
     if (group.length === 0) return;
-    const held = scenario.clientsHeld?.(g) ?? true;
+    const sum = (of: (c: PhoenixObserver) => number): number => group.reduce((n, c) => n + of(c), 0);
     results.push({
       observer: `${group.length} client${group.length === 1 ? '' : 's'} of gateway ${g}`,
       tally: sumTallies(group.map((c) => tally(committed, c.counts))),
-      held,
+      refetches: sum((c) => c.refetches),
     });
-    const disconnects = group.reduce((sum, c) => sum + c.disconnects, 0);
-    if (disconnects > 0) {
-      const moved = group.filter((c) => c.joinedOn.length > 1).map((c) => c.joinedOn.join('→'));
-      ctx.notes.push(
-        `clients of gateway ${g}: ${disconnects} socket closes (refused reconnects included); rejoined on gateways ${moved.join(', ') || '-'}`,
-      );
+    ctx.notes.push(...describeGroup(g, group));
+    if (scenario.seamless?.(g)) {
+      const told = sum((c) => c.phxErrors + c.historyGaps + c.refetches + c.systemErrors.length);
+      ctx.checks.push({
+        what: `clients of gateway ${g}: every change as a change (no phx_error, no refetch)`,
+        ok: told === 0,
+      });
     }
   });
   return results;
+}
+
+/** What a group of clients went through, for the notes (nothing when nothing happened to them). */
+function describeGroup(g: number, group: readonly PhoenixObserver[]): string[] {
+  const sum = (of: (c: PhoenixObserver) => number): number => group.reduce((n, c) => n + of(c), 0);
+  const counts: Array<[number, string]> = [
+    [sum((c) => c.disconnects), 'socket closes (refused reconnects included)'],
+    [sum((c) => c.phxErrors), 'phx_error'],
+    [sum((c) => c.resumes), 'rejoins with since'],
+    [sum((c) => c.historyGaps), 'HistoryGap'],
+    [sum((c) => c.refetches), 'refetches'],
+    [sum((c) => c.counts.refetchedOnly), 'rows received only through a refetch'],
+  ];
+  const happened = counts.filter(([n]) => n > 0).map(([n, what]) => `${n.toLocaleString('en')} ${what}`);
+  if (happened.length === 0) return [];
+  const moved = group.filter((c) => c.joinedOn.length > 1).map((c) => c.joinedOn.join('→'));
+  const lines = [
+    `clients of gateway ${g}: ${happened.join(', ')}; rejoined on gateways ${moved.join(', ') || '-'}`,
+  ];
+  const errors = group.flatMap((c) => c.systemErrors);
+  if (errors.length > 0) lines.push(`clients of gateway ${g}: system errors: ${errors.join('; ')}`);
+  return lines;
 }
 
 /** What the observers and the ingester had when a scenario failed, for the notes. */

@@ -1,8 +1,9 @@
 /**
  * `pnpm faults`: runs every fault scenario and prints, per scenario and observer, committed,
- * received, lost and duplicated rows. Exits 1 when the bar is missed: any row lost at Redis, any row
- * lost by a client whose gateway and Redis stayed up, any row delivered that was never committed,
- * or a scenario's own check (the 1,000,000-row transaction's memory bound) failing.
+ * received, lost and duplicated rows, and the clients' refetches. Exits 1 when the bar is missed:
+ * any row lost at Redis, any row lost by any client (rows it refetched after a HistoryGap count as
+ * received), any row delivered that was never committed, or a scenario's own check (e.g. the
+ * 1,000,000-row transaction's memory bound) failing.
  *
  *   pnpm faults                 every scenario
  *   pnpm faults --fast          the fast ones (FAULTS=fast does the same); CI runs these

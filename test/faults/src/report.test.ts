@@ -21,26 +21,38 @@ function received(...ids: number[]): IdCounts {
   return counts;
 }
 
+function refetched(counts: IdCounts, ...ids: number[]): IdCounts {
+  for (const id of ids) counts.addRefetched(id);
+  return counts;
+}
+
 describe('formatResults', () => {
   it('prints one row per observer, the verdict per row, and the extra checks', () => {
     const table = formatResults([
       result({
         name: 'gateway-kill',
         results: [
-          { observer: 'redis subscriber', tally: tally([1, 2, 3], received(1, 2, 3, 3)), held: true },
-          { observer: '1 client of gateway 0', tally: tally([1, 2, 3], received(1)), held: false },
-          { observer: '1 client of gateway 1', tally: tally([1, 2, 3], received(1, 2)), held: true },
+          { observer: 'redis subscriber', tally: tally([1, 2, 3], received(1, 2, 3, 3)), refetches: null },
+          {
+            observer: '1 client of gateway 0',
+            tally: tally([1, 2, 3], refetched(received(1), 2, 3)),
+            refetches: 1,
+          },
+          { observer: '1 client of gateway 1', tally: tally([1, 2, 3], received(1, 2)), refetches: 0 },
         ],
         checks: [{ what: 'ingester peak RSS 100 MB < 300 MB', ok: true }],
       }),
     ]);
     const lines = table.split('\n');
-    expect(lines[0]).toMatch(/^\| scenario +\| observer +\| committed \| received \| lost \| duplicated \|/);
-    expect(lines[2]).toMatch(
-      /^\| gateway-kill \| redis subscriber .*\| +3 \| +3 \| +0 \| +1 \| +0 \| ok +\|$/,
+    expect(lines[0]).toMatch(
+      /^\| scenario +\| observer +\| committed \| received \| lost \| duplicated \| reordered \| refetches \| bar +\|$/,
     );
-    expect(lines[3]).toMatch(/\| +3 \| +1 \| +2 \| .*\| not held \|$/);
-    expect(lines[4]).toMatch(/\| +1 \| .*\| FAIL +\|$/);
+    expect(lines[2]).toMatch(
+      /^\| gateway-kill \| redis subscriber .*\| +3 \| +3 \| +0 \| +1 \| +0 \| +\| ok +\|$/,
+    );
+    // Rows read by a refetch count as received; the refetches are shown.
+    expect(lines[3]).toMatch(/\| +3 \| +3 \| +0 \| +0 \| +0 \| +1 \| ok +\|$/);
+    expect(lines[4]).toMatch(/\| +3 \| +2 \| +1 \| +0 \| +0 \| +0 \| FAIL +\|$/);
     expect(lines[5]).toMatch(/ingester peak RSS 100 MB < 300 MB .*\| ok +\|$/);
   });
 
@@ -60,7 +72,7 @@ describe('formatNotes', () => {
           {
             observer: 'redis subscriber',
             tally: tally([1, 2, 3, 4, 5], received(1, 4), (id) => id === 4),
-            held: true,
+            refetches: null,
           },
         ],
       }),

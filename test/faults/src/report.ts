@@ -5,20 +5,28 @@ const n = (value: number): string => value.toLocaleString('en');
 
 /** The results as a Markdown table (docs/fault-injection.md shows it as printed). */
 export function formatResults(results: readonly ScenarioResult[]): string {
-  const header = ['scenario', 'observer', 'committed', 'received', 'lost', 'duplicated', 'reordered', 'bar'];
+  const header = [
+    'scenario',
+    'observer',
+    'committed',
+    'received',
+    'lost',
+    'duplicated',
+    'reordered',
+    'refetches',
+    'bar',
+  ];
+  const blank = (): string[] => ['', '', '', '', '', ''];
   const rows: string[][] = [];
   for (const result of results) {
     if (result.error !== null) {
-      rows.push([result.name, `error: ${result.error.split('\n')[0]!}`, '', '', '', '', '', 'FAIL']);
+      rows.push([result.name, `error: ${result.error.split('\n')[0]!}`, ...blank(), 'FAIL']);
       continue;
     }
     result.results.forEach((r, i) => {
       const t = r.tally;
-      const bar = !r.held
-        ? 'not held'
-        : t.lost === 0 && t.phantom === 0
-          ? 'ok'
-          : `FAIL${t.phantom > 0 ? ` (${t.phantom} phantom)` : ''}`;
+      const bar =
+        t.lost === 0 && t.phantom === 0 ? 'ok' : `FAIL${t.phantom > 0 ? ` (${t.phantom} phantom)` : ''}`;
       rows.push([
         i === 0 ? result.name : '',
         r.observer,
@@ -27,14 +35,14 @@ export function formatResults(results: readonly ScenarioResult[]): string {
         n(t.lost),
         n(t.duplicated),
         n(t.reordered),
+        r.refetches === null ? '' : n(r.refetches),
         bar,
       ]);
     });
-    for (const check of result.checks)
-      rows.push(['', check.what, '', '', '', '', '', check.ok ? 'ok' : 'FAIL']);
+    for (const check of result.checks) rows.push(['', check.what, ...blank(), check.ok ? 'ok' : 'FAIL']);
   }
   const widths = header.map((h, c) => Math.max(h.length, ...rows.map((row) => row[c]!.length)));
-  const numeric = (c: number): boolean => c >= 2 && c <= 6;
+  const numeric = (c: number): boolean => c >= 2 && c <= 7;
   const line = (cells: string[]): string =>
     `| ${cells.map((cell, c) => (numeric(c) ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!))).join(' | ')} |`;
   const rule = `| ${widths.map((w, c) => (numeric(c) ? `${'-'.repeat(w - 1)}:` : '-'.repeat(w))).join(' | ')} |`;

@@ -20,6 +20,9 @@
  * - A connection lost again during a catch-up makes it read once more, from where it got to, once
  *   Redis is back.
  * - At most {@link MAX_HELD} messages are held per subscription; past that it gives up (phx_error).
+ * - {@link CatchUp.whenPassed} resolves only once every change up to its position has been passed on
+ *   live (heard, and not held by a catch-up), so a socket that resumed from the history up to there
+ *   can go live without getting any of those changes again.
  */
 import {
   comparePositionTexts,
@@ -76,6 +79,7 @@ export class CatchUp {
   private connected = true;
   private readonly waitingForRedis: Array<() => void> = [];
   private readonly running = new Set<BusEntry>();
+  private readonly passWaiters = new Set<{ isPassed(): boolean; done(): void }>();
 
   constructor(
     private readonly history: History | null,
@@ -98,6 +102,37 @@ export class CatchUp {
   heard(position: string): void {
     if (this.lastHeard === null || comparePositionTexts(position, this.lastHeard) > 0)
       this.lastHeard = position;
+    if (this.passWaiters.size > 0) this.wakePassWaiters();
+  }
+
+  /**
+   * Resolves once the live stream has passed `position`: a position at or after it was heard and
+   * none of `entries` holds messages (catching up), so every change up to it has been passed on to
+   * their groups; or after `timeoutMs` (a position this gateway never hears). The promise settles in
+   * a later microtask, after the message that passed it was delivered.
+   */
+  whenPassed(position: string, entries: readonly BusEntry[], timeoutMs: number): Promise<void> {
+    const isPassed = (): boolean =>
+      this.lastHeard !== null &&
+      comparePositionTexts(this.lastHeard, position) >= 0 &&
+      entries.every((e) => e.held === null);
+    if (isPassed()) return Promise.resolve();
+    return new Promise((resolve) => {
+      const waiter = {
+        isPassed,
+        done: (): void => {
+          clearTimeout(timer);
+          this.passWaiters.delete(waiter);
+          resolve();
+        },
+      };
+      const timer = setTimeout(waiter.done, timeoutMs);
+      this.passWaiters.add(waiter);
+    });
+  }
+
+  private wakePassWaiters(): void {
+    for (const waiter of [...this.passWaiters]) if (waiter.isPassed()) waiter.done();
   }
 
   /** The connection to Redis is lost: every live subscription holds what arrives from now on. */
@@ -176,6 +211,7 @@ export class CatchUp {
       this.host.lost(entry, reason);
     } finally {
       this.running.delete(entry);
+      if (this.passWaiters.size > 0) this.wakePassWaiters();
     }
   }
 

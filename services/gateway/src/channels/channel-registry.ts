@@ -281,6 +281,14 @@ export class ChannelRegistry {
     this.process(entry, topic, message, false);
   }
 
+  /**
+   * Resolves once every change of `group`'s subscriptions up to `position` has been passed on live
+   * (or after `timeoutMs`): see CatchUp.whenPassed.
+   */
+  whenPassed(position: string, group: DeliveryGroup, timeoutMs: number): Promise<void> {
+    return this.catchUp.whenPassed(position, group.busEntries, timeoutMs);
+  }
+
   /** The last position heard on the bus (null before any, or without a history). */
   get lastPosition(): string | null {
     return this.catchUp.enabled ? this.catchUp.lastPosition : null;

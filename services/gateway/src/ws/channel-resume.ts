@@ -6,8 +6,14 @@
  * `HistoryGap` system message (the application refetches once) and the channel goes live; one that
  * cannot be read gets a `HistoryUnavailable` error and `phx_error` (the client rejoins and resumes
  * from the same position). Without a history (HISTORY=false), every `since` is a HistoryGap.
+ *
+ * A replayed socket goes live only once this gateway's own live stream has passed both `since` and
+ * the last change replayed (the frames up to there are held, then dropped): a client resuming on a
+ * gateway that is behind (it got `since` from another gateway, or the history is ahead of this
+ * gateway's pub/sub) would otherwise get those changes a second time as they arrive live. In a
+ * quiet moment that wait ends with the next change heard (nothing is waiting to be sent meanwhile).
  */
-import { PhoenixEvents, errorReason, subtopicOf } from '@walcast/protocol';
+import { PhoenixEvents, comparePositionTexts, errorReason, subtopicOf } from '@walcast/protocol';
 import type { History } from '@walcast/bus';
 import type { ChannelMembership } from '../channels/channel-membership';
 import type { ChannelRegistry } from '../channels/channel-registry';
@@ -22,6 +28,12 @@ import type { SocketData } from './socket-data';
 export interface ResumeRequest {
   sinceById: ReadonlyMap<number, string>;
 }
+
+/**
+ * Longest wait for the live stream to pass the resume position; past it the socket goes live anyway
+ * (a position this gateway never hears, e.g. one made up), at worst with changes it already has.
+ */
+const LIVE_WAIT_MS = 5000;
 
 export interface ChannelResumeOptions {
   registry: ChannelRegistry;
@@ -52,9 +64,16 @@ export class ChannelResume {
     const active = (): boolean =>
       !data.closed && data.channels.get(membership.topic) === membership && group.isResuming(ws);
     const replayGroup = this.opts.registry.replayGroupFor(group, request.sinceById);
-    const outcome: Promise<ReplayOutcome> = history
+    const replayed: Promise<ReplayOutcome> = history
       ? replayHistory(history, { group, replayGroup, socket: ws, since, active }, this.opts.fanout)
       : Promise.resolve({ kind: 'gap', oldest: null });
+    const outcome = replayed.then(async (result) => {
+      if (result.kind !== 'replayed') return result; // a HistoryGap: the application refetches anyway
+      const through = [...request.sinceById.values(), ...result.lastByTable.values()];
+      const last = through.reduce((a, b) => (comparePositionTexts(a, b) >= 0 ? a : b));
+      await this.opts.registry.whenPassed(last, group, LIVE_WAIT_MS);
+      return result;
+    });
     outcome.then(
       (result) => {
         if (result.kind === 'abandoned' || !active()) return;
