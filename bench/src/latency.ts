@@ -15,7 +15,7 @@
 import { Redis } from 'ioredis';
 import { Client } from 'pg';
 import { LocalPostgres, LocalRedis } from '@walcast/local-services';
-import { startIngester } from './ingest';
+import { startIngester } from './ingest-consumers';
 import { ClientFleet } from './load-clients';
 import { startGateway, type Server } from './servers';
 import {
