@@ -101,7 +101,7 @@ export class RedisBus implements Bus {
   private connection = 0;
   private readonly history: { maxLen: number } | null;
   /** History writes of the current event-loop turn. */
-  private readonly batch = new HistoryBatch();
+  private readonly batch = new HistoryBatch(APPEND_SHA);
   private batchScheduled = false;
   /** Topics added to HISTORY_TOPICS_KEY on the current publishing connection. */
   private readonly indexed = new Set<string>();
@@ -233,8 +233,8 @@ export class RedisBus implements Bus {
   }
 
   private sendBatch(): void {
-    const { args, waiters } = this.batch.take(this.history!.maxLen);
-    this.pub.command(['EVALSHA', APPEND_SHA, ...args]).then(
+    const { command, waiters } = this.batch.take(this.history!.maxLen);
+    this.pub.commandParts(command.count, command.parts).then(
       () => waiters.forEach((w) => w.resolve()),
       (err: Error) => waiters.forEach((w) => w.reject(err)),
     );

@@ -3,7 +3,7 @@
  * spends several microseconds of CPU per command (a Command object, a promise, argument
  * conversion, a string built per pipeline); here a PUBLISH is a few bytes copied into the current
  * output chunk, and every PUBLISH issued in one event-loop turn goes out in one socket write.
- * Imports only node:net and node:tls.
+ * Imports only node:net, node:tls and its RESP encoder.
  *
  * Invariants:
  * - Replies arrive in command order (RESP2, no pub/sub on this connection), so the n-th reply
@@ -22,6 +22,7 @@
 import { createHash } from 'node:crypto';
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
+import { RespBuffer, encodeCommand } from './resp-buffer';
 
 export type RespPublisherStatus = 'connecting' | 'ready' | 'reconnecting' | 'closed';
 
@@ -131,10 +132,31 @@ export class RespPublisher {
    * publishes; resolves when Redis answered it (the reply's value is not kept).
    */
   command(args: readonly string[]): Promise<void> {
+    const bulks = new RespBuffer(256);
+    for (const arg of args) bulks.bulk(arg);
+    return this.commandParts(args.length, [bulks.view()]);
+  }
+
+  /**
+   * Sends a command of `count` arguments given already encoded: `parts`, concatenated, are its
+   * `count` bulk strings (see resp-buffer.ts). The parts are copied before this returns. Settles as
+   * {@link command}.
+   */
+  commandParts(count: number, parts: readonly Buffer[]): Promise<void> {
     if (this.currentStatus === 'closed') return Promise.reject(new Error('publisher is closed'));
     return new Promise((resolve, reject) => {
       this.pending.push({ resolve, reject });
-      this.appendCommand(args);
+      const header = `*${count}\r\n`;
+      let length = header.length;
+      for (const part of parts) length += part.length;
+      const chunk = this.chunkWithRoom(length);
+      chunk.used += chunk.buf.write(header, chunk.used, 'latin1');
+      for (const part of parts) {
+        chunk.buf.set(part, chunk.used);
+        chunk.used += part.length;
+      }
+      chunk.ends.push(chunk.used);
+      this.scheduleFlush();
     });
   }
 
@@ -170,15 +192,6 @@ export class RespPublisher {
     chunk.buf[at++] = CRLF;
     chunk.used = at;
     chunk.ends.push(at);
-    this.scheduleFlush();
-  }
-
-  private appendCommand(args: readonly string[]): void {
-    const text = encodeCommand(args);
-    const length = Buffer.byteLength(text);
-    const chunk = this.chunkWithRoom(length);
-    chunk.used += chunk.buf.write(text, chunk.used);
-    chunk.ends.push(chunk.used);
     this.scheduleFlush();
   }
 
@@ -377,11 +390,4 @@ export class RespPublisher {
     this.currentStatus = status;
     this.opts.onStatus(status);
   }
-}
-
-/** One command as a RESP array of bulk strings. */
-function encodeCommand(args: readonly string[]): string {
-  let text = `*${args.length}\r\n`;
-  for (const a of args) text += `$${Buffer.byteLength(a)}\r\n${a}\r\n`;
-  return text;
 }
