@@ -12,6 +12,7 @@ import { freePort } from '@walcast/local-services';
 import { patternForAll } from '@walcast/protocol';
 import { INGESTER_ENTRY, spawnService, type ServiceProcess } from '@walcast/test-utils';
 import { PUBLICATION, query } from './ingest-workload';
+import { RedisMessageCounter } from './redis-message-counter';
 import { profileArgs } from './servers';
 import { epochMs, pollUntil, procCpuSeconds, sleep } from './util';
 
@@ -43,29 +44,14 @@ export async function startIngester(
 }
 
 /** Counts the table changes arriving on Redis (one pattern subscription, as a gateway with `realtime:*`). */
-class RowCounter {
-  received = 0;
-  firstAt = NaN;
-  lastAt = NaN;
+function startCounter(redisUrl: string): Promise<RedisMessageCounter> {
+  return RedisMessageCounter.start(redisUrl, patternForAll());
+}
 
-  private constructor(private readonly sub: Redis) {
-    sub.on('pmessageBuffer', () => {
-      this.lastAt = epochMs();
-      if (this.received++ === 0) this.firstAt = this.lastAt;
-    });
-  }
-
-  static async start(redisUrl: string): Promise<RowCounter> {
-    const sub = new Redis(redisUrl, { lazyConnect: true });
-    await sub.connect();
-    const counter = new RowCounter(sub);
-    await sub.psubscribe(patternForAll());
-    return counter;
-  }
-
-  close(): void {
-    this.sub.disconnect();
-  }
+/** CPU seconds this (the driver) process used since `from` (counting is most of it). */
+function driverCpuSeconds(from: NodeJS.CpuUsage): number {
+  const used = process.cpuUsage(from);
+  return (used.user + used.system) / 1e6;
 }
 
 /** Redis's own CPU time (main and I/O threads), from INFO. */
@@ -89,6 +75,8 @@ export interface IngesterRun {
   cpuS: number;
   /** Redis's CPU seconds over the same span. */
   redisCpuS: number;
+  /** The driver's (the counting subscriber's) CPU seconds over the same span. */
+  counterCpuS: number;
 }
 
 export interface IngesterTarget {
@@ -103,7 +91,11 @@ function ingesterEnv(target: IngesterTarget): Record<string, string> {
   return { SLOT_NAME: target.slot, HISTORY: String(target.history) };
 }
 
-async function untilAllRows(counter: RowCounter, ingester: ServiceProcess, rows: number): Promise<void> {
+async function untilAllRows(
+  counter: RedisMessageCounter,
+  ingester: ServiceProcess,
+  rows: number,
+): Promise<void> {
   const done = await pollUntil(
     () => counter.received >= rows || !ingester.isRunning(),
     CONSUMER_TIMEOUT_MS,
@@ -116,8 +108,9 @@ async function untilAllRows(counter: RowCounter, ingester: ServiceProcess, rows:
 
 /** Cold: the clock starts just before the ingester is spawned, with the workload already in the slot. */
 export async function timeIngesterCold(target: IngesterTarget): Promise<IngesterRun> {
-  const counter = await RowCounter.start(target.redisUrl);
+  const counter = await startCounter(target.redisUrl);
   const redis0 = await redisCpuSeconds(target.redisUrl);
+  const driver0 = process.cpuUsage();
   const t0 = epochMs();
   const ingester = await startIngester(target.pgUrl, target.redisUrl, ingesterEnv(target), profileArgs());
   try {
@@ -126,6 +119,7 @@ export async function timeIngesterCold(target: IngesterTarget): Promise<Ingester
       ms: counter.lastAt - t0,
       firstMs: counter.firstAt - t0,
       cpuS: procCpuSeconds(ingester.pid),
+      counterCpuS: driverCpuSeconds(driver0),
       redisCpuS: (await redisCpuSeconds(target.redisUrl)) - redis0,
     };
   } finally {
@@ -144,17 +138,19 @@ export async function timeIngesterWarm(
   write: () => Promise<number>,
 ): Promise<IngesterRun> {
   const ingester = await startIngester(target.pgUrl, target.redisUrl, ingesterEnv(target), profileArgs());
-  const counter = await RowCounter.start(target.redisUrl);
+  const counter = await startCounter(target.redisUrl);
   try {
     await ingester.waitForReady();
     const cpu0 = procCpuSeconds(ingester.pid);
     const redis0 = await redisCpuSeconds(target.redisUrl);
+    const driver0 = process.cpuUsage();
     const t0 = await write();
     await untilAllRows(counter, ingester, target.rows);
     return {
       ms: counter.lastAt - t0,
       firstMs: counter.firstAt - t0,
       cpuS: procCpuSeconds(ingester.pid) - cpu0,
+      counterCpuS: driverCpuSeconds(driver0),
       redisCpuS: (await redisCpuSeconds(target.redisUrl)) - redis0,
     };
   } finally {

@@ -81,7 +81,8 @@ function target(ctx: Context, history: boolean) {
 function describe(run: IngesterRun): string {
   return (
     `${run.ms.toFixed(0)} ms (first row at ${run.firstMs.toFixed(0)} ms, ` +
-    `${run.cpuS.toFixed(2)} CPU-s, Redis ${run.redisCpuS.toFixed(2)} CPU-s)`
+    `${run.cpuS.toFixed(2)} CPU-s, Redis ${run.redisCpuS.toFixed(2)} CPU-s, ` +
+    `counter ${run.counterCpuS.toFixed(2)} CPU-s)`
   );
 }
 
