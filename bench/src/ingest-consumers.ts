@@ -5,7 +5,7 @@
  * as a user runs it.
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { rmSync, statSync } from 'node:fs';
+import { closeSync, openSync, readSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { freePort } from '@walcast/local-services';
@@ -211,8 +211,9 @@ export async function timeRecvlogicalCold(
 /**
  * Warm: `pg_recvlogical` streaming into a file (on tmpfs) before the workload is written. It has
  * no end position to stop at, so the end is the file's last write: once its size stops growing,
- * `expectedBytes()` (what it must hold, from the SQL decoding of a twin slot) is checked, and the
- * file's modification time is the moment its last byte arrived. Returns ms from the clock's start.
+ * the file is checked against `expected()` (from the SQL decoding of a twin slot: at least its
+ * bytes, ending with its last COMMIT), and the file's modification time is the moment its last byte
+ * arrived. Returns ms from the clock's start.
  */
 export async function timeRecvlogicalWarm(
   bin: string,
@@ -220,7 +221,7 @@ export async function timeRecvlogicalWarm(
   slot: string,
   dir: string,
   write: () => Promise<number>,
-  expectedBytes: () => Promise<number>,
+  expected: () => Promise<{ outputBytes: number; lastMessage: Buffer }>,
 ): Promise<number> {
   const out = join(dir, `${slot}.out`);
   rmSync(out, { force: true }); // pg_recvlogical appends
@@ -231,14 +232,29 @@ export async function timeRecvlogicalWarm(
       throw new Error(`pg_recvlogical did not start streaming from ${slot}`);
     const t0 = await write();
     await untilStable(out);
-    const expected = await expectedBytes();
-    const complete = await pollUntil(() => sizeOf(out) >= expected, CONSUMER_TIMEOUT_MS, 5);
-    if (!complete || sizeOf(out) !== expected)
-      throw new Error(`pg_recvlogical wrote ${sizeOf(out)} bytes, expected ${expected}`);
+    const { outputBytes, lastMessage } = await expected();
+    const isComplete = (): boolean => sizeOf(out) >= outputBytes && endsWith(out, lastMessage);
+    if (!(await pollUntil(isComplete, CONSUMER_TIMEOUT_MS, 5)))
+      throw new Error(
+        `pg_recvlogical wrote ${sizeOf(out)} bytes without the last commit (${outputBytes} expected)`,
+      );
     return statSync(out).mtimeMs - t0;
   } finally {
     child.kill('SIGINT');
     await exited;
+  }
+}
+
+function endsWith(file: string, tail: Buffer): boolean {
+  const size = sizeOf(file);
+  if (size < tail.length) return false;
+  const fd = openSync(file, 'r');
+  try {
+    const last = Buffer.alloc(tail.length);
+    readSync(fd, last, 0, tail.length, size - tail.length);
+    return last.equals(tail);
+  } finally {
+    closeSync(fd);
   }
 }
 

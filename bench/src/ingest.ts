@@ -28,6 +28,7 @@ import {
   decodeWithSql,
   dropBaselineSlots,
   emptyTable,
+  expectedRecvOutput,
   recreateBaselineSlots,
   setupSchema,
   writeWorkload,
@@ -134,9 +135,9 @@ async function runWarm(ctx: Context, workload: Workload, rep: number): Promise<W
         ctx.dir,
         writer(url, workload),
         async () => {
-          const decoded = await decodeWithSql(url, 'b_sql');
+          const decoded = await expectedRecvOutput(url, 'b_sql');
           if (decoded.inserts !== ROWS) throw new Error(`SQL decode saw ${decoded.inserts} inserts`);
-          return decoded.outputBytes;
+          return decoded;
         },
       );
       await dropBaselineSlots(url);
