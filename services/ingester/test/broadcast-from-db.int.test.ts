@@ -111,7 +111,10 @@ describe('realtime.send', () => {
     const payload = JSON.parse(msg!.payloadText) as { a: number; id: string };
     expect(payload.a).toBe(1);
     expect(payload.id).toMatch(UUID);
-    expect(msg!.header.meta).toEqual({ id: payload.id });
+    expect(msg!.header.meta).toEqual({
+      id: payload.id,
+      position: expect.stringMatching(/^[0-9A-F]{16}-[0-9A-F]{8}$/),
+    });
     const [row] = await sql(
       backends.pg.url,
       `select id::text, extension, private from realtime.messages where topic = 'room1'`,
@@ -126,7 +129,7 @@ describe('realtime.send', () => {
     const [msg] = tap.of('lobby');
     expect(msg!.isPrivate).toBe(false);
     expect(JSON.parse(msg!.payloadText)).toEqual({ id, b: [1, 2] });
-    expect(msg!.header.meta).toEqual({ id });
+    expect(msg!.header.meta).toEqual({ id, position: expect.stringMatching(/^[0-9A-F]{16}-[0-9A-F]{8}$/) });
   });
 
   it('delivers the messages of one transaction in the order they were sent, and replay reads them in that order', async () => {
@@ -228,7 +231,10 @@ describe('realtime.broadcast_changes', () => {
       id: del!['id'],
     });
     for (const [i, p] of [ins, upd, del].entries())
-      expect(tap.of('todos:7')[i]!.header.meta).toEqual({ id: p!['id'] });
+      expect(tap.of('todos:7')[i]!.header.meta).toEqual({
+        id: p!['id'],
+        position: expect.stringMatching(/^[0-9A-F]{16}-[0-9A-F]{8}$/),
+      });
   });
 
   it('refuses a statement-level call', async () => {

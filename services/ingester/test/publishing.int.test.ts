@@ -59,7 +59,8 @@ describe('publishing changes to Redis', () => {
       expect(m.channel).toBe(topicForTable('public', 'things'));
       expect(m.channel).toBe(topicForTable('public', 'things'));
       // Exactly these fields: the primary key columns and the publish time included.
-      expect(Object.keys(m.header).sort()).toEqual(['lsn', 'pk', 'seq', 'src', 'ts', 'type', 'v']);
+      expect(Object.keys(m.header).sort()).toEqual(['lsn', 'pk', 'pos', 'seq', 'src', 'ts', 'type', 'v']);
+      expect(m.header.pos).toMatch(/^[0-9A-F]{16}-[0-9A-F]{8}$/);
       expect(m.header.pk).toEqual(['id']);
       expect(Math.abs(m.header.ts! - Date.now())).toBeLessThan(10_000);
       expect(m.header.v).toBe(1);
