@@ -1,278 +1,250 @@
 /**
- * Ingest: rows/s from commit to Redis, replaying a backlog. The ingester's slot (`walcast`) and the
- * baselines' slots exist before the workload is written; the workload is written while nothing reads
- * (postgres.js, which can only stream from its own new temporary slot, is subscribed and paused);
- * then each consumer drains its own slot and is timed. Same WAL for all consumers.
+ * Ingest: rows/s from commit to Redis for 200k rows, written as one transaction or as 200k
+ * single-row transactions, by the ingester with its change history on (the default) and off, beside
+ * `pg_recvlogical`, PostgreSQL's own decoding and postgres.js, all in the same run on the same WAL.
+ *
+ * Cold: every consumer's slot exists before the workload is written, nothing reads while it is
+ * written, then each consumer is started in turn and drains its slot (the ingester's time includes
+ * its start-up). Warm: the consumer is running and streaming when the workload is written, as a
+ * user runs it; each consumer gets its own copy of the workload. Knobs: INGEST_MODES (cold,warm),
+ * INGEST_SHAPES (one-tx,many-tx), INGEST_REPEATS (3).
  */
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
-import { Client } from 'pg';
-import { LocalPostgres, LocalRedis, findPostgresBinDir, freePort } from '@walcast/local-services';
-import { patternForAll } from '@walcast/protocol';
-import { INGESTER_ENTRY, spawnService, type ServiceProcess } from '@walcast/test-utils';
-import { epochMs, median, nowMs, pollUntil, procCpuSeconds, type ResultRow } from './util';
+import { LocalPostgres, LocalRedis, findPostgresBinDir } from '@walcast/local-services';
+import {
+  startIngester,
+  startPostgresJs,
+  timeIngesterCold,
+  timeIngesterWarm,
+  timePostgresJs,
+  timeRecvlogicalCold,
+  timeRecvlogicalWarm,
+  type IngesterRun,
+} from './ingest-consumers';
+import {
+  advanceSlots,
+  decodeWithSql,
+  dropBaselineSlots,
+  emptyTable,
+  expectedRecvOutput,
+  recreateBaselineSlots,
+  setupSchema,
+  writeWorkload,
+  type Workload,
+} from './ingest-workload';
+import { median, nowMs, type ResultRow } from './util';
 
-export const ROWS = 200_000;
-const REPEATS = 3;
-const CONSUMER_TIMEOUT_MS = 180_000;
-const PUBLICATION = 'supabase_realtime';
-const PGOUTPUT_OPTS = `'proto_version','1','publication_names','${PUBLICATION}'`;
+const ROWS = 200_000;
+const REPEATS = Number(process.env['INGEST_REPEATS'] ?? '3');
+const MODES = (process.env['INGEST_MODES'] ?? 'cold,warm').split(',');
+const SHAPES = (process.env['INGEST_SHAPES'] ?? 'one-tx,many-tx').split(',') as Workload[];
+/** The ingester's slots: one per history setting, so both read the same WAL. */
+const SLOTS = { on: 'walcast', off: 'walcast_nohist' } as const;
+/** Most rows/s history may cost: the ingester with it keeps at least this share of its rate without. */
+const HISTORY_TARGET = 0.85;
 
-type Workload = 'one-tx' | 'many-tx';
+interface Context {
+  pg: LocalPostgres;
+  redis: LocalRedis;
+  recvlogical: string;
+  /** Where warm `pg_recvlogical` writes (tmpfs when there is one). */
+  dir: string;
+}
 
-interface RunResult {
+interface ColdRun {
   workloadMs: number;
-  ingesterMs: number;
-  ingesterFirstMs: number;
-  ingesterCpuS: number;
+  on: IngesterRun;
+  off: IngesterRun;
   sqlMs: number;
   recvMs: number;
   pgjsMs: number;
   pgjsCpuS: number;
 }
 
-async function query(url: string, text: string): Promise<Array<Record<string, unknown>>> {
-  const c = new Client({ connectionString: url });
-  await c.connect();
-  try {
-    return (await c.query(text)).rows;
-  } finally {
-    await c.end();
-  }
+interface WarmRun {
+  on: IngesterRun;
+  off: IngesterRun;
+  recvMs: number;
 }
 
-const COLS = 'n, s, j, ts, b, num, arr, big';
-const VALUES_G = `g, 'row ' || g, jsonb_build_object('k', g, 'tag', 'bench'), now(), g % 2 = 0, g / 7.0, array['a', g::text], g * 1000`;
-
-async function setupSchema(url: string): Promise<void> {
-  await query(
-    url,
-    `create table t (id bigserial primary key, n int, s text, j jsonb, ts timestamptz, b bool,
-       num numeric(10,2), arr text[], big bigint, bin bytea);
-     create table flushmark (id int);
-     create publication ${PUBLICATION} for table t;
-     create procedure insert_many(cnt int) language plpgsql as $$
-     begin
-       for g in 1..cnt loop
-         insert into t (${COLS}) values (${VALUES_G});
-         commit;
-       end loop;
-     end $$;`,
-  );
-}
-
-function ingesterEnv(pgUrl: string, redisUrl: string, healthPort: number): Record<string, string> {
+function target(ctx: Context, history: boolean) {
   return {
-    DATABASE_URL: pgUrl,
-    REDIS_URL: redisUrl,
-    SLOT_NAME: 'walcast',
-    PUBLICATION,
-    HEALTH_PORT: String(healthPort),
-    LOG_LEVEL: 'warn',
-    RECONNECT_MAX_DELAY: '1s',
+    pgUrl: ctx.pg.url,
+    redisUrl: ctx.redis.url,
+    slot: history ? SLOTS.on : SLOTS.off,
+    history,
+    rows: ROWS,
   };
 }
 
-export async function startIngester(
-  pgUrl: string,
-  redisUrl: string,
-  env: Record<string, string> = {},
-): Promise<ServiceProcess> {
-  const healthPort = await freePort();
-  return spawnService({
-    name: 'ingester',
-    entry: INGESTER_ENTRY,
-    env: { ...ingesterEnv(pgUrl, redisUrl, healthPort), ...env },
-    readyUrl: `http://127.0.0.1:${healthPort}/readyz`,
-  });
-}
-
-/** Resolves with the child's next IPC message of `type`; rejects on an 'error' message, exit or timeout. */
-function nextMessage(child: ChildProcess, type: string, timeoutMs: number): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => done(new Error(`no ${type} within ${timeoutMs} ms`)), timeoutMs);
-    const onMessage = (m: Record<string, unknown>): void => {
-      if (m['type'] === 'error') done(new Error(String(m['message'])));
-      else if (m['type'] === type) done(null, m);
-    };
-    const onExit = (code: number | null): void => done(new Error(`exited with ${code} before ${type}`));
-    function done(err: Error | null, m?: Record<string, unknown>): void {
-      clearTimeout(timer);
-      child.off('message', onMessage);
-      child.off('exit', onExit);
-      if (err) reject(err);
-      else resolve(m!);
-    }
-    child.on('message', onMessage);
-    child.once('exit', onExit);
-  });
-}
-
-/**
- * postgres.js `subscribe` can only read WAL written after it connected (its slot is temporary and
- * created at the current position), so it subscribes before the workload, is paused with SIGSTOP
- * while the workload is written, and is timed from SIGCONT to its last row.
- */
-async function startPostgresJs(url: string): Promise<ChildProcess> {
-  const child = fork(join(__dirname, 'baselines', 'postgresjs-subscriber.js'), [], {
-    env: { PATH: process.env['PATH'] ?? '', DATABASE_URL: url, PUBLICATION, ROWS: String(ROWS) },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  await nextMessage(child, 'ready', 30_000);
-  child.kill('SIGSTOP');
-  return child;
-}
-
-async function timePostgresJs(child: ChildProcess): Promise<{ ms: number; cpuS: number }> {
-  try {
-    const done = nextMessage(child, 'done', CONSUMER_TIMEOUT_MS);
-    const t0 = epochMs();
-    child.kill('SIGCONT');
-    const m = await done;
-    return { ms: Number(m['at']) - t0, cpuS: Number(m['cpuS']) };
-  } finally {
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGKILL');
-    await exited;
-  }
-}
-
-async function runOnce(
-  pg: LocalPostgres,
-  redis: LocalRedis,
-  recvlogical: string,
-  workload: Workload,
-): Promise<RunResult> {
-  const url = pg.url;
-  // 1. Fresh table; every slot starts after the truncate.
-  await query(url, `truncate t`);
-  await query(
-    url,
-    `select pg_replication_slot_advance('walcast', greatest(pg_current_wal_lsn(), confirmed_flush_lsn))
-       from pg_replication_slots where slot_name = 'walcast'`,
+function describe(run: IngesterRun): string {
+  return (
+    `${run.ms.toFixed(0)} ms (first row at ${run.firstMs.toFixed(0)} ms, ` +
+    `${run.cpuS.toFixed(2)} CPU-s, Redis ${run.redisCpuS.toFixed(2)} CPU-s, ` +
+    `counter ${run.counterCpuS.toFixed(2)} CPU-s)`
   );
-  await query(
-    url,
-    `select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name like 'b\\_%'`,
-  );
-  await query(
-    url,
-    `select pg_create_logical_replication_slot('b_sql', 'pgoutput'), pg_create_logical_replication_slot('b_recv', 'pgoutput')`,
-  );
+}
 
-  const pgjs = await startPostgresJs(url);
-
-  // 2. The workload, with nobody reading (postgres.js is stopped).
+async function runCold(ctx: Context, workload: Workload, rep: number): Promise<ColdRun> {
+  const url = ctx.pg.url;
+  await emptyTable(url);
+  await advanceSlots(url, [SLOTS.on, SLOTS.off]);
+  await recreateBaselineSlots(url, ['b_sql', 'b_recv']);
+  const pgjs = await startPostgresJs(url, ROWS);
   const w0 = nowMs();
-  const c = new Client({ connectionString: url });
-  await c.connect();
-  try {
-    if (workload === 'one-tx') {
-      await c.query(`insert into t (${COLS}) select ${VALUES_G} from generate_series(1, ${ROWS}) g`);
-    } else {
-      await c.query(`set synchronous_commit = off`);
-      await c.query(`call insert_many(${ROWS})`);
-      // a synchronous commit flushes all WAL before it, so every consumer can read to the end
-      await c.query(`set synchronous_commit = on`);
-      await c.query(`insert into flushmark values (1)`);
-    }
-  } finally {
-    await c.end();
-  }
+  await writeWorkload(url, workload, ROWS);
   const workloadMs = nowMs() - w0;
-
-  // 3a. Baseline: postgres.js subscribe, resumed.
   const pgjsRun = await timePostgresJs(pgjs);
+  // Alternate which history setting goes first: the second finds the WAL in the page cache too.
+  const first = rep % 2 === 0;
+  const a = await timeIngesterCold(target(ctx, first));
+  const b = await timeIngesterCold(target(ctx, !first));
+  const sql0 = nowMs();
+  const decoded = await decodeWithSql(url, 'b_sql');
+  const sqlMs = nowMs() - sql0;
+  if (decoded.inserts !== ROWS) throw new Error(`SQL decode saw ${decoded.inserts} inserts`);
+  const recvMs = await timeRecvlogicalCold(ctx.recvlogical, url, 'b_recv', decoded.lastLsn);
+  await dropBaselineSlots(url);
+  const [on, off] = first ? [a, b] : [b, a];
+  return { workloadMs, on, off, sqlMs, recvMs, pgjsMs: pgjsRun.ms, pgjsCpuS: pgjsRun.cpuS };
+}
 
-  // 3. walcast: spawn the ingester, count rows arriving on Redis.
-  const sub = new Redis(redis.url, { lazyConnect: true });
-  await sub.connect();
-  let received = 0;
-  let firstAt = NaN;
-  sub.on('pmessageBuffer', () => {
-    if (received === 0) firstAt = nowMs();
-    received++;
-  });
-  await sub.psubscribe(patternForAll());
-  const i0 = nowMs();
-  const ingester = await startIngester(url, redis.url);
-  let ingesterMs = NaN;
-  let ingesterCpuS = NaN;
-  try {
-    const done = await pollUntil(() => received >= ROWS || !ingester.isRunning(), CONSUMER_TIMEOUT_MS, 2);
-    if (!done || received < ROWS) {
-      throw new Error(`ingester: ${received}/${ROWS} rows on Redis\n${ingester.tail()}`);
-    }
-    ingesterMs = nowMs() - i0;
-    ingesterCpuS = procCpuSeconds(ingester.pid);
-  } finally {
-    await ingester.stop();
-    sub.disconnect();
-  }
-  if (received !== ROWS) console.warn(`  note: ${received} messages on Redis for ${ROWS} rows`);
-
-  // 4. Baseline: server-side decoding only, timed in SQL.
-  const s0 = nowMs();
-  const [row] = await query(
-    url,
-    `select count(*) filter (where get_byte(data, 0) = 73) as inserts, max(lsn)::text as last
-       from pg_logical_slot_get_binary_changes('b_sql', NULL, NULL, ${PGOUTPUT_OPTS})`,
-  );
-  const sqlMs = nowMs() - s0;
-  if (Number(row?.['inserts']) !== ROWS)
-    throw new Error(`SQL decode saw ${String(row?.['inserts'])} inserts`);
-  const endLsn = String(row?.['last']);
-
-  // 5. Baseline: pg_recvlogical + pgoutput to /dev/null, until the last commit's LSN.
-  const r0 = nowMs();
-  await new Promise<void>((resolve, reject) => {
-    const child = spawn(
-      recvlogical,
-      [
-        '-d',
-        url,
-        '--slot',
-        'b_recv',
-        '--start',
-        '--no-loop',
-        '-f',
-        '/dev/null',
-        '--plugin=pgoutput',
-        '-o',
-        'proto_version=1',
-        '-o',
-        `publication_names=${PUBLICATION}`,
-        `--endpos=${endLsn}`,
-      ],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    let err = '';
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), CONSUMER_TIMEOUT_MS);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      if (code === 0) resolve();
-      else reject(new Error(`pg_recvlogical exited ${code}: ${err}`));
-    });
-  });
-  const recvMs = nowMs() - r0;
-
-  await query(
-    url,
-    `select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name like 'b\\_%'`,
-  );
-  return {
-    workloadMs,
-    ingesterMs,
-    ingesterFirstMs: firstAt - i0,
-    ingesterCpuS,
-    sqlMs,
-    recvMs,
-    pgjsMs: pgjsRun.ms,
-    pgjsCpuS: pgjsRun.cpuS,
+/** The workload, returning when the clock starts: one transaction's commit, or the first of many. */
+function writer(url: string, workload: Workload): () => Promise<number> {
+  return async () => {
+    const times = await writeWorkload(url, workload, ROWS);
+    return workload === 'one-tx' ? times.commitAt : times.startAt;
   };
+}
+
+async function runWarm(ctx: Context, workload: Workload, rep: number): Promise<WarmRun> {
+  const url = ctx.pg.url;
+  const timed: Partial<WarmRun> = {};
+  const consumers = ['on', 'off', 'recv'] as const;
+  for (let i = 0; i < consumers.length; i++) {
+    const consumer = consumers[(i + rep) % consumers.length]!;
+    await emptyTable(url);
+    if (consumer === 'recv') {
+      await recreateBaselineSlots(url, ['b_sql', 'b_recv']);
+      timed.recvMs = await timeRecvlogicalWarm(
+        ctx.recvlogical,
+        url,
+        'b_recv',
+        ctx.dir,
+        writer(url, workload),
+        async () => {
+          const decoded = await expectedRecvOutput(url, 'b_sql');
+          if (decoded.inserts !== ROWS) throw new Error(`SQL decode saw ${decoded.inserts} inserts`);
+          return decoded;
+        },
+      );
+      await dropBaselineSlots(url);
+    } else {
+      const history = consumer === 'on';
+      await advanceSlots(url, [history ? SLOTS.on : SLOTS.off]);
+      timed[consumer] = await timeIngesterWarm(target(ctx, history), writer(url, workload));
+    }
+  }
+  return timed as WarmRun;
+}
+
+const rate = (ms: number): number => ROWS / (ms / 1000);
+
+function row(
+  benchmark: string,
+  samples: number[],
+  baselineName: string,
+  baselineSamples: number[],
+  note?: string,
+): ResultRow {
+  return {
+    benchmark,
+    unit: 'rows/s',
+    figure: median(samples),
+    baselineName,
+    baseline: median(baselineSamples),
+    samples,
+    baselineSamples,
+    ...(note ? { note } : {}),
+  };
+}
+
+function historyNote(on: number[], off: number[]): string {
+  const share = median(on) / median(off);
+  const cost = share < 1 ? `${((1 - share) * 100).toFixed(1)}% fewer rows/s` : 'no fewer rows/s';
+  return `history on: ${cost}; target ≤ 15%: ${share >= HISTORY_TARGET ? 'met' : 'missed'}`;
+}
+
+function coldRows(label: string, runs: ColdRun[], recvTarget: string): ResultRow[] {
+  const on = runs.map((x) => rate(x.on.ms));
+  const off = runs.map((x) => rate(x.off.ms));
+  const recv = runs.map((x) => rate(x.recvMs));
+  const name = `ingest ${label}, cold start, commit→Redis`;
+  return [
+    row(`${name}, history on`, on, 'the same, history off', off, historyNote(on, off)),
+    row(`${name}, history on`, on, 'pg_recvlogical pgoutput → /dev/null', recv, recvTarget),
+    row(`${name}, history off`, off, 'pg_recvlogical pgoutput → /dev/null', recv),
+    row(
+      `${name}, history on`,
+      on,
+      'pg_logical_slot_get_binary_changes (server only)',
+      runs.map((x) => rate(x.sqlMs)),
+    ),
+    row(
+      `${name}, history on`,
+      on,
+      'postgres.js `subscribe`, connected, from SIGCONT',
+      runs.map((x) => rate(x.pgjsMs)),
+      'target ≥ 1.3×',
+    ),
+  ];
+}
+
+function warmRows(label: string, runs: WarmRun[], recvTarget: string): ResultRow[] {
+  const on = runs.map((x) => rate(x.on.ms));
+  const off = runs.map((x) => rate(x.off.ms));
+  const recv = runs.map((x) => rate(x.recvMs));
+  const name = `ingest ${label}, warm (already streaming), commit→Redis`;
+  return [
+    row(`${name}, history on`, on, 'the same, history off', off, historyNote(on, off)),
+    row(`${name}, history on`, on, 'pg_recvlogical, already streaming', recv, recvTarget),
+    row(`${name}, history off`, off, 'pg_recvlogical, already streaming', recv),
+  ];
+}
+
+async function benchShape(ctx: Context, workload: Workload): Promise<ResultRow[]> {
+  const label = workload === 'one-tx' ? '1 × 200k-row tx' : '200k × 1-row tx';
+  const recvTarget = workload === 'one-tx' ? 'target ≥ 1.0×' : 'target ≥ 1.3×';
+  const rows: ResultRow[] = [];
+  if (MODES.includes('cold')) {
+    const runs: ColdRun[] = [];
+    for (let r = 0; r < REPEATS; r++) {
+      const x = await runCold(ctx, workload, r);
+      runs.push(x);
+      console.log(
+        `  ingest ${workload} cold #${r + 1}: workload ${x.workloadMs.toFixed(0)} ms; ` +
+          `history on ${describe(x.on)}; history off ${describe(x.off)}; SQL decode ${x.sqlMs.toFixed(0)} ms; ` +
+          `pg_recvlogical ${x.recvMs.toFixed(0)} ms; postgres.js ${x.pgjsMs.toFixed(0)} ms ` +
+          `(${x.pgjsCpuS.toFixed(2)} CPU-s since subscribing)`,
+      );
+    }
+    rows.push(...coldRows(label, runs, 'target ≥ 1.0×'));
+  }
+  if (MODES.includes('warm')) {
+    const runs: WarmRun[] = [];
+    for (let r = 0; r < REPEATS; r++) {
+      const x = await runWarm(ctx, workload, r);
+      runs.push(x);
+      console.log(
+        `  ingest ${workload} warm #${r + 1}: history on ${describe(x.on)}; history off ${describe(x.off)}; ` +
+          `pg_recvlogical ${x.recvMs.toFixed(0)} ms`,
+      );
+    }
+    rows.push(...warmRows(label, runs, recvTarget));
+  }
+  return rows;
 }
 
 export async function benchIngest(): Promise<ResultRow[]> {
@@ -280,66 +252,23 @@ export async function benchIngest(): Promise<ResultRow[]> {
     settings: { shared_buffers: '512MB', logical_decoding_work_mem: '64MB', max_wal_size: '4GB' },
   });
   const redis = await LocalRedis.start();
-  const rows: ResultRow[] = [];
+  const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'walcast-bench-ingest-'));
   try {
     const recvlogical = join(findPostgresBinDir() ?? '/usr/bin', 'pg_recvlogical');
     await setupSchema(pg.url);
-    // The ingester creates its slot when missing: start it once, wait until ready, stop it.
-    const first = await startIngester(pg.url, redis.url);
-    await first.waitForReady();
-    await first.stop();
-
-    for (const workload of ['one-tx', 'many-tx'] as const) {
-      const runs: RunResult[] = [];
-      for (let r = 0; r < REPEATS; r++) {
-        const res = await runOnce(pg, redis, recvlogical, workload);
-        runs.push(res);
-        console.log(
-          `  ingest ${workload} #${r + 1}: workload ${res.workloadMs.toFixed(0)} ms; ingester ${res.ingesterMs.toFixed(0)} ms ` +
-            `(first row at ${res.ingesterFirstMs.toFixed(0)} ms, ${res.ingesterCpuS.toFixed(2)} CPU-s); ` +
-            `SQL decode ${res.sqlMs.toFixed(0)} ms; pg_recvlogical ${res.recvMs.toFixed(0)} ms; ` +
-            `postgres.js ${res.pgjsMs.toFixed(0)} ms (${res.pgjsCpuS.toFixed(2)} CPU-s since subscribing)`,
-        );
-      }
-      const rate = (ms: number): number => ROWS / (ms / 1000);
-      const ing = runs.map((x) => rate(x.ingesterMs));
-      const recv = runs.map((x) => rate(x.recvMs));
-      const sqlRates = runs.map((x) => rate(x.sqlMs));
-      const pgjsRates = runs.map((x) => rate(x.pgjsMs));
-      const label = workload === 'one-tx' ? '1 × 200k-row tx' : '200k × 1-row tx';
-      rows.push({
-        benchmark: `ingest ${label}, commit→Redis`,
-        unit: 'rows/s',
-        figure: median(ing),
-        baselineName: 'pg_recvlogical pgoutput → /dev/null',
-        baseline: median(recv),
-        samples: ing,
-        baselineSamples: recv,
-        note: 'target ≥ 1.0×',
-      });
-      rows.push({
-        benchmark: `ingest ${label}, commit→Redis`,
-        unit: 'rows/s',
-        figure: median(ing),
-        baselineName: 'pg_logical_slot_get_binary_changes (server only)',
-        baseline: median(sqlRates),
-        samples: ing,
-        baselineSamples: sqlRates,
-      });
-      rows.push({
-        benchmark: `ingest ${label}, commit→Redis`,
-        unit: 'rows/s',
-        figure: median(ing),
-        baselineName: 'postgres.js `subscribe`, connected, from SIGCONT',
-        baseline: median(pgjsRates),
-        samples: ing,
-        baselineSamples: pgjsRates,
-        note: 'target ≥ 1.3×',
-      });
+    // The ingester creates its slot when missing: start it once per slot, wait until ready, stop it.
+    for (const slot of Object.values(SLOTS)) {
+      const first = await startIngester(pg.url, redis.url, { SLOT_NAME: slot });
+      await first.waitForReady();
+      await first.stop();
     }
+    const ctx: Context = { pg, redis, recvlogical, dir };
+    const rows: ResultRow[] = [];
+    for (const workload of SHAPES) rows.push(...(await benchShape(ctx, workload)));
+    return rows;
   } finally {
+    rmSync(dir, { recursive: true, force: true });
     await pg.destroy().catch(() => undefined);
     await redis.destroy().catch(() => undefined);
   }
-  return rows;
 }

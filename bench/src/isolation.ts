@@ -17,7 +17,7 @@
 import { Client } from 'pg';
 import { LocalPostgres, LocalRedis } from '@walcast/local-services';
 import { PhoenixTestClient, type ServiceProcess } from '@walcast/test-utils';
-import { startIngester } from './ingest';
+import { startIngester } from './ingest-consumers';
 import { startGateway, type Server } from './servers';
 import { median, nowMs, pollUntil, type ResultRow } from './util';
 

@@ -20,7 +20,7 @@
 import { Redis } from 'ioredis';
 import { Client } from 'pg';
 import { LocalPostgres, LocalRedis, freePort } from '@walcast/local-services';
-import { startIngester } from './ingest';
+import { startIngester } from './ingest-consumers';
 import { ClientFleet } from './load-clients';
 import { startGateway, type Server } from './servers';
 import { bound, bucketPercentile, scrapeHistogram, sumBuckets, type Buckets } from './stage-metrics';

@@ -2,8 +2,12 @@
  * Collects the history writes of one event-loop turn into one APPEND_SCRIPT call (history-scripts.ts):
  * one command, one reply and one Lua call for a whole batch instead of one per change. Each write's
  * promise settles with the batch's reply.
+ *
+ * The script's arguments are encoded as RESP as changes arrive (resp-buffer.ts), the stream keys
+ * and the per-change arguments in two buffers, since all keys come before all arguments.
  */
 import { HISTORY_START_KEY, historyKeyFor } from '@walcast/protocol';
+import { RespBuffer, encodeBulk } from './resp-buffer';
 
 /** Where a published change goes in its table's history. */
 export interface HistoryEntry {
@@ -17,17 +21,35 @@ interface Waiter {
   reject(err: Error): void;
 }
 
+/** The encoded arguments of one batch's EVALSHA; valid until the batch is added to again. */
+export interface EncodedBatch {
+  /** Arguments of the command, the script's sha included. */
+  count: number;
+  /** Their RESP bulk strings, to be concatenated. */
+  parts: Buffer[];
+}
+
 /** Most changes in one batch, and most bytes of messages (Redis reads a command whole). */
 const MAX_BATCH = 1000;
 const MAX_BATCH_BYTES = 4 * 1024 * 1024;
 
+/** A topic's history key and the topic itself, as encoded bulk strings. */
+interface TopicBulks {
+  key: Buffer;
+  topic: Buffer;
+}
+
 export class HistoryBatch {
-  private keys: string[] = [];
-  private args: string[] = [];
+  private readonly keys = new RespBuffer();
+  private readonly args = new RespBuffer();
   private waiters: Waiter[] = [];
   private bytes = 0;
   private firstPosition = '';
   private lastPosition = '';
+  private readonly bulks = new Map<string, TopicBulks>();
+  private readonly startKey = encodeBulk(HISTORY_START_KEY);
+
+  constructor(private readonly sha: string) {}
 
   get size(): number {
     return this.waiters.length;
@@ -37,29 +59,43 @@ export class HistoryBatch {
   add(topic: string, message: string, entry: HistoryEntry, waiter: Waiter): boolean {
     if (this.waiters.length === 0) this.firstPosition = entry.position;
     this.lastPosition = entry.position;
-    this.keys.push(historyKeyFor(topic));
-    this.args.push(topic, entry.streamId, message);
+    let bulks = this.bulks.get(topic);
+    if (bulks === undefined) {
+      bulks = { key: encodeBulk(historyKeyFor(topic)), topic: encodeBulk(topic) };
+      this.bulks.set(topic, bulks);
+    }
+    this.keys.encoded(bulks.key, 1);
+    this.args.encoded(bulks.topic, 1);
+    this.args.bulk(entry.streamId);
+    this.args.bulk(message);
     this.waiters.push(waiter);
     this.bytes += message.length;
     return this.waiters.length >= MAX_BATCH || this.bytes >= MAX_BATCH_BYTES;
   }
 
-  /** The EVALSHA arguments after the script's sha, and the writes to settle with its reply; empties the batch. */
-  take(maxLen: number): { args: string[]; waiters: Waiter[] } {
-    const keys = [...this.keys, HISTORY_START_KEY];
-    const args = [
-      String(keys.length),
-      ...keys,
-      String(maxLen),
-      this.firstPosition,
-      this.lastPosition,
-      ...this.args,
-    ];
+  /**
+   * The batch's EVALSHA (its parts stay valid until the next {@link add}) and the writes to settle
+   * with its reply; empties the batch.
+   */
+  take(maxLen: number): { command: EncodedBatch; waiters: Waiter[] } {
+    const head = new RespBuffer(256);
+    head.bulk('EVALSHA');
+    head.bulk(this.sha);
+    head.bulk(String(this.keys.count + 1));
+    const middle = new RespBuffer(256);
+    middle.encoded(this.startKey, 1);
+    middle.bulk(String(maxLen));
+    middle.bulk(this.firstPosition);
+    middle.bulk(this.lastPosition);
+    const command: EncodedBatch = {
+      count: head.count + this.keys.count + middle.count + this.args.count,
+      parts: [head.view(), this.keys.view(), middle.view(), this.args.view()],
+    };
     const { waiters } = this;
-    this.keys = [];
-    this.args = [];
+    this.keys.clear();
+    this.args.clear();
     this.waiters = [];
     this.bytes = 0;
-    return { args, waiters };
+    return { command, waiters };
   }
 }

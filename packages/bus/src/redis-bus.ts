@@ -77,6 +77,8 @@ export function resubscribeBatches(names: readonly string[]): string[][] {
 }
 
 const retryStrategy = (attempt: number): number => jitteredBackoffMs(attempt, 100, 5000);
+/** History batches sent and unanswered before the next waits (see sendBatch). */
+const MAX_BATCHES_IN_FLIGHT = 2;
 const APPEND_SHA = scriptSha(APPEND_SCRIPT);
 const TRIM_SHA = scriptSha(TRIM_SCRIPT);
 
@@ -100,9 +102,11 @@ export class RedisBus implements Bus {
   /** Counts `sub`'s connections, so a restore overtaken by a newer reconnect stops. */
   private connection = 0;
   private readonly history: { maxLen: number } | null;
-  /** History writes of the current event-loop turn. */
-  private readonly batch = new HistoryBatch();
+  /** History writes not sent yet: those of the current event-loop turn, or held (see publish). */
+  private readonly batch = new HistoryBatch(APPEND_SHA);
   private batchScheduled = false;
+  /** Batches sent and not answered yet. */
+  private batchesInFlight = 0;
   /** Topics added to HISTORY_TOPICS_KEY on the current publishing connection. */
   private readonly indexed = new Set<string>();
 
@@ -226,18 +230,36 @@ export class RedisBus implements Bus {
         this.batchScheduled = true;
         setImmediate(() => {
           this.batchScheduled = false;
-          if (this.batch.size > 0) this.sendBatch();
+          if (this.batch.size > 0 && this.batchesInFlight < MAX_BATCHES_IN_FLIGHT) this.sendBatch();
         });
       }
     });
   }
 
+  /**
+   * Sends the batch. At the end of a turn a batch waits while {@link MAX_BATCHES_IN_FLIGHT} are
+   * unanswered, and goes when one is answered (or when it is full): under load a few large scripts
+   * instead of one per turn, each with its fixed cost in Redis; when idle, nothing waits. Redis has
+   * the next batch queued while it runs one.
+   */
   private sendBatch(): void {
-    const { args, waiters } = this.batch.take(this.history!.maxLen);
-    this.pub.command(['EVALSHA', APPEND_SHA, ...args]).then(
-      () => waiters.forEach((w) => w.resolve()),
-      (err: Error) => waiters.forEach((w) => w.reject(err)),
+    const { command, waiters } = this.batch.take(this.history!.maxLen);
+    this.batchesInFlight++;
+    this.pub.commandParts(command.count, command.parts).then(
+      () => {
+        this.batchAnswered();
+        waiters.forEach((w) => w.resolve());
+      },
+      (err: Error) => {
+        this.batchAnswered();
+        waiters.forEach((w) => w.reject(err));
+      },
     );
+  }
+
+  private batchAnswered(): void {
+    this.batchesInFlight--;
+    if (this.batch.size > 0 && !this.batchScheduled) this.sendBatch();
   }
 
   /**

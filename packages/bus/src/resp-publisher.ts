@@ -3,7 +3,7 @@
  * spends several microseconds of CPU per command (a Command object, a promise, argument
  * conversion, a string built per pipeline); here a PUBLISH is a few bytes copied into the current
  * output chunk, and every PUBLISH issued in one event-loop turn goes out in one socket write.
- * Imports only node:net and node:tls.
+ * Imports only node:net, node:tls and its RESP encoder and reply reader.
  *
  * Invariants:
  * - Replies arrive in command order (RESP2, no pub/sub on this connection), so the n-th reply
@@ -22,6 +22,8 @@
 import { createHash } from 'node:crypto';
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
+import { RespBuffer, encodeCommand } from './resp-buffer';
+import { RespReplyReader } from './resp-reply-reader';
 
 export type RespPublisherStatus = 'connecting' | 'ready' | 'reconnecting' | 'closed';
 
@@ -47,19 +49,31 @@ interface Chunk {
   ends: number[];
   /** Commands of this chunk already answered (only the first chunk in flight has any). */
   answered: number;
+  /** The buffer `buf` is part of (a chunk may be the unused rest of an earlier one's). */
+  root: RootBuffer;
+}
+
+/** An allocated buffer and how many chunks (unsent, or written and not wholly answered) use it. */
+interface RootBuffer {
+  buf: Buffer;
+  users: number;
 }
 
 /** Settles one command; `null` for connection set-up commands, whose errors close the connection. */
 type Pending = { resolve(): void; reject(err: Error): void } | null;
 
-const CHUNK_SIZE = 256 * 1024;
+/** Most history batches fit in one chunk. */
+const CHUNK_SIZE = 1024 * 1024;
+/**
+ * Buffers of CHUNK_SIZE kept for reuse once every command in them was answered: a fresh buffer
+ * each time cost page faults (the allocator gives freed memory back to the system and takes it
+ * again) on every byte published, up to a tenth of the ingester's CPU.
+ */
+const MAX_SPARE_BUFFERS = 4;
 /** While a write is unanswered, up to this much waits for its replies before being written. */
 const HOLD_BYTES = 64 * 1024;
 /** A buffer's unused rest is reused for the next chunk when at least this large. */
 const MIN_TAIL = 16 * 1024;
-const CRLF = 0x0a;
-const MINUS = 0x2d;
-const DOLLAR = 0x24;
 
 /** The SHA1 that EVALSHA names a script by. */
 export function scriptSha(body: string): string {
@@ -79,12 +93,9 @@ export class RespPublisher {
   /** Pending replies in command order, from `head`; set-up commands included. */
   private pending: Pending[] = [];
   private head = 0;
-  /** Reply parsing state: at the start of a line, and the error text of the current line. */
-  private atLineStart = true;
-  private errorLine: number[] | null = null;
-  /** The digits of a bulk reply's length while its first line is read, then the bytes to skip. */
-  private bulkDigits: string | null = null;
-  private bulkSkip = 0;
+  private readonly replies = new RespReplyReader();
+  /** Buffers of CHUNK_SIZE no longer used, for the next chunks. */
+  private readonly spare: Buffer[] = [];
   /** Set-up replies (AUTH, CLIENT SETNAME) still awaited on the current connection. */
   private handshake = 0;
   private readonly topicHeaders = new Map<string, Buffer>();
@@ -131,10 +142,31 @@ export class RespPublisher {
    * publishes; resolves when Redis answered it (the reply's value is not kept).
    */
   command(args: readonly string[]): Promise<void> {
+    const bulks = new RespBuffer(256);
+    for (const arg of args) bulks.bulk(arg);
+    return this.commandParts(args.length, [bulks.view()]);
+  }
+
+  /**
+   * Sends a command of `count` arguments given already encoded: `parts`, concatenated, are its
+   * `count` bulk strings (see resp-buffer.ts). The parts are copied before this returns. Settles as
+   * {@link command}.
+   */
+  commandParts(count: number, parts: readonly Buffer[]): Promise<void> {
     if (this.currentStatus === 'closed') return Promise.reject(new Error('publisher is closed'));
     return new Promise((resolve, reject) => {
       this.pending.push({ resolve, reject });
-      this.appendCommand(args);
+      const header = `*${count}\r\n`;
+      let length = header.length;
+      for (const part of parts) length += part.length;
+      const chunk = this.chunkWithRoom(length);
+      chunk.used += chunk.buf.write(header, chunk.used, 'latin1');
+      for (const part of parts) {
+        chunk.buf.set(part, chunk.used);
+        chunk.used += part.length;
+      }
+      chunk.ends.push(chunk.used);
+      this.scheduleFlush();
     });
   }
 
@@ -167,32 +199,27 @@ export class RespPublisher {
     at += chunk.buf.write(`$${length}\r\n`, at, 'latin1');
     at += chunk.buf.write(message, at);
     chunk.buf[at++] = 0x0d;
-    chunk.buf[at++] = CRLF;
+    chunk.buf[at++] = 0x0a;
     chunk.used = at;
     chunk.ends.push(at);
-    this.scheduleFlush();
-  }
-
-  private appendCommand(args: readonly string[]): void {
-    const text = encodeCommand(args);
-    const length = Buffer.byteLength(text);
-    const chunk = this.chunkWithRoom(length);
-    chunk.used += chunk.buf.write(text, chunk.used);
-    chunk.ends.push(chunk.used);
     this.scheduleFlush();
   }
 
   private chunkWithRoom(bytes: number): Chunk {
     const last = this.unsent[this.unsent.length - 1];
     if (last && last.buf.length - last.used >= bytes) return last;
-    const chunk: Chunk = {
-      buf: Buffer.allocUnsafe(Math.max(CHUNK_SIZE, bytes)),
-      used: 0,
-      ends: [],
-      answered: 0,
-    };
+    const size = Math.max(CHUNK_SIZE, bytes);
+    const buf = (size === CHUNK_SIZE ? this.spare.pop() : undefined) ?? Buffer.allocUnsafe(size);
+    const chunk: Chunk = { buf, used: 0, ends: [], answered: 0, root: { buf, users: 1 } };
     this.unsent.push(chunk);
     return chunk;
+  }
+
+  /** A chunk is done with (wholly answered, or dropped empty): its buffer may be reused. */
+  private release(chunk: Chunk): void {
+    const root = chunk.root;
+    if (--root.users > 0 || root.buf.length !== CHUNK_SIZE) return;
+    if (this.spare.length < MAX_SPARE_BUFFERS) this.spare.push(root.buf);
   }
 
   private scheduleFlush(): void {
@@ -218,7 +245,10 @@ export class RespPublisher {
     const socket = this.socket;
     let last: Chunk | undefined;
     for (const chunk of this.unsent) {
-      if (chunk.used === 0) continue;
+      if (chunk.used === 0) {
+        this.release(chunk);
+        continue;
+      }
       socket.write(chunk.buf.subarray(chunk.answered === 0 ? 0 : chunk.ends[chunk.answered - 1], chunk.used));
       this.written.push(chunk);
       last = chunk;
@@ -226,7 +256,14 @@ export class RespPublisher {
     this.unsent.length = 0;
     // The rest of the last buffer is filled next (the written part is never touched again).
     if (last && last.buf.length - last.used >= MIN_TAIL) {
-      this.unsent.push({ buf: last.buf.subarray(last.used), used: 0, ends: [], answered: 0 });
+      last.root.users++;
+      this.unsent.push({
+        buf: last.buf.subarray(last.used),
+        used: 0,
+        ends: [],
+        answered: 0,
+        root: last.root,
+      });
     }
   }
 
@@ -260,10 +297,7 @@ export class RespPublisher {
     for (const body of this.opts.scripts ?? []) setup.push(['SCRIPT', 'LOAD', body]);
     this.pending = [...setup.map((): Pending => null), ...this.pending.slice(this.head)];
     this.head = 0;
-    this.atLineStart = true;
-    this.errorLine = null;
-    this.bulkDigits = null;
-    this.bulkSkip = 0;
+    this.replies.reset();
     this.handshake = setup.length;
     if (setup.length === 0) {
       this.becomeReady();
@@ -281,41 +315,16 @@ export class RespPublisher {
 
   private onData(data: Buffer): void {
     const socket = this.socket;
-    for (let i = 0; i < data.length; i++) {
-      if (this.bulkSkip > 0) {
-        // A bulk reply's payload and its CRLF: skipped; the reply is settled at its end.
-        const take = Math.min(this.bulkSkip, data.length - i);
-        this.bulkSkip -= take;
-        i += take - 1;
-        if (this.bulkSkip === 0) this.settleNext();
-        continue;
-      }
-      const c = data[i]!;
-      if (this.atLineStart) {
-        this.atLineStart = false;
-        if (c === MINUS) this.errorLine = [];
-        else if (c === DOLLAR) this.bulkDigits = '';
-      } else if (c === CRLF) {
-        this.atLineStart = true;
-        const bulk = this.bulkDigits;
-        this.bulkDigits = null;
-        const length = bulk === null ? -1 : Number(bulk);
-        if (length >= 0) this.bulkSkip = length + 2;
-        else this.settleNext();
-        if (this.socket !== socket) return; // NOSCRIPT: the connection is being replaced
-      } else if (this.bulkDigits !== null && c !== 0x0d) {
-        this.bulkDigits += String.fromCharCode(c);
-      } else if (this.errorLine && c !== 0x0d && this.errorLine.length < 512) {
-        this.errorLine.push(c);
-      }
-    }
+    // A NOSCRIPT reply replaces the connection: what follows it is not read.
+    this.replies.read(data, (error) => {
+      this.settleNext(error);
+      return this.socket === socket;
+    });
     // Everything written is answered: what was held back goes now.
     if (this.written.length === 0 && this.unsent.length > 0) this.flush();
   }
 
-  private settleNext(): void {
-    const error = this.errorLine ? Buffer.from(this.errorLine).toString() : null;
-    this.errorLine = null;
+  private settleNext(error: string | null): void {
     if (error !== null && error.startsWith('NOSCRIPT') && this.pending[this.head] !== null) {
       // Redis forgot a script: this command stays unanswered, and it and everything after it are
       // sent again once a new connection has loaded the scripts.
@@ -350,7 +359,7 @@ export class RespPublisher {
     const chunk = this.written[0];
     if (!chunk) return;
     chunk.answered++;
-    if (chunk.answered === chunk.ends.length) this.written.shift();
+    if (chunk.answered === chunk.ends.length) this.release(this.written.shift()!);
   }
 
   private onClose(socket: Socket): void {
@@ -377,11 +386,4 @@ export class RespPublisher {
     this.currentStatus = status;
     this.opts.onStatus(status);
   }
-}
-
-/** One command as a RESP array of bulk strings. */
-function encodeCommand(args: readonly string[]): string {
-  let text = `*${args.length}\r\n`;
-  for (const a of args) text += `$${Buffer.byteLength(a)}\r\n${a}\r\n`;
-  return text;
 }

@@ -106,6 +106,31 @@ describe('history writes', () => {
     expect(stats).toMatch(/cmdstat_evalsha:calls=1,/);
   });
 
+  it('holds the writes of later turns while two batches are unanswered, then sends them as one, in order', async () => {
+    const b = bus();
+    await b.publish(topic, 'm0', entry(50)); // the script is loaded and the connection ready
+    await admin.config('RESETSTAT');
+    await admin.client('PAUSE', '10000', 'WRITE');
+    const all: Array<Promise<void>> = [];
+    for (let i = 1; i <= 5; i++) {
+      all.push(b.publish(topic, `m${i}`, entry(100 * i)));
+      await new Promise((resolve) => setImmediate(resolve)); // each in a turn of its own
+    }
+    await admin.client('UNPAUSE');
+    await Promise.all(all);
+    await until(() => received.filter((r) => r.channel === topic).length === 6);
+    expect(received.filter((r) => r.channel === topic).map((r) => r.message)).toEqual([
+      'm0',
+      'm1',
+      'm2',
+      'm3',
+      'm4',
+      'm5',
+    ]);
+    expect(await admin.xlen(historyKeyFor(topic))).toBe(6);
+    expect(await admin.info('commandstats')).toMatch(/cmdstat_evalsha:calls=3,/);
+  });
+
   it('publishes a change again without entering it twice (an ingester restart)', async () => {
     const b = bus();
     await b.publish(topic, 'm1', entry(100));

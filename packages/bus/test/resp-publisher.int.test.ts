@@ -135,7 +135,7 @@ describe('RespPublisher on a real Redis', () => {
       ['t:ünï', 'ünïcödé ✓ 𝄞 日本語'],
       ['t:empty', ''],
       ['t:lines', 'line\nbreak\r\nand\r\n*3\r\n$7\r\nPUBLISH\r\n'],
-      ['t:big', 'é'.repeat(200_000)], // larger than one 256 KiB output chunk
+      ['t:big', 'é'.repeat(600_000)], // larger than one 1 MiB output chunk
       ['t:json', 'last'],
     ];
     const done: number[] = [];
@@ -149,6 +149,19 @@ describe('RespPublisher on a real Redis', () => {
     );
     expect(statuses).toEqual(['ready']);
     expect(p.pendingCount).toBe(0);
+  });
+
+  it('reuses output buffers once answered without changing what later or earlier publishes carried', async () => {
+    const { p } = open();
+    const sent: string[] = [];
+    for (let wave = 0; wave < 6; wave++) {
+      // about 3 MiB per wave: several chunks, answered before the next wave reuses their buffers
+      const messages = Array.from({ length: 3000 }, (_, i) => `${wave}:${i}:${String(wave * i).repeat(200)}`);
+      sent.push(...messages);
+      await Promise.all(messages.map((m) => p.publish('reuse', m)));
+    }
+    await until(() => received.length === sent.length, 20_000);
+    expect(received.map((r) => r.message.toString())).toEqual(sent);
   });
 
   it('authenticates with user and password from the URL and sets the client name', async () => {

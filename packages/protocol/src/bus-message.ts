@@ -47,12 +47,31 @@ export class BusMessageError extends Error {
   }
 }
 
-/** Serialises one envelope. `eventJson` must be a JSON object's text. */
+/**
+ * The JSON of the last `src` and `pk` serialised: an ingester sends the same source on every
+ * message and the same key array (one object per table) on every change of a table.
+ */
+let lastSrc = '';
+let lastSrcJson = '""';
+let lastPk: readonly string[] | undefined;
+let lastPkJson = '';
+
+/**
+ * Serialises one envelope. `eventJson` must be a JSON object's text. `header.pk` is recognised by
+ * identity: an array passed here must not be changed afterwards.
+ */
 export function encodeBusMessage(header: BusHeader, eventJson: string): string {
-  const pk = header.pk && header.pk.length > 0 ? `,"pk":${JSON.stringify(header.pk)}` : '';
+  if (header.src !== lastSrc) {
+    lastSrc = header.src;
+    lastSrcJson = JSON.stringify(header.src);
+  }
+  if (header.pk !== lastPk) {
+    lastPk = header.pk;
+    lastPkJson = header.pk && header.pk.length > 0 ? `,"pk":${JSON.stringify(header.pk)}` : '';
+  }
   const ts = header.ts !== undefined ? `,"ts":${header.ts}` : '';
   const pos = header.pos !== undefined ? `,"pos":"${header.pos}"` : '';
-  return `{"v":${header.v},"src":${JSON.stringify(header.src)},"seq":${header.seq},"lsn":"${header.lsn}","type":"${header.type}"${pk}${ts}${pos}}\n${eventJson}`;
+  return `{"v":${header.v},"src":${lastSrcJson},"seq":${header.seq},"lsn":"${header.lsn}","type":"${header.type}"${lastPkJson}${ts}${pos}}\n${eventJson}`;
 }
 
 /** Parses one envelope; throws {@link BusMessageError} for anything this version cannot trust. */

@@ -3,7 +3,9 @@ import {
   comparePositions,
   formatPosition,
   parsePosition,
+  positionOf,
   positionOfStreamId,
+  positionPrefix,
   streamIdOf,
 } from './position';
 
@@ -17,6 +19,7 @@ describe('positions', () => {
       formatPosition(0xffffffffffffffffn, 3),
     ];
     expect(texts[0]).toBe('00000000016B3748-00000000');
+    expect(positionOf(positionPrefix(0x16b3748n), 255)).toBe('00000000016B3748-000000FF');
     expect([...texts].sort()).toEqual(texts);
     for (let i = 1; i < texts.length; i++) {
       expect(comparePositions(parsePosition(texts[i - 1])!, parsePosition(texts[i])!)).toBeLessThan(0);

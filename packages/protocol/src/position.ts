@@ -24,7 +24,20 @@ const POSITION = /^([0-9A-F]{16})-([0-9A-F]{8,13})$/;
 
 /** The text of a position. */
 export function formatPosition(lsn: bigint, index: number): string {
-  return `${lsn.toString(16).toUpperCase().padStart(16, '0')}-${index.toString(16).toUpperCase().padStart(8, '0')}`;
+  return positionOf(positionPrefix(lsn), index);
+}
+
+/**
+ * The part of a position's text that all changes of one transaction share (its commit LSN and the
+ * dash), for {@link positionOf}: the ingester formats the LSN once per transaction, not per change.
+ */
+export function positionPrefix(lsn: bigint): string {
+  return `${lsn.toString(16).toUpperCase().padStart(16, '0')}-`;
+}
+
+/** The text of the position at `index` in the transaction of `prefix` ({@link positionPrefix}). */
+export function positionOf(prefix: string, index: number): string {
+  return `${prefix}${index.toString(16).toUpperCase().padStart(8, '0')}`;
 }
 
 /** Parses a position's text (case-insensitive); `null` if it is not one. */

@@ -93,6 +93,8 @@ export class ChangeEncoder {
   /** Primary key columns by relation OID, as last read from the catalog. */
   private readonly primaryKeys = new Map<number, readonly string[]>();
   private timestampJson = '""';
+  /** The conversion errors of the change being encoded (one array, reused). */
+  private readonly errors: string[] = [];
 
   constructor(
     private readonly registry: TypeRegistry,
@@ -118,7 +120,8 @@ export class ChangeEncoder {
 
   encode(msg: RowMessage): EncodedChange {
     const rel = this.relationInfo(msg.relation);
-    const errors: string[] = [];
+    const errors = this.errors;
+    errors.length = 0;
     let body: string;
     let type: ChangeType;
     if (msg.tag === 'insert') {

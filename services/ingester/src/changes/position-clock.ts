@@ -3,7 +3,7 @@
  * the transaction, @walcast/protocol position.ts), for changes and messages sent from SQL alike,
  * in WAL order. The same WAL always yields the same positions.
  */
-import { formatPosition } from '@walcast/protocol';
+import { positionOf, positionPrefix } from '@walcast/protocol';
 
 export interface Stamp {
   /** The position's text, as clients see it. */
@@ -13,13 +13,13 @@ export interface Stamp {
 }
 
 export class PositionClock {
-  private lsn = 0n;
+  private prefix = positionPrefix(0n);
   private lsnDecimal = '0';
   private index = 0;
 
   /** A transaction with this commit LSN starts. */
   begin(commitLsn: bigint): void {
-    this.lsn = commitLsn;
+    this.prefix = positionPrefix(commitLsn);
     this.lsnDecimal = commitLsn.toString();
     this.index = 0;
   }
@@ -27,6 +27,6 @@ export class PositionClock {
   /** The next message's position in the current transaction. */
   next(): Stamp {
     const index = this.index++;
-    return { position: formatPosition(this.lsn, index), streamId: `${this.lsnDecimal}-${index}` };
+    return { position: positionOf(this.prefix, index), streamId: `${this.lsnDecimal}-${index}` };
   }
 }

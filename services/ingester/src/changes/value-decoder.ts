@@ -27,6 +27,7 @@ const MINUS = 45;
 const DOT = 46;
 const ZERO = 48;
 const NINE = 57;
+const COLON = 58;
 const UPPER_E = 69;
 const LEFT_BRACKET = 91;
 const BACKSLASH = 92;
@@ -129,6 +130,10 @@ function timestampJson(text: string): string {
  * kept. As in `to_jsonb`, a BC suffix follows the offset and `infinity`/`-infinity` stay as printed.
  */
 function timestamptzJson(text: string): string {
+  // The walsender session runs with TimeZone=UTC: `2021-01-01 12:00:00[.ffffff]+00`.
+  if (text.charCodeAt(10) === SPACE && text.endsWith('+00') && isPlainUtcTimestamp(text)) {
+    return `"${text.slice(0, 10)}T${text.slice(11)}:00"`;
+  }
   const space = text.indexOf(' ');
   if (space < 0 || !isDigit(text.charCodeAt(0))) return JSON.stringify(text);
   const isBc = text.endsWith(' BC');
@@ -138,6 +143,15 @@ function timestamptzJson(text: string): string {
   const hoursOnly = end - sign === 3;
   const iso = `${text.slice(0, space)}T${text.slice(space + 1, end)}${hoursOnly ? ':00' : ''}`;
   return JSON.stringify(isBc ? `${iso} BC` : iso);
+}
+
+/** Only digits, `-`, `:`, `.` and the space before `+00`: nothing JSON would escape. */
+function isPlainUtcTimestamp(text: string): boolean {
+  for (let i = text.length - 4; i >= 0; i--) {
+    const c = text.charCodeAt(i);
+    if (!isDigit(c) && c !== MINUS && c !== COLON && c !== DOT && c !== SPACE) return false;
+  }
+  return true;
 }
 
 /** `\x0102ff` → `"0102ff"`; the escape format (no `\x`) stays as printed. */
