@@ -19,6 +19,16 @@ export interface ClusterSeeds {
 /** One Redis server by URL, or a Redis Cluster. */
 export type RedisTarget = { url: string; cluster?: undefined } | { cluster: ClusterSeeds; url?: undefined };
 
+/**
+ * The target the settings name: the cluster when REDIS_CLUSTER_NODES is set (it takes precedence),
+ * else REDIS_URL. Callers check first that one of them is set.
+ */
+export function redisTarget(url: string | undefined, cluster: ClusterSeeds | undefined): RedisTarget {
+  if (cluster !== undefined) return { cluster };
+  if (url === undefined) throw new Error('REDIS_URL or REDIS_CLUSTER_NODES is required');
+  return { url };
+}
+
 /** How often each connection's copy of the slot map is refreshed from the cluster. */
 export const SLOTS_REFRESH_INTERVAL_MS = 1000;
 

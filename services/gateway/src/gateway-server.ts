@@ -122,7 +122,7 @@ export class GatewayServer {
       log.child({ component: 'broadcast' }),
     );
     this.presence = createRedisPresenceStore({
-      url: config.redisUrl,
+      redis: config.redis,
       gatewayId: this.broadcasts.src,
       leaseMs: config.presenceLeaseMs,
       log: log.child({ component: 'presence' }),
