@@ -10,7 +10,9 @@
  * Invariants:
  * - `subscribe` resolves only after this node confirmed the SSUBSCRIBE; a reply that the slot is
  *   served elsewhere (MOVED) rejects with {@link SlotMovedError}.
- * - `isLive` is true only while connected with every channel of `channels` subscribed.
+ * - `isDown` is true from the loss of a connection that was up (or a failed restore) until it is
+ *   up again with every channel restored: messages may have been missed meanwhile. The first
+ *   connection is not a loss (its subscribes wait for it).
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from '@walcast/logger';
@@ -34,6 +36,8 @@ export class ShardSubscriber {
   private connection = 0;
   private wasReady = false;
   private isClosed = false;
+  /** A live connection was lost (or a restore failed) and is not restored yet. */
+  private lost = false;
   /** subscribe() calls waiting for the connection to be live (woken on every change). */
   private readonly waiters: Array<() => void> = [];
 
@@ -50,6 +54,7 @@ export class ShardSubscriber {
     redis.on('close', () => {
       const lost = this.wasReady;
       this.wasReady = false;
+      if (lost) this.lost = true;
       this.onChange(lost);
     });
     redis.on('error', (err: Error) =>
@@ -57,8 +62,14 @@ export class ShardSubscriber {
     );
   }
 
+  /** Connected, with every channel restored after the last reconnect. */
   get isLive(): boolean {
     return this.redis.status === 'ready' && !this.restoring && !this.restoreFailed;
+  }
+
+  /** Not live, after having been: a loss (see the module header). */
+  get isDown(): boolean {
+    return this.lost;
   }
 
   get size(): number {
@@ -137,6 +148,7 @@ export class ShardSubscriber {
       }
       if (connection !== this.connection) return;
       this.restoring = false;
+      this.lost = false;
       if (restored > 0)
         this.log.info({ node: this.nodeKey, channels: restored }, 'shard subscriptions restored');
       this.wake();
@@ -149,6 +161,7 @@ export class ShardSubscriber {
       if (connection !== this.connection) return;
       this.restoring = false;
       this.restoreFailed = true;
+      this.lost = true;
       this.wake();
       this.onChange(true);
     });

@@ -10,8 +10,9 @@
  *
  * Invariants:
  * - `subscribe` resolves once the master of the channel's slot confirmed it.
- * - `isLive`: every subscriber holding channels is connected with all of them restored, and no
- *   channel is being moved.
+ * - `isLive`: no subscriber holding channels lost its connection (and has not restored them all
+ *   since), and no channel is being moved. A subscriber still making its first connection does not
+ *   count: subscribes to it wait for it.
  */
 import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from '@walcast/logger';
@@ -48,7 +49,7 @@ export class ShardedSubscriptions {
 
   get isLive(): boolean {
     if (this.moving.size > 0) return false;
-    for (const node of this.nodes.values()) if (node.size > 0 && !node.isLive) return false;
+    for (const node of this.nodes.values()) if (node.size > 0 && node.isDown) return false;
     return true;
   }
 
