@@ -191,7 +191,7 @@ async function latencyRep({ procs }: Fleet, servers: Server[]): Promise<{ p50: n
 /** A store standing for one more gateway, once its Redis connection answers. */
 async function openStore(redisUrl: string): Promise<PresenceStore> {
   const store = createRedisPresenceStore({
-    url: redisUrl,
+    redis: { url: redisUrl },
     gatewayId: `bench-store-${process.pid}`,
     leaseMs: 8000,
     log: silentLogger(),

@@ -1,48 +1,66 @@
 /**
- * The change history in Redis (history-scripts.ts), read on a connection of its own (ioredis):
- * what a gateway reads to catch up or to replay. Commands wait for Redis across reconnects up to
- * `timeoutMs`, then reject: a caller that cannot read the history falls back to telling its
- * clients that changes may have been missed.
+ * The change history in Redis (history-scripts.ts, cluster-scripts.ts), read on a connection of its
+ * own (ioredis): what a gateway reads to catch up or to replay. Commands wait for Redis across
+ * reconnects up to `timeoutMs`, then reject: a caller that cannot read the history falls back to
+ * telling its clients that changes may have been missed.
+ *
+ * On a Redis Cluster the history start and the topic index are kept per hash slot (topics.ts, Redis
+ * Cluster forms): a topic's coverage is judged against the start of its own slot, read in the same
+ * script as its stream (same slot, so atomically), and `topics` reads every slot's index, one
+ * pipeline per master.
  */
-import type * as IORedis from 'ioredis';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import {
   HISTORY_START_KEY,
   HISTORY_TOPICS_KEY,
+  hashSlot,
   historyKeyFor,
+  historyStartKeyForSlot,
   positionOfStreamId,
   streamIdOf,
   type Position,
 } from '@walcast/protocol';
 import { jitteredBackoffMs } from './backoff';
+import { readClusterTopics } from './cluster-slots';
 import { coverageOf, topicsMatching, type Coverage, type History, type HistoryRecord } from './history';
 import { INFO_SCRIPT } from './history-scripts';
+import { loadIoredis, openCluster, type RedisTarget } from './redis-target';
 
-export interface HistoryReaderOptions {
-  url: string;
+export type HistoryReaderOptions = (
+  | { url: string; cluster?: undefined }
+  | { cluster: RedisTarget['cluster'] & object; url?: undefined }
+) & {
   /** Names the connection in CLIENT LIST. */
   name: string;
   /** How long one read may wait for Redis. */
   timeoutMs?: number;
-}
+};
 
 type InfoReply = [number, number, number, string, string, string];
+type WithInfo<T> = T & { historyInfo(stream: string, start: string): Promise<InfoReply> };
 
 export class HistoryReader implements History {
-  private readonly redis: Redis & {
-    historyInfo(stream: string, start: string): Promise<InfoReply>;
-  };
+  private readonly redis: WithInfo<Redis> | WithInfo<Cluster>;
+  private readonly cluster: WithInfo<Cluster> | null;
 
   constructor(opts: HistoryReaderOptions) {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { Redis: RedisClient } = require('ioredis') as typeof IORedis;
-    this.redis = new RedisClient(opts.url, {
-      connectionName: opts.name,
-      lazyConnect: true,
-      maxRetriesPerRequest: null,
-      commandTimeout: opts.timeoutMs ?? 5000,
-      retryStrategy: (attempt) => jitteredBackoffMs(attempt, 100, 2000),
-    }) as HistoryReader['redis'];
+    const timeoutMs = opts.timeoutMs ?? 5000;
+    if (opts.cluster !== undefined) {
+      this.cluster = openCluster(opts.cluster, opts.name, {
+        lazyConnect: true,
+        redisOptions: { commandTimeout: timeoutMs },
+      }) as WithInfo<Cluster>;
+      this.redis = this.cluster;
+    } else {
+      this.cluster = null;
+      this.redis = new (loadIoredis().Redis)(opts.url, {
+        connectionName: opts.name,
+        lazyConnect: true,
+        maxRetriesPerRequest: null,
+        commandTimeout: timeoutMs,
+        retryStrategy: (attempt) => jitteredBackoffMs(attempt, 100, 2000),
+      }) as WithInfo<Redis>;
+    }
     this.redis.on('error', () => undefined); // the bus counts Redis errors
     this.redis.defineCommand('historyInfo', { numberOfKeys: 2, lua: INFO_SCRIPT });
   }
@@ -65,9 +83,10 @@ export class HistoryReader implements History {
   }
 
   async covers(topic: string, after: Position): Promise<Coverage> {
+    const startKey = this.cluster ? historyStartKeyForSlot(hashSlot(topic)) : HISTORY_START_KEY;
     const [exists, length, added, firstId, lastId, start] = await this.redis.historyInfo(
       historyKeyFor(topic),
-      HISTORY_START_KEY,
+      startKey,
     );
     return coverageOf(
       { exists: exists === 1, length: Number(length), added: Number(added), firstId, lastId, start },
@@ -76,7 +95,11 @@ export class HistoryReader implements History {
   }
 
   async topics(pattern: string): Promise<string[]> {
-    return topicsMatching(await this.redis.smembers(HISTORY_TOPICS_KEY), pattern);
+    if (this.cluster) {
+      if (this.cluster.status === 'wait') await this.cluster.connect();
+      return topicsMatching(await readClusterTopics(this.cluster), pattern);
+    }
+    return topicsMatching(await (this.redis as Redis).smembers(HISTORY_TOPICS_KEY), pattern);
   }
 
   close(): void {

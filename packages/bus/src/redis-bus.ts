@@ -31,6 +31,7 @@ import { APPEND_SCRIPT, TRIM_SCRIPT } from './history-scripts';
 import { RespPublisher, scriptSha } from './resp-publisher';
 import { HISTORY_TOPICS_KEY } from '@walcast/protocol';
 import { parseClientList, type SubscriberBacklog } from './subscriber-backlog';
+import { resubscribeBatches } from './resubscribe-batches';
 
 export interface RedisBusOptions {
   url: string;
@@ -50,30 +51,6 @@ export interface RedisBusOptions {
 function loadIoredis(): typeof IORedis {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   return require('ioredis') as typeof IORedis;
-}
-
-/** Most names one SUBSCRIBE or PSUBSCRIBE carries when subscriptions are restored. */
-export const RESUBSCRIBE_BATCH = 500;
-/** Most bytes of names one restoring SUBSCRIBE or PSUBSCRIBE carries. */
-export const RESUBSCRIBE_BATCH_BYTES = 64 * 1024;
-
-/** `names` in batches of at most RESUBSCRIBE_BATCH names and RESUBSCRIBE_BATCH_BYTES bytes. */
-export function resubscribeBatches(names: readonly string[]): string[][] {
-  const batches: string[][] = [];
-  let batch: string[] = [];
-  let bytes = 0;
-  for (const name of names) {
-    const size = Buffer.byteLength(name, 'utf8');
-    if (batch.length > 0 && (batch.length >= RESUBSCRIBE_BATCH || bytes + size > RESUBSCRIBE_BATCH_BYTES)) {
-      batches.push(batch);
-      batch = [];
-      bytes = 0;
-    }
-    batch.push(name);
-    bytes += size;
-  }
-  if (batch.length > 0) batches.push(batch);
-  return batches;
 }
 
 const retryStrategy = (attempt: number): number => jitteredBackoffMs(attempt, 100, 5000);

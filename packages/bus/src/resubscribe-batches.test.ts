@@ -1,4 +1,4 @@
-import { RESUBSCRIBE_BATCH, RESUBSCRIBE_BATCH_BYTES, resubscribeBatches } from './redis-bus';
+import { RESUBSCRIBE_BATCH, RESUBSCRIBE_BATCH_BYTES, resubscribeBatches } from './resubscribe-batches';
 
 describe('resubscribeBatches', () => {
   it('keeps every name once, in order', () => {

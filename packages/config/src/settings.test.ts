@@ -1,4 +1,4 @@
-import { bool, bytes, durationMs, host, int, jsonObject, oneOf, str, url } from './settings';
+import { bool, bytes, durationMs, host, int, jsonObject, oneOf, str, url, clusterNodes } from './settings';
 
 describe('durationMs', () => {
   const d = durationMs({ doc: 'd' });
@@ -188,4 +188,48 @@ describe('host', () => {
       );
     },
   );
+});
+
+describe('clusterNodes', () => {
+  const setting = clusterNodes({ doc: 'Seeds.', secret: true });
+
+  it('reads host:port lists, IPv6 in brackets, and URLs with credentials and TLS', () => {
+    expect(setting.parse('10.0.0.1:7000, redis-1:7001,[::1]:7002')).toEqual({
+      nodes: [
+        { host: '10.0.0.1', port: 7000 },
+        { host: 'redis-1', port: 7001 },
+        { host: '::1', port: 7002 },
+      ],
+      tls: false,
+    });
+    expect(setting.parse('rediss://app:s%40cret@a:7000,rediss://b:7001')).toEqual({
+      nodes: [
+        { host: 'a', port: 7000 },
+        { host: 'b', port: 7001 },
+      ],
+      username: 'app',
+      password: 's@cret',
+      tls: true,
+    });
+  });
+
+  it.each([
+    '',
+    ',',
+    'a',
+    'a:',
+    'http://a:7000',
+    'redis://a:7000,rediss://b:7000',
+    'redis://:x@a:1,redis://:y@b:2',
+  ])('refuses %p', (raw) => {
+    expect(() => setting.parse(raw)).toThrow(/comma-separated list of host:port/);
+  });
+
+  it('never shows a password in its default text', () => {
+    const withDefault = clusterNodes({
+      doc: 'Seeds.',
+      default: { nodes: [{ host: 'a', port: 1 }], password: 'p', tls: false },
+    });
+    expect(withDefault.defaultText).toBe('a:1');
+  });
 });

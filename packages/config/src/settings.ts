@@ -214,3 +214,58 @@ export function jsonObject(opts: Common<Record<string, unknown>>): Setting<Recor
     (v) => JSON.stringify(v),
   );
 }
+
+/** Seed nodes of a Redis Cluster and how to reach them (REDIS_CLUSTER_NODES). */
+export interface ClusterNodes {
+  nodes: Array<{ host: string; port: number }>;
+  username?: string;
+  password?: string;
+  /** `rediss://` seeds: connect with TLS. */
+  tls: boolean;
+}
+
+/**
+ * Comma-separated Redis Cluster seed nodes: `host:port` (`[::1]:7000` for IPv6), or
+ * `redis://[user:password@]host:port` / `rediss://…` entries, which give credentials and TLS for
+ * every node (at most one set of credentials; all entries plain or all TLS).
+ */
+export function clusterNodes(opts: Common<ClusterNodes>): Setting<ClusterNodes> {
+  const expected =
+    'a comma-separated list of host:port (or redis://[user:password@]host:port, rediss://… for TLS) seed nodes';
+  return setting(
+    opts,
+    expected,
+    (raw) => {
+      const result: ClusterNodes = { nodes: [], tls: false };
+      const schemes = new Set<string>();
+      for (const part of raw.split(',').map((p) => p.trim())) {
+        if (part === '') continue;
+        const isUrl = part.includes('://');
+        let parsed: URL;
+        try {
+          parsed = new URL(isUrl ? part : `redis://${part}`);
+        } catch {
+          throw new Error(expected);
+        }
+        const scheme = parsed.protocol.replace(/:$/, '');
+        if ((scheme !== 'redis' && scheme !== 'rediss') || parsed.hostname === '' || parsed.port === '')
+          throw new Error(expected);
+        schemes.add(scheme);
+        result.nodes.push({ host: parsed.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(parsed.port) });
+        if (parsed.password || parsed.username) {
+          const username = decodeURIComponent(parsed.username);
+          const password = decodeURIComponent(parsed.password);
+          if (result.password !== undefined && (result.password !== password || result.username !== username))
+            throw new Error(`${expected}; entries name different credentials`);
+          if (username) result.username = username;
+          result.password = password;
+        }
+      }
+      if (result.nodes.length === 0) throw new Error(expected);
+      if (schemes.size > 1) throw new Error(`${expected}; entries mix redis:// and rediss://`);
+      result.tls = schemes.has('rediss');
+      return result;
+    },
+    (v) => v.nodes.map((n) => `${n.host}:${n.port}`).join(','),
+  );
+}

@@ -9,6 +9,9 @@ export {
   type PostgresStopMode,
 } from './local-postgres';
 export { LocalRedis, type LocalRedisOptions } from './local-redis';
+export { CLUSTER_SLOTS, LocalRedisCluster, type LocalRedisClusterOptions } from './local-redis-cluster';
+export { parseClusterNodes, type ClusterNodeView } from './cluster-nodes';
+export { queryRedis, RedisReplyError, type RespValue } from './redis-query';
 export { OrphanGuard, type OrphanGuardOptions } from './orphan-guard';
 export { pingPostgres } from './postgres-ping';
 export { pingRedis } from './redis-ping';

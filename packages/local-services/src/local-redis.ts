@@ -24,6 +24,12 @@ export interface LocalRedisOptions {
    * (`appendfsync always`), as a Redis whose restarts must lose nothing is run. Default false.
    */
   appendOnly?: boolean;
+  /**
+   * Run as a Redis Cluster node (`--cluster-enabled yes`): its node configuration stays in its
+   * directory, so a restarted node rejoins with the same identity; the cluster bus listens on a
+   * port of its own (`clusterBusPort`). Forming the cluster is {@link LocalRedisCluster}'s job.
+   */
+  cluster?: { nodeTimeoutMs: number; requireFullCoverage: boolean };
 }
 
 const PORT_ATTEMPTS = 5;
@@ -41,6 +47,7 @@ export class LocalRedis {
   readonly host = '127.0.0.1';
   private proc: ManagedProcess | null = null;
   private isDestroyed = false;
+  private busPort = 0;
   private readonly unregisterCleanup: () => void;
 
   private constructor(
@@ -51,6 +58,7 @@ export class LocalRedis {
     private readonly isPortFixed: boolean,
     private readonly startTimeoutMs: number,
     private readonly appendOnly: boolean,
+    private readonly cluster: LocalRedisOptions['cluster'] | null,
   ) {
     this.unregisterCleanup = onProcessExit(() => rmSync(dir, { recursive: true, force: true }));
   }
@@ -74,6 +82,7 @@ export class LocalRedis {
       opts.port !== undefined,
       opts.startTimeoutMs ?? 20_000,
       opts.appendOnly ?? false,
+      opts.cluster ?? null,
     );
     try {
       await redis.startWithPortRetry();
@@ -87,6 +96,11 @@ export class LocalRedis {
   /** TCP port; fixed for the lifetime of the instance once the first start succeeded. */
   get port(): number {
     return this.currentPort;
+  }
+
+  /** The cluster bus port (cluster nodes only; 0 otherwise), fixed like `port`. */
+  get clusterBusPort(): number {
+    return this.busPort;
   }
 
   /** `redis://127.0.0.1:<port>` (no password). */
@@ -156,6 +170,7 @@ export class LocalRedis {
   }
 
   private async startWithPortRetry(): Promise<void> {
+    if (this.cluster) this.busPort = await freePort();
     for (let attempt = 1; ; attempt++) {
       const logOffset = fileSize(this.logFile);
       const result = await this.spawnAndWait();
@@ -163,6 +178,7 @@ export class LocalRedis {
       const isPortTaken = /Address already in use/i.test(readLogFrom(this.logFile, logOffset));
       if (!isPortTaken || this.isPortFixed || attempt >= PORT_ATTEMPTS) throw this.startFailed(result);
       this.currentPort = await freePort();
+      if (this.cluster) this.busPort = await freePort();
     }
   }
 
@@ -170,7 +186,33 @@ export class LocalRedis {
     const persistence = this.appendOnly
       ? ['--appendonly', 'yes', '--appendfsync', 'always']
       : ['--appendonly', 'no'];
-    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', ...persistence];
+    const cluster = this.cluster
+      ? [
+          '--cluster-enabled',
+          'yes',
+          '--cluster-config-file',
+          'nodes.conf',
+          '--cluster-port',
+          String(this.busPort),
+          '--cluster-node-timeout',
+          String(this.cluster.nodeTimeoutMs),
+          '--cluster-require-full-coverage',
+          this.cluster.requireFullCoverage ? 'yes' : 'no',
+          // A replica's first sync starts at once (Redis waits 5 s for more replicas by default).
+          '--repl-diskless-sync-delay',
+          '0',
+        ]
+      : [];
+    const args = [
+      '--port',
+      String(this.port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      ...persistence,
+      ...cluster,
+    ];
     let proc: ManagedProcess;
     try {
       proc = await ManagedProcess.spawn({

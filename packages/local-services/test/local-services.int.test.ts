@@ -17,7 +17,10 @@ import {
   freePort,
   LocalPostgres,
   LocalRedis,
+  LocalRedisCluster,
   LocalServiceError,
+  queryRedis,
+  RedisReplyError,
   pingPostgres,
   pingRedis,
 } from '../src/index';
@@ -211,6 +214,49 @@ describe('LocalRedis', () => {
     await other.destroy();
     expect(existsSync(other.dir)).toBe(false);
     expect(await pingRedis(other)).toBe(false);
+  });
+});
+
+describe('LocalRedisCluster', () => {
+  let cluster: LocalRedisCluster;
+
+  beforeAll(async () => {
+    cluster = await LocalRedisCluster.start({ masters: 3, replicasPerMaster: 1 });
+  });
+  afterAll(async () => {
+    await cluster?.destroy();
+  });
+
+  it('forms a healthy cluster: three masters splitting every slot, each with a synced replica', async () => {
+    expect(cluster.nodes).toHaveLength(6);
+    expect(cluster.seeds.split(',')).toHaveLength(6);
+    const view = await cluster.view();
+    const masters = view.filter((v) => v.role === 'master').sort((a, b) => a.slots[0]![0] - b.slots[0]![0]);
+    expect(masters.map((m) => m.slots)).toEqual([[[0, 5460]], [[5461, 10921]], [[10922, 16383]]]);
+    for (const m of masters) expect(view.filter((v) => v.masterId === m.id)).toHaveLength(1);
+    for (const node of cluster.nodes) {
+      const info = await queryRedis({ host: node.host, port: node.port, args: ['CLUSTER', 'INFO'] });
+      expect(String(info)).toContain('cluster_state:ok');
+    }
+    // A key goes where CLUSTER KEYSLOT says, and a node serving another slot redirects.
+    const owner = await cluster.masterOf(12182); // the slot of "foo"
+    expect(await queryRedis({ host: owner.host, port: owner.port, args: ['SET', 'foo', 'bar'] })).toBe('OK');
+    const other = (await cluster.masters()).find((m) => m !== owner)!;
+    const moved = await queryRedis({ host: other.host, port: other.port, args: ['GET', 'foo'] });
+    expect(moved).toBeInstanceOf(RedisReplyError);
+    expect((moved as RedisReplyError).message).toBe(`MOVED 12182 127.0.0.1:${owner.port}`);
+  });
+
+  it('fails a killed master over to its replica, and takes the old master back as a replica', async () => {
+    const victim = await cluster.masterOf(0);
+    const heir = await cluster.failOver(victim);
+    expect(heir).not.toBe(victim);
+    expect(await cluster.masterOf(0)).toBe(heir);
+    expect(await cluster.masters()).toHaveLength(3);
+    await victim.start();
+    await cluster.waitUntilHealthy();
+    const view = await cluster.view();
+    expect(view.find((v) => v.port === victim.port)).toMatchObject({ role: 'replica' });
   });
 });
 

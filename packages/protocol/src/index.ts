@@ -1,5 +1,6 @@
 export * from './change-event';
 export * from './topics';
+export * from './hash-slot';
 export * from './bus-message';
 export * from './legacy-topic';
 export * from './error-codes';

@@ -1,5 +1,19 @@
 import { matchesPattern } from '../../bus/src/bus';
+import { hashSlot } from './hash-slot';
 import {
+  FAN_IN_ALL_CHANNEL,
+  fanInChannelForPattern,
+  fanInChannelForSchema,
+  historyKeyFor,
+  historyStartKeyForSlot,
+  historyTopicsKeyForSlot,
+  positionChannelForSlot,
+  PRESENCE_CLUSTER_LEASES_KEY,
+  PRESENCE_CLUSTER_SWEEPS_KEY,
+  presenceClusterGatewayEntriesKey,
+  presenceClusterGatewayTopicsKey,
+  presenceClusterStateKey,
+  topicForBroadcast,
   parseTopic,
   patternForAll,
   patternForSchema,
@@ -108,5 +122,41 @@ describe('presence keys', () => {
   it('encode gateway ids so a field prefix never holds `|` or braces', () => {
     expect(presenceFieldPrefix('a|b{c}')).toBe('a%7Cb%7Bc%7D|');
     expect(presenceGatewayTopicsKey('a}b')).toBe('walcast:v1:presence:gateway:{a%7Db}:topics');
+  });
+});
+
+describe('Redis Cluster forms', () => {
+  it('put a table’s stream, its slot’s start, index and position channel on the topic’s slot', () => {
+    for (const [schema, table] of awkward) {
+      const topic = topicForTable(schema, table);
+      const slot = hashSlot(topic);
+      expect(hashSlot(historyKeyFor(topic))).toBe(slot);
+      expect(hashSlot(historyStartKeyForSlot(slot))).toBe(slot);
+      expect(hashSlot(historyTopicsKeyForSlot(slot))).toBe(slot);
+      expect(hashSlot(positionChannelForSlot(slot))).toBe(slot);
+    }
+  });
+
+  it('map the gateways’ two patterns to fan-in channels, and nothing else', () => {
+    for (const [schema] of awkward) {
+      expect(fanInChannelForPattern(patternForSchema(schema))).toBe(fanInChannelForSchema(schema));
+    }
+    expect(fanInChannelForSchema('a')).not.toBe(fanInChannelForSchema('b'));
+    expect(fanInChannelForPattern(patternForAll())).toBe(FAN_IN_ALL_CHANNEL);
+    expect(fanInChannelForPattern('walcast:v1:table:public:us*')).toBeNull();
+    expect(fanInChannelForPattern('walcast:v1:table:*:users')).toBeNull();
+    expect(fanInChannelForPattern('other:*')).toBeNull();
+  });
+
+  it('put a channel’s presence keys and its gateway’s per-slot set on its broadcast topic’s slot', () => {
+    for (const sub of ['room1', 'a:b*c?{d}|', 'é %']) {
+      for (const isPrivate of [false, true]) {
+        const slot = hashSlot(topicForBroadcast(sub, isPrivate));
+        expect(hashSlot(presenceClusterStateKey(sub, isPrivate))).toBe(slot);
+        expect(hashSlot(presenceClusterGatewayEntriesKey(sub, isPrivate, 'gw{1}'))).toBe(slot);
+        expect(hashSlot(presenceClusterGatewayTopicsKey('gw{1}', slot))).toBe(slot);
+      }
+    }
+    expect(hashSlot(PRESENCE_CLUSTER_LEASES_KEY)).toBe(hashSlot(PRESENCE_CLUSTER_SWEEPS_KEY));
   });
 });

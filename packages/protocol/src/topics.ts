@@ -5,7 +5,13 @@
  * topics its clients need, and uses a pattern only for clients that asked for a whole schema or for
  * everything (`realtime:<schema>`, `realtime:*`). Identifiers may hold `:` or glob characters when
  * quoted in SQL, so each part is percent-encoded, including the glob specials `*?[]\`.
+ *
+ * In a Redis Cluster the same topics are shard channels (SPUBLISH/SSUBSCRIBE); since shard channels
+ * have no patterns, each change is also published on its schema's and on the all-tables fan-in
+ * channel, and the keys kept once per Redis are kept once per hash slot (forms at the end).
  */
+
+import { slotTag } from './hash-slot';
 
 const PREFIX = 'walcast:v1:table:';
 
@@ -155,3 +161,89 @@ export const HISTORY_START_KEY = 'walcast:v1:history-start';
  * gateway's last position heard is where its catch-up starts for tables it has heard nothing of.
  */
 export const POSITION_CHANNEL = 'walcast:v1:position';
+
+/*
+ * Redis Cluster forms (REDIS_CLUSTER_NODES). Keys one script touches together must share a hash
+ * slot, and a script may SPUBLISH only on shard channels of that slot. A table topic's history
+ * stream is tagged with the topic itself (historyKeyFor), so it lives on the slot of the topic's
+ * shard channel; what a single Redis keeps once (the history start, the topic index, the position
+ * announcements) a cluster keeps once per hash slot, tagged with the slot's tag (hash-slot.ts).
+ */
+
+/** Cluster: the history start of one hash slot (HISTORY_START_KEY's meaning, for that slot's streams). */
+export function historyStartKeyForSlot(slot: number): string {
+  return `walcast:v1:history-start:{${slotTag(slot)}}`;
+}
+
+/** Cluster: the set of table topics of one hash slot that have a history stream. */
+export function historyTopicsKeyForSlot(slot: number): string {
+  return `walcast:v1:history-topics:{${slotTag(slot)}}`;
+}
+
+/**
+ * Cluster: the shard channel where the ingester announces, after each batch it wrote to one hash
+ * slot, the batch's last position (POSITION_CHANNEL's meaning, for that slot's topics).
+ */
+export function positionChannelForSlot(slot: number): string {
+  return `walcast:v1:position:{${slotTag(slot)}}`;
+}
+
+const FAN_IN_PREFIX = 'walcast:v1:fan-in:';
+
+/**
+ * Cluster: the shard channel that carries every change of a schema's tables, in publish order, for
+ * schema-wide subscriptions (sharded pub/sub has no patterns). Each message is the table topic, a
+ * newline, then the change's bus message.
+ */
+export function fanInChannelForSchema(schema: string): string {
+  return `${FAN_IN_PREFIX}schema:${encodePart(schema)}`;
+}
+
+/** Cluster: the shard channel that carries every change of every table (for `realtime:*`). */
+export const FAN_IN_ALL_CHANNEL = `${FAN_IN_PREFIX}all`;
+
+/**
+ * Cluster: the fan-in channel carrying what `pattern` matches, for the two patterns gateways use
+ * ({@link patternForSchema}, {@link patternForAll}); null for any other pattern.
+ */
+export function fanInChannelForPattern(pattern: string): string | null {
+  if (pattern === patternForAll()) return FAN_IN_ALL_CHANNEL;
+  if (!pattern.startsWith(PREFIX) || !pattern.endsWith(':*')) return null;
+  const schema = pattern.slice(PREFIX.length, -2);
+  return schema !== '' && !/[:*]/.test(schema) ? `${FAN_IN_PREFIX}schema:${schema}` : null;
+}
+
+/**
+ * Cluster presence keys. A channel's keys are tagged with its broadcast topic, so the script that
+ * changes them also SPUBLISHes the diff on that topic's shard channel. A gateway's set of channels
+ * is kept per hash slot (tagged with the slot's tag) with the channels' keys, and the slots where
+ * it has one are listed in the gateway's slot set. Leases and sweeps share a tag (claimed together).
+ */
+export const PRESENCE_CLUSTER_LEASES_KEY = `${PRESENCE_PREFIX}{gateways}:leases`;
+
+/** Cluster: lapsed gateways being swept (PRESENCE_SWEEPS_KEY's meaning). */
+export const PRESENCE_CLUSTER_SWEEPS_KEY = `${PRESENCE_PREFIX}{gateways}:sweeps`;
+
+/** Cluster: hash of a channel's presences (as {@link presenceStateKey}). */
+export function presenceClusterStateKey(subtopic: string, isPrivate: boolean): string {
+  return `${PRESENCE_PREFIX}{${topicForBroadcast(subtopic, isPrivate)}}:state`;
+}
+
+/** Cluster: set of the phx_refs `gatewayId` holds in the channel's presence hash. */
+export function presenceClusterGatewayEntriesKey(
+  subtopic: string,
+  isPrivate: boolean,
+  gatewayId: string,
+): string {
+  return `${PRESENCE_PREFIX}{${topicForBroadcast(subtopic, isPrivate)}}:gateway:${encodePart(gatewayId)}`;
+}
+
+/** Cluster: set of the channels (broadcast topics) of hash slot `slot` where `gatewayId` holds presences. */
+export function presenceClusterGatewayTopicsKey(gatewayId: string, slot: number): string {
+  return `${PRESENCE_PREFIX}{${slotTag(slot)}}:gateway:${encodePart(gatewayId)}:topics`;
+}
+
+/** Cluster: set of the hash slots (as decimal text) where `gatewayId` has a channel set. */
+export function presenceClusterGatewaySlotsKey(gatewayId: string): string {
+  return `${PRESENCE_PREFIX}gateway:{${encodePart(gatewayId)}}:slots`;
+}

@@ -1,4 +1,4 @@
-import type { PostgresStopMode } from '@walcast/local-services';
+import type { LocalRedisCluster, LocalRedisClusterOptions, PostgresStopMode } from '@walcast/local-services';
 
 /** A PostgreSQL server for a test, with the fault-injection operations tests need. */
 export interface PgBackend {
@@ -38,7 +38,12 @@ export interface Backends {
   readonly strategy: BackendStrategy;
   readonly pg: PgBackend;
   readonly redis: RedisBackend;
-  /** Stops both servers and deletes their data. Idempotent. */
+  /**
+   * A Redis Cluster, when asked for ({@link StartBackendsOptions.redisCluster}): the stack then uses
+   * it instead of `redis` (REDIS_CLUSTER_NODES). Always local `redis-server` processes.
+   */
+  readonly redisCluster: LocalRedisCluster | null;
+  /** Stops the servers and deletes their data. Idempotent. */
   stop(): Promise<void>;
 }
 
@@ -56,4 +61,9 @@ export interface StartBackendsOptions {
    * restart, even after a kill, keeps its data. Default false: a restarted Redis is empty.
    */
   redisAppendOnly?: boolean;
+  /**
+   * Also start a Redis Cluster from the local `redis-server` (whatever the strategy: a cluster in
+   * containers would need their addresses announced to the host), e.g. `{ masters: 3 }`.
+   */
+  redisCluster?: LocalRedisClusterOptions;
 }

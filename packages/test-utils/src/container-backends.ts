@@ -61,6 +61,7 @@ export async function startContainerBackends(
     strategy: 'containers',
     pg,
     redis,
+    redisCluster: null,
     stop: async () => {
       if (isStopped) return;
       isStopped = true;

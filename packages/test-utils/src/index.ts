@@ -1,5 +1,5 @@
 export type { Backends, BackendStrategy, PgBackend, RedisBackend, StartBackendsOptions } from './backends';
-export { freePort } from '@walcast/local-services';
+export { freePort, LocalRedisCluster, queryRedis } from '@walcast/local-services';
 export {
   decodePhoenixFrame,
   encodePhoenixFrame,

@@ -20,6 +20,7 @@ export async function startLocalBackends(
     strategy: 'local',
     pg: pg.value,
     redis: redis.value,
+    redisCluster: null,
     stop: async () => {
       await Promise.all([pg.value.destroy(), redis.value.destroy()]);
     },

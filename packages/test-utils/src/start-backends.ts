@@ -1,3 +1,4 @@
+import { LocalRedisCluster } from '@walcast/local-services';
 import type { Backends, BackendStrategy, StartBackendsOptions } from './backends';
 import { startContainerBackends } from './container-backends';
 import { probeContainerRuntime } from './container-runtime-probe';
@@ -8,14 +9,31 @@ import { startLocalBackends } from './local-backends';
  *
  * Strategy: `local` starts binaries on this machine (see `@walcast/local-services`); `containers`
  * requires a container engine and fails if there is none; `auto` (default) asks testcontainers
- * once per process whether an engine is available and falls back to local binaries. Call
- * `stop()` in `afterAll`; servers are also killed if the test process dies.
+ * once per process whether an engine is available and falls back to local binaries. With
+ * `redisCluster`, a Redis Cluster of local `redis-server` processes too. Call `stop()` in
+ * `afterAll`; servers are also killed if the test process dies.
  */
 export async function startBackends(opts: StartBackendsOptions = {}): Promise<Backends> {
   const strategy = await chooseStrategy(opts.strategy ?? strategyFromEnv());
-  return strategy === 'containers'
-    ? startContainerBackends(opts.pgSettings, opts.redisAppendOnly)
-    : startLocalBackends(opts.pgSettings, opts.redisAppendOnly);
+  const backends =
+    strategy === 'containers'
+      ? await startContainerBackends(opts.pgSettings, opts.redisAppendOnly)
+      : await startLocalBackends(opts.pgSettings, opts.redisAppendOnly);
+  if (!opts.redisCluster) return backends;
+  let redisCluster: LocalRedisCluster;
+  try {
+    redisCluster = await LocalRedisCluster.start(opts.redisCluster);
+  } catch (err) {
+    await backends.stop();
+    throw err;
+  }
+  return {
+    ...backends,
+    redisCluster,
+    stop: async () => {
+      await Promise.all([backends.stop(), redisCluster.destroy()]);
+    },
+  };
 }
 
 function strategyFromEnv(): BackendStrategy | 'auto' {

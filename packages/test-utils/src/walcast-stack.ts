@@ -1,7 +1,8 @@
 /**
  * A running walcast for end-to-end tests: the built ingester and N gateways as real child
  * processes (`node services/<name>/dist/main.js`), configured only by environment, against the test's
- * own PostgreSQL and Redis. Requires `pnpm build` first (the test command does it).
+ * own PostgreSQL and Redis (or Redis Cluster, when the backends have one). Requires `pnpm build`
+ * first (the test command does it).
  */
 import { resolve } from 'node:path';
 import { Client } from 'pg';
@@ -49,7 +50,7 @@ export class WalcastStack {
       entry: INGESTER_ENTRY,
       env: {
         DATABASE_URL: this.backends.pg.url,
-        REDIS_URL: this.backends.redis.url,
+        ...this.redisEnv(),
         SLOT_NAME: this.opts.slot,
         PUBLICATION: this.opts.publication,
         HEALTH_PORT: String(this.healthPort),
@@ -72,7 +73,7 @@ export class WalcastStack {
       entry: GATEWAY_ENTRY,
       env: {
         PORT: String(port),
-        REDIS_URL: this.backends.redis.url,
+        ...this.redisEnv(),
         // Row authorization reads it (and, with channels open, the start-up check of RLS tables).
         DATABASE_URL: this.backends.pg.url,
         LOG_LEVEL: 'info',
@@ -85,6 +86,12 @@ export class WalcastStack {
     this.gateways[index] = gateway;
     await gateway.waitForReady();
     return gateway;
+  }
+
+  /** Where the services find Redis: the backends' Redis Cluster when they have one, else their Redis. */
+  redisEnv(): Record<string, string> {
+    const cluster = this.backends.redisCluster;
+    return cluster ? { REDIS_CLUSTER_NODES: cluster.seeds } : { REDIS_URL: this.backends.redis.url };
   }
 
   /** `ws://127.0.0.1:<port>` + path; realtime-js appends `/websocket` to what it is given. */

@@ -7,6 +7,7 @@ import {
   ConfigError,
   bool,
   bytes,
+  clusterNodes,
   defaultInstanceId,
   durationMs,
   host,
@@ -18,6 +19,7 @@ import {
   str,
   url,
 } from '@walcast/config';
+import { redisTarget, type RedisTarget } from '@walcast/bus';
 import { LOG_LEVELS, type LogLevel } from '@walcast/logger';
 
 export const gatewaySchema = {
@@ -39,9 +41,16 @@ export const gatewaySchema = {
     doc: 'Address METRICS_PORT listens on. Default: HOST (never wider than the public listener).',
   }),
   REDIS_URL: url({
-    doc: 'Redis the ingester publishes changes to.',
+    doc: 'Redis the ingester publishes changes to. Required unless REDIS_CLUSTER_NODES is set.',
     schemes: ['redis', 'rediss'],
-    required: true,
+  }),
+  REDIS_CLUSTER_NODES: clusterNodes({
+    doc:
+      'A Redis Cluster instead of one Redis: comma-separated seed nodes, `host:port` or ' +
+      '`redis://[user:password@]host:port` (`rediss://` for TLS). Changes, broadcasts and presence then use ' +
+      "sharded pub/sub, and each table's keys live on its channel's shard. Takes precedence over REDIS_URL, " +
+      'which is then ignored.',
+    secret: true,
   }),
   SOCKET_TIMEOUT: durationMs({
     doc: 'A socket with no inbound frame (heartbeats included) for this long is closed, as in the original server.',
@@ -333,7 +342,10 @@ export type GatewayConfig = Readonly<{
   /** `null`: /metrics is served on `port`. */
   metricsPort: number | null;
   metricsHost: string;
-  redisUrl: string;
+  /** One Redis (REDIS_URL) or a Redis Cluster (REDIS_CLUSTER_NODES). */
+  redis: RedisTarget;
+  /** Both were set: REDIS_URL is ignored (said at start). */
+  redisUrlIgnored: boolean;
   /** Infinity disables the idle timeout. */
   socketTimeoutMs: number;
   logLevel: LogLevel;
@@ -373,6 +385,9 @@ export interface RestBroadcastConfig {
 export function readConfig(env: Readonly<Record<string, string | undefined>> = process.env): GatewayConfig {
   const e = loadConfig(gatewaySchema, env);
   const problems = metricsListenerProblems('PORT', e.PORT, e.METRICS_PORT, e.METRICS_HOST);
+  if (e.REDIS_URL === undefined && e.REDIS_CLUSTER_NODES === undefined) {
+    problems.push('REDIS_URL or REDIS_CLUSTER_NODES is required: where Redis runs');
+  }
   let auth: AuthConfig | undefined;
   try {
     auth = authConfig(e);
@@ -390,7 +405,8 @@ export function readConfig(env: Readonly<Record<string, string | undefined>> = p
     host: e.HOST,
     metricsPort: e.METRICS_PORT ?? null,
     metricsHost: e.METRICS_HOST ?? e.HOST,
-    redisUrl: e.REDIS_URL,
+    redis: redisTarget(e.REDIS_URL, e.REDIS_CLUSTER_NODES),
+    redisUrlIgnored: e.REDIS_URL !== undefined && e.REDIS_CLUSTER_NODES !== undefined,
     socketTimeoutMs: e.SOCKET_TIMEOUT,
     logLevel: e.LOG_LEVEL,
     maxBackpressureBytes: e.MAX_BACKPRESSURE,

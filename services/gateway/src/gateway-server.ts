@@ -113,7 +113,7 @@ export class GatewayServer {
       : null;
     const subscriptions = new BusSubscriptions(bus, log.child({ component: 'bus-subscriptions' }));
     this.history = config.history
-      ? new HistoryReader({ url: config.redisUrl, name: `walcast-gateway:${config.instanceId}:history` })
+      ? new HistoryReader({ ...config.redis, name: `walcast-gateway:${config.instanceId}:history` })
       : null;
     this.registry = new ChannelRegistry(
       subscriptions,
@@ -131,7 +131,7 @@ export class GatewayServer {
       log.child({ component: 'broadcast' }),
     );
     this.presence = createRedisPresenceStore({
-      url: config.redisUrl,
+      redis: config.redis,
       gatewayId: this.broadcasts.src,
       leaseMs: config.presenceLeaseMs,
       log: log.child({ component: 'presence' }),

@@ -2,7 +2,7 @@
  * walcast gateway: serves the Supabase Realtime websocket protocol from Redis. Wiring only:
  * native uWS check → config → logger → bus → server; start, signals and exits are runService's.
  */
-import { RedisBus } from '@walcast/bus';
+import { createRedisBus, describeTarget } from '@walcast/bus';
 import { runService, WALCAST_VERSION } from '@walcast/config';
 import { createLogger } from '@walcast/logger';
 import { readConfig, type GatewayConfig } from './config';
@@ -12,8 +12,8 @@ import { assertNativeUws } from './uws';
 
 async function start(config: GatewayConfig) {
   const log = createLogger({ service: 'gateway', level: config.logLevel, version: WALCAST_VERSION });
-  const bus = new RedisBus({
-    url: config.redisUrl,
+  if (config.redisUrlIgnored) log.warn('REDIS_URL is ignored: REDIS_CLUSTER_NODES is set');
+  const bus = createRedisBus(config.redis, {
     name: `walcast-gateway:${config.instanceId}`,
     log: log.child({ component: 'bus' }),
   });
@@ -30,6 +30,8 @@ async function start(config: GatewayConfig) {
           : hostPort(config.metricsHost, server.metricsPort),
       inspector: config.servesInspector ? `http://${hostPort(config.host, port)}/inspector/` : null,
       instance: config.instanceId,
+      redis: describeTarget(config.redis),
+      redisCluster: config.redis.cluster !== undefined,
       // Names this process in Redis (its broadcasts and presence lease, PresenceLeaseLapsed logs).
       busSource: server.broadcasts.src,
       socketTimeoutMs: config.socketTimeoutMs,

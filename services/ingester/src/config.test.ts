@@ -58,3 +58,40 @@ describe('ingester listeners', () => {
     expect(found[0]).toMatch(message);
   });
 });
+
+describe('Redis: one server or a cluster', () => {
+  const seeds = '10.0.0.1:7000,10.0.0.2:7000';
+
+  it('uses REDIS_URL alone', () => {
+    const config = readConfig(BASE);
+    expect(config.redis).toEqual({ url: 'redis://127.0.0.1:6379' });
+    expect(config.redisUrlIgnored).toBe(false);
+  });
+
+  it('uses REDIS_CLUSTER_NODES instead of REDIS_URL, which it makes optional', () => {
+    const { REDIS_URL: _ignored, ...withoutUrl } = BASE;
+    const config = readConfig({ ...withoutUrl, REDIS_CLUSTER_NODES: seeds });
+    expect(config.redis).toEqual({
+      cluster: {
+        nodes: [
+          { host: '10.0.0.1', port: 7000 },
+          { host: '10.0.0.2', port: 7000 },
+        ],
+        tls: false,
+      },
+    });
+    expect(config.redisUrlIgnored).toBe(false);
+  });
+
+  it('lets REDIS_CLUSTER_NODES take precedence when both are set, and says so', () => {
+    const config = readConfig({ ...BASE, REDIS_CLUSTER_NODES: seeds });
+    expect(config.redis.cluster).toBeDefined();
+    expect(config.redisUrlIgnored).toBe(true);
+  });
+
+  it('needs one of them, and refuses seeds that are not host:port', () => {
+    const { REDIS_URL: _ignored, ...withoutUrl } = BASE;
+    expect(() => readConfig(withoutUrl)).toThrow(/REDIS_URL or REDIS_CLUSTER_NODES is required/);
+    expect(() => readConfig({ ...BASE, REDIS_CLUSTER_NODES: 'redis-1' })).toThrow(/REDIS_CLUSTER_NODES/);
+  });
+});

@@ -7,6 +7,7 @@ import {
   ConfigError,
   bool,
   bytes,
+  clusterNodes,
   defaultInstanceId,
   durationMs,
   host,
@@ -17,6 +18,7 @@ import {
   str,
   url,
 } from '@walcast/config';
+import { redisTarget, type RedisTarget } from '@walcast/bus';
 import { LOG_LEVELS, type LogLevel } from '@walcast/logger';
 import type { ClientConfig } from 'pg';
 
@@ -39,9 +41,16 @@ export const ingesterSchema = {
   }),
   PUBLICATION: str({ doc: 'Publication whose tables are streamed.', default: 'supabase_realtime' }),
   REDIS_URL: url({
-    doc: 'Redis the changes are published to.',
+    doc: 'Redis the changes are published to. Required unless REDIS_CLUSTER_NODES is set.',
     schemes: ['redis', 'rediss'],
-    required: true,
+  }),
+  REDIS_CLUSTER_NODES: clusterNodes({
+    doc:
+      'A Redis Cluster instead of one Redis: comma-separated seed nodes, `host:port` or ' +
+      '`redis://[user:password@]host:port` (`rediss://` for TLS). Changes, broadcasts and presence then use ' +
+      "sharded pub/sub, and each table's keys live on its channel's shard. Takes precedence over REDIS_URL, " +
+      'which is then ignored.',
+    secret: true,
   }),
   HEALTH_PORT: int({
     doc: 'HTTP port of /healthz and /readyz; of /metrics too unless METRICS_PORT is set.',
@@ -164,7 +173,10 @@ export type IngesterConfig = Readonly<{
   pgTarget: string;
   slotName: string;
   publication: string;
-  redisUrl: string;
+  /** One Redis (REDIS_URL) or a Redis Cluster (REDIS_CLUSTER_NODES). */
+  redis: RedisTarget;
+  /** Both were set: REDIS_URL is ignored (said at start). */
+  redisUrlIgnored: boolean;
   healthPort: number;
   /** `undefined`: every interface. */
   healthHost: string | undefined;
@@ -203,6 +215,9 @@ export function readConfig(env: Readonly<Record<string, string | undefined>> = p
     if (!(err instanceof ConfigError)) throw err;
     problems.push(...err.problems);
   }
+  if (!env.REDIS_URL?.trim() && !env.REDIS_CLUSTER_NODES?.trim()) {
+    problems.push('REDIS_URL or REDIS_CLUSTER_NODES is required: where Redis runs');
+  }
   if (!env.DATABASE_URL?.trim() && !env.DB_HOST?.trim()) {
     problems.push('DATABASE_URL or DB_HOST is required: where PostgreSQL runs');
   }
@@ -231,7 +246,8 @@ export function readConfig(env: Readonly<Record<string, string | undefined>> = p
       : `${e.DB_HOST}:${e.DB_PORT}/${e.DB_NAME}`,
     slotName: e.SLOT_NAME,
     publication: e.PUBLICATION,
-    redisUrl: e.REDIS_URL,
+    redis: redisTarget(e.REDIS_URL, e.REDIS_CLUSTER_NODES),
+    redisUrlIgnored: e.REDIS_URL !== undefined && e.REDIS_CLUSTER_NODES !== undefined,
     healthPort: e.HEALTH_PORT,
     healthHost: e.HEALTH_HOST,
     metricsPort: e.METRICS_PORT ?? null,

@@ -2,7 +2,7 @@
  * walcast ingester: the only holder of the replication slot. Wiring only: config → logger → bus →
  * ingester → health; start, signals and exits are runService's.
  */
-import { RedisBus } from '@walcast/bus';
+import { createRedisBus, describeTarget } from '@walcast/bus';
 import { runService, WALCAST_VERSION } from '@walcast/config';
 import { createLogger } from '@walcast/logger';
 import { readConfig, type IngesterConfig } from './config';
@@ -22,12 +22,14 @@ async function start(config: IngesterConfig) {
       publication: config.publication,
       database: config.pgTarget,
       instance: config.instanceId,
+      redis: describeTarget(config.redis),
+      redisCluster: config.redis.cluster !== undefined,
       node: process.version,
     },
     'starting',
   );
-  const bus = new RedisBus({
-    url: config.redisUrl,
+  if (config.redisUrlIgnored) log.warn('REDIS_URL is ignored: REDIS_CLUSTER_NODES is set');
+  const bus = createRedisBus(config.redis, {
     name: `walcast-ingester:${config.instanceId}`,
     log: log.child({ component: 'bus' }),
     publishOnly: true,

@@ -8,19 +8,13 @@
  * JSON string escapes every `"`, so that sequence cannot occur inside the key) and never re-encode
  * a meta. Values of another form are dropped from diffs (and deleted with their field).
  *
- * Every per-channel script takes the same four keys: the channel's presence hash, this gateway's
- * phx_ref set there, the gateway's channel set and the lease sorted set.
+ * Every per-channel script takes the same keys (presence-keyspace.ts): the channel's presence hash,
+ * this gateway's phx_ref set there, the gateway's channel set and, on one Redis, the lease sorted
+ * set. Diffs go out with PUBLISH on one Redis and SPUBLISH on a Redis Cluster (`{{PUBLISH}}` below).
  */
 import type { Redis } from 'ioredis';
-import {
-  BROADCAST_MESSAGE_VERSION,
-  encodeBroadcastMessage,
-  PRESENCE_LEASES_KEY,
-  presenceGatewayEntriesKey,
-  presenceGatewayTopicsKey,
-  presenceStateKey,
-  topicForBroadcast,
-} from '@walcast/protocol';
+import { BROADCAST_MESSAGE_VERSION, encodeBroadcastMessage } from '@walcast/protocol';
+import type { PresenceKeyspace } from './presence-keyspace';
 
 const HELPERS = `
 local function now_ms()
@@ -51,8 +45,9 @@ local function diff(joins, leaves)
   return '{"joins":' .. group(joins) .. ',"leaves":' .. group(leaves) .. '}'
 end
 -- Restores a missing lease (we were swept, or Redis lost it): 1 tells the caller to re-assert.
+-- Without the lease key (a cluster: it lives in another slot) the next renewal notices instead.
 local function ensure_lease(key, gateway, lease_ms)
-  if lease_ms == '0' or redis.call('ZSCORE', key, gateway) then return 0 end
+  if key == nil or lease_ms == '0' or redis.call('ZSCORE', key, gateway) then return 0 end
   redis.call('ZADD', key, now_ms() + tonumber(lease_ms), gateway)
   return 1
 end
@@ -71,7 +66,7 @@ end
 redis.call('HSET', KEYS[1], prefix .. ref, ARGV[3])
 redis.call('SADD', KEYS[2], ref)
 redis.call('SADD', KEYS[3], ARGV[5])
-redis.call('PUBLISH', ARGV[6], ARGV[7])
+redis.call('{{PUBLISH}}', ARGV[6], ARGV[7])
 return ensure_lease(KEYS[4], ARGV[9], ARGV[8])
 `;
 
@@ -83,7 +78,7 @@ export const UNTRACK_LUA = `${HELPERS}
 local removed = redis.call('HDEL', KEYS[1], ARGV[1] .. ARGV[2])
 redis.call('SREM', KEYS[2], ARGV[2])
 if redis.call('SCARD', KEYS[2]) == 0 then redis.call('SREM', KEYS[3], ARGV[3]) end
-if removed == 1 then redis.call('PUBLISH', ARGV[4], ARGV[5]) end
+if removed == 1 then redis.call('{{PUBLISH}}', ARGV[4], ARGV[5]) end
 return ensure_lease(KEYS[4], ARGV[7], ARGV[6])
 `;
 
@@ -117,7 +112,7 @@ for i = 5, #ARGV, 2 do
   redis.call('SADD', KEYS[2], ARGV[i])
 end
 if #ARGV >= 5 then redis.call('SADD', KEYS[3], ARGV[2]) else redis.call('SREM', KEYS[3], ARGV[2]) end
-if #joins + #leaves > 0 then redis.call('PUBLISH', ARGV[3], ARGV[4] .. diff(joins, leaves)) end
+if #joins + #leaves > 0 then redis.call('{{PUBLISH}}', ARGV[3], ARGV[4] .. diff(joins, leaves)) end
 return {#joins, #leaves}
 `;
 
@@ -125,10 +120,11 @@ return {#joins, #leaves}
  * sweep: removes every entry of a gateway from one channel and publishes their leaves. ARGV field
  * prefix, channel member, channel, envelope prefix, gateway id, '1' to sweep even with a live lease
  * (our own clean stop). Returns the number of leaves, or -1 when the gateway holds a lease again
- * (it came back and re-asserts its entries itself).
+ * (it came back and re-asserts its entries itself); without the lease key (a cluster) the sweeper
+ * checks the lease itself between batches.
  */
 export const SWEEP_LUA = `${HELPERS}
-if ARGV[6] ~= '1' and redis.call('ZSCORE', KEYS[4], ARGV[5]) then return -1 end
+if ARGV[6] ~= '1' and KEYS[4] and redis.call('ZSCORE', KEYS[4], ARGV[5]) then return -1 end
 local refs = redis.call('SMEMBERS', KEYS[2])
 local leaves = {}
 for i = 1, #refs, 500 do
@@ -141,7 +137,7 @@ for i = 1, #refs, 500 do
 end
 redis.call('DEL', KEYS[2])
 redis.call('SREM', KEYS[3], ARGV[2])
-if #leaves > 0 then redis.call('PUBLISH', ARGV[3], ARGV[4] .. diff({}, leaves)) end
+if #leaves > 0 then redis.call('{{PUBLISH}}', ARGV[3], ARGV[4] .. diff({}, leaves)) end
 return #leaves
 `;
 
@@ -181,38 +177,21 @@ export interface PresenceRedis extends Redis {
   presenceClaim(...keysAndArgs: string[]): Promise<string[]>;
 }
 
-/** Defines the scripts on `redis`. */
-export function definePresenceCommands(redis: Redis): PresenceRedis {
-  redis.defineCommand('presenceTrack', { numberOfKeys: 4, lua: TRACK_LUA });
-  redis.defineCommand('presenceUntrack', { numberOfKeys: 4, lua: UNTRACK_LUA });
-  redis.defineCommand('presenceAssert', { numberOfKeys: 4, lua: ASSERT_LUA });
-  redis.defineCommand('presenceSweep', { numberOfKeys: 4, lua: SWEEP_LUA });
+/**
+ * Defines the scripts on `redis` (a Redis, or a Cluster: the same commands) for `keyspace`: the
+ * number of keys per channel script, and PUBLISH or SPUBLISH.
+ */
+export function definePresenceCommands(redis: Redis, keyspace: PresenceKeyspace): PresenceRedis {
+  const publish = (lua: string): string =>
+    lua.replaceAll('{{PUBLISH}}', keyspace.isCluster ? 'SPUBLISH' : 'PUBLISH');
+  const numberOfKeys = keyspace.channelKeyCount;
+  redis.defineCommand('presenceTrack', { numberOfKeys, lua: publish(TRACK_LUA) });
+  redis.defineCommand('presenceUntrack', { numberOfKeys, lua: publish(UNTRACK_LUA) });
+  redis.defineCommand('presenceAssert', { numberOfKeys, lua: publish(ASSERT_LUA) });
+  redis.defineCommand('presenceSweep', { numberOfKeys, lua: publish(SWEEP_LUA) });
   redis.defineCommand('presenceRenew', { numberOfKeys: 1, lua: RENEW_LUA });
   redis.defineCommand('presenceClaim', { numberOfKeys: 2, lua: CLAIM_LUA });
   return redis as PresenceRedis;
-}
-
-/** Where one channel's presence lives, for one gateway: the four keys of a per-channel script. */
-export interface ChannelPresenceKeys {
-  /** The channel's broadcast topic: where diffs are published, and its name in a gateway's set. */
-  channel: string;
-  keys: [state: string, gatewayEntries: string, gatewayTopics: string, leases: string];
-}
-
-export function channelPresenceKeys(
-  subtopic: string,
-  isPrivate: boolean,
-  gatewayId: string,
-): ChannelPresenceKeys {
-  return {
-    channel: topicForBroadcast(subtopic, isPrivate),
-    keys: [
-      presenceStateKey(subtopic, isPrivate),
-      presenceGatewayEntriesKey(subtopic, isPrivate, gatewayId),
-      presenceGatewayTopicsKey(gatewayId),
-      PRESENCE_LEASES_KEY,
-    ],
-  };
 }
 
 /** What a presence diff's message starts with; the diff JSON follows. */

@@ -23,34 +23,31 @@
  *   period (presence-sweeper.ts), which publishes its leaves.
  * - No reply grows with what other gateways hold, except list(): one HVALS of the channel's hash.
  *
- * Redis Cluster: the per-channel keys share a hash slot, but the scripts also touch the gateway's
- * channel set and the lease set, which live elsewhere; cluster support is a later issue.
+ * Redis Cluster (presence-keyspace.ts): a channel's keys and this gateway's channel set for the
+ * channel's hash slot share that slot, so each script still changes the state and SPUBLISHes its
+ * diff atomically; the slots where this gateway has a channel set are listed in a set of their own
+ * (added before the first script in a slot). A lapsed lease is noticed by the next renewal, and a
+ * gateway swept while alive re-asserts once more when no sweep of it is left (a sweep can no longer
+ * check the lease atomically per channel). A node that reconnects or a slot whose master changed
+ * makes the store re-assert, as a Redis reconnect does.
  * Imports ioredis; logging and metrics are injected.
  *
  * Longer than 400 lines because the agreed contract (interfaces and their docs) sits here with its
  * one implementation; the scripts, value codec and sweeper are in their own files.
  */
-import { jitteredBackoffMs } from '@walcast/bus';
+import type { RedisTarget } from '@walcast/bus';
 import { LogThrottle, type Logger } from '@walcast/logger';
-import {
-  parseBroadcastTopic,
-  PRESENCE_LEASES_KEY,
-  presenceFieldPrefix,
-  presenceGatewayTopicsKey,
-  presenceStateKey,
-} from '@walcast/protocol';
-import { Redis } from 'ioredis';
+import { parseBroadcastTopic, presenceFieldPrefix } from '@walcast/protocol';
 import { decodePresenceValue, encodePresenceValue, presenceDiffJson } from './presence-codec';
-import {
-  channelPresenceKeys,
-  type ChannelPresenceKeys,
-  definePresenceCommands,
-  type PresenceRedis,
-  presenceEnvelopePrefix,
-} from './presence-scripts';
+import { openPresenceConnection } from './presence-connection';
+import type { ChannelPresenceKeys, PresenceKeyspace } from './presence-keyspace';
+import { type PresenceRedis, presenceEnvelopePrefix } from './presence-scripts';
 import { PresenceSweeper, TOPICS_PER_BATCH } from './presence-sweeper';
 
 /** One tracked presence: the presence key and its meta (the tracked payload plus phx_ref, and phx_ref_prev after an update). */
+/** Cluster: the least time between two looks at the lease from tracks and untracks. */
+const LEASE_CHECK_MS = 100;
+
 /** The longest wait between two sweeps for lapsed gateways. */
 export const SWEEP_PERIOD_MS = 1000;
 
@@ -96,7 +93,8 @@ export interface PresenceStoreMetrics {
 }
 
 export interface RedisPresenceStoreOptions {
-  url: string;
+  /** One Redis (REDIS_URL) or a Redis Cluster (REDIS_CLUSTER_NODES). */
+  redis: RedisTarget;
   /** Unique per process start (INSTANCE_ID): names this gateway's entries and lease. */
   gatewayId: string;
   /** PRESENCE_LEASE: a gateway not renewing for this long is swept. */
@@ -116,9 +114,6 @@ export class PresenceStoreError extends Error {
   }
 }
 
-/** A command not answered within this long fails; the store then re-asserts at its next renewal. */
-const COMMAND_TIMEOUT_MS = 5000;
-
 export function createRedisPresenceStore(opts: RedisPresenceStoreOptions): PresenceStore {
   return new RedisPresenceStore(opts);
 }
@@ -131,12 +126,20 @@ interface LocalChannel {
 }
 
 type StoreState = 'idle' | 'running' | 'stopping' | 'stopped';
-type ReassertReason = PresenceResyncReason | 'start';
+/** `settle`: once more after a sweep of this gateway ended (cluster; see the module header). */
+type ReassertReason = PresenceResyncReason | 'start' | 'settle';
 
 export class RedisPresenceStore implements PresenceStore {
   private state: StoreState = 'idle';
   private readonly redis: PresenceRedis;
+  private readonly keyspace: PresenceKeyspace;
   private readonly sweeper: PresenceSweeper;
+  /** Cluster: the slots already in this gateway's slot set (on this connection's Redis data). */
+  private readonly indexedSlots = new Set<number>();
+  /** Cluster: re-assert once more when no survivor is sweeping this gateway any more. */
+  private isSettlePending = false;
+  /** Cluster: when a track or untrack last looked whether our lease is still there. */
+  private lastLeaseCheckMs = 0;
   /** Names this gateway's entries and lease. */
   readonly gatewayId: string;
   private readonly leaseMs: number;
@@ -167,18 +170,18 @@ export class RedisPresenceStore implements PresenceStore {
     this.metrics = opts.metrics;
     this.now = opts.now ?? Date.now;
     this.fieldPrefix = presenceFieldPrefix(opts.gatewayId);
-    const maxRetryMs = Math.max(100, Math.min(5000, Math.floor(opts.leaseMs / 3)));
-    const redis = new Redis(opts.url, {
-      connectionName: `${opts.gatewayId}:presence`,
-      // Fail fast while Redis is away (track rejects; the caller tells its client) instead of queueing.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      autoResendUnfulfilledCommands: false,
-      commandTimeout: COMMAND_TIMEOUT_MS,
-      retryStrategy: (attempt: number) => jitteredBackoffMs(attempt, 100, maxRetryMs),
+    const { redis, keyspace } = openPresenceConnection({
+      target: opts.redis,
+      name: `${opts.gatewayId}:presence`,
+      leaseMs: opts.leaseMs,
+      log: opts.log,
+      onNodeRestored: () => {
+        if (this.wasReady && this.state === 'running') this.requestReassert('reconnect');
+      },
     });
-    this.redis = definePresenceCommands(redis);
-    this.sweeper = new PresenceSweeper(this.redis, opts.gatewayId, opts.leaseMs, opts.log, this.now);
+    this.redis = redis;
+    this.keyspace = keyspace;
+    this.sweeper = new PresenceSweeper(redis, keyspace, opts.gatewayId, opts.leaseMs, opts.log, this.now);
     redis.on('ready', () => this.onReady());
     redis.on('close', () => this.onClose());
     redis.on('error', (err: Error) => this.log.debug({ err }, 'presence redis connection error'));
@@ -209,6 +212,7 @@ export class RedisPresenceStore implements PresenceStore {
     channel.entries.set(ref, entry);
     let isLeaseRestored: number;
     try {
+      await this.indexSlot(channel.keys.slot);
       isLeaseRestored = await this.redis.presenceTrack(
         ...channel.keys.keys,
         this.fieldPrefix,
@@ -226,11 +230,12 @@ export class RedisPresenceStore implements PresenceStore {
       throw this.failed(err, 'track');
     }
     if (isLeaseRestored === 1) this.onLeaseMissing();
+    else this.checkLeaseSoon();
   }
 
   async untrack(topic: PresenceTopic, entry: PresenceEntry): Promise<void> {
     this.assertOpen();
-    const keys = channelPresenceKeys(topic.subtopic, topic.isPrivate, this.gatewayId);
+    const keys = this.keyspace.channelKeys(topic.subtopic, topic.isPrivate, this.gatewayId);
     // Memory forgets it whatever Redis says: a failed untrack is completed by the next re-assert.
     const channel = this.local.get(keys.channel);
     channel?.entries.delete(entry.meta.phx_ref);
@@ -251,13 +256,14 @@ export class RedisPresenceStore implements PresenceStore {
       throw this.failed(err, 'untrack');
     }
     if (isLeaseRestored === 1) this.onLeaseMissing();
+    else this.checkLeaseSoon();
   }
 
   async list(topic: PresenceTopic): Promise<PresenceEntry[]> {
     const startedMs = performance.now();
     let values: string[];
     try {
-      values = await this.redis.hvals(presenceStateKey(topic.subtopic, topic.isPrivate));
+      values = await this.redis.hvals(this.keyspace.stateKey(topic.subtopic, topic.isPrivate));
     } catch (err) {
       throw new PresenceStoreError('presence state could not be read: Redis is unavailable', { cause: err });
     }
@@ -304,7 +310,7 @@ export class RedisPresenceStore implements PresenceStore {
       // Swept while our lease still stands, so no survivor sweeps us concurrently; should this fail
       // midway, the lease lapses and survivors finish the job.
       const result = await this.sweeper.sweepGateway(this.gatewayId, true);
-      await this.redis.zrem(PRESENCE_LEASES_KEY, this.gatewayId);
+      await this.redis.zrem(this.keyspace.leasesKey, this.gatewayId);
       if (wasRunning || result.leaves > 0) this.log.info(result, 'presence entries removed');
     } catch (err) {
       this.log.warn(
@@ -325,7 +331,7 @@ export class RedisPresenceStore implements PresenceStore {
   }
 
   private localChannel(topic: PresenceTopic): LocalChannel {
-    const keys = channelPresenceKeys(topic.subtopic, topic.isPrivate, this.gatewayId);
+    const keys = this.keyspace.channelKeys(topic.subtopic, topic.isPrivate, this.gatewayId);
     let channel = this.local.get(keys.channel);
     if (!channel) {
       channel = { topic: { subtopic: topic.subtopic, isPrivate: topic.isPrivate }, keys, entries: new Map() };
@@ -387,8 +393,9 @@ export class RedisPresenceStore implements PresenceStore {
       this.requestReassert('retry'); // it renews the lease first
       return;
     }
+    if (this.isSettlePending) this.settleIfUnswept();
     this.redis
-      .presenceRenew(PRESENCE_LEASES_KEY, this.gatewayId, String(this.leaseMs))
+      .presenceRenew(this.keyspace.leasesKey, this.gatewayId, String(this.leaseMs))
       .then((added) => {
         const wasSwept = added === 1 && this.hasLease;
         this.hasLease = true;
@@ -455,8 +462,11 @@ export class RedisPresenceStore implements PresenceStore {
    * channels Redis lists for us that we no longer hold; then tells the listeners.
    */
   private async reassert(reason: ReassertReason): Promise<void> {
-    await this.redis.presenceRenew(PRESENCE_LEASES_KEY, this.gatewayId, String(this.leaseMs));
+    await this.redis.presenceRenew(this.keyspace.leasesKey, this.gatewayId, String(this.leaseMs));
     this.hasLease = true;
+    // Re-add every slot to the slot set (Redis may have lost it with the rest).
+    this.indexedSlots.clear();
+    if (reason === 'lease' && this.keyspace.isCluster) this.isSettlePending = true;
     const channels = [...this.local.values()];
     let joins = 0;
     let leaves = 0;
@@ -472,23 +482,28 @@ export class RedisPresenceStore implements PresenceStore {
       );
       (await Promise.all(sent)).forEach(count);
     }
-    const topicsKey = presenceGatewayTopicsKey(this.gatewayId);
-    let cursor = '0';
-    do {
-      const [next, members] = await this.redis.sscan(topicsKey, cursor, 'COUNT', TOPICS_PER_BATCH);
-      const stale = members.filter((m) => !this.local.has(m));
-      (await Promise.all(stale.map((m) => this.assertStaleChannel(m)))).forEach(count);
-      cursor = next;
-    } while (cursor !== '0');
+    for (const topicsKey of await this.gatewayTopicsKeys()) {
+      let cursor = '0';
+      do {
+        const [next, members] = await this.redis.sscan(topicsKey, cursor, 'COUNT', TOPICS_PER_BATCH);
+        const stale = members.filter((m) => !this.local.has(m));
+        (await Promise.all(stale.map((m) => this.assertStaleChannel(topicsKey, m)))).forEach(count);
+        cursor = next;
+      } while (cursor !== '0');
+    }
     if (reason === 'start') return;
-    this.metrics?.presenceResyncs.inc({ reason });
+    if (reason !== 'settle') this.metrics?.presenceResyncs.inc({ reason });
     const topics = [...this.local.values()].map((c) => ({ ...c.topic }));
     this.log.info({ reason, topics: topics.length, joins, leaves }, 'presence entries re-asserted');
     for (const listener of this.listeners) listener(topics);
   }
 
   /** Sends one channel's assert script, ordered with every other command on the connection. */
-  private assertChannel(keys: ChannelPresenceKeys, entries: PresenceEntry[]): Promise<[number, number]> {
+  private async assertChannel(
+    keys: ChannelPresenceKeys,
+    entries: PresenceEntry[],
+  ): Promise<[number, number]> {
+    if (entries.length > 0) await this.indexSlot(keys.slot);
     const pairs: string[] = [];
     for (const e of entries) pairs.push(e.meta.phx_ref, encodePresenceValue(e));
     return this.redis.presenceAssert(
@@ -502,12 +517,55 @@ export class RedisPresenceStore implements PresenceStore {
   }
 
   /** A channel Redis lists for us that memory does not hold (a failed untrack, a previous life): emptied. */
-  private async assertStaleChannel(member: string): Promise<[number, number]> {
+  private async assertStaleChannel(topicsKey: string, member: string): Promise<[number, number]> {
     const topic = parseBroadcastTopic(member);
     if (!topic) {
-      await this.redis.srem(presenceGatewayTopicsKey(this.gatewayId), member);
+      await this.redis.srem(topicsKey, member);
       return [0, 0];
     }
-    return this.assertChannel(channelPresenceKeys(topic.subtopic, topic.isPrivate, this.gatewayId), []);
+    return this.assertChannel(this.keyspace.channelKeys(topic.subtopic, topic.isPrivate, this.gatewayId), []);
+  }
+
+  /** The keys of this gateway's channel sets (one per slot in its slot set, on a cluster). */
+  private async gatewayTopicsKeys(): Promise<string[]> {
+    const slotsKey = this.keyspace.slotsKey(this.gatewayId);
+    const slots = slotsKey ? (await this.redis.smembers(slotsKey)).map(Number) : [];
+    return this.keyspace.gatewayTopicsKeys(this.gatewayId, slots);
+  }
+
+  /** Cluster: adds `slot` to this gateway's slot set before its first script there (so sweeps find it). */
+  private async indexSlot(slot: number): Promise<void> {
+    const slotsKey = this.keyspace.slotsKey(this.gatewayId);
+    if (slotsKey === null || this.indexedSlots.has(slot)) return;
+    await this.redis.sadd(slotsKey, String(slot));
+    this.indexedSlots.add(slot);
+  }
+
+  /**
+   * Cluster: the scripts cannot see the lease, so a track or untrack looks (at most every 100 ms,
+   * and never waiting for it) whether it is still there, as the scripts do on one Redis.
+   */
+  private checkLeaseSoon(): void {
+    const now = Date.now();
+    if (!this.keyspace.isCluster || !this.hasLease || now - this.lastLeaseCheckMs < LEASE_CHECK_MS) return;
+    this.lastLeaseCheckMs = now;
+    this.redis.zscore(this.keyspace.leasesKey, this.gatewayId).then(
+      (score) => {
+        if (score === null && this.hasLease && this.state === 'running') this.onLeaseMissing();
+      },
+      (err: unknown) => this.log.debug({ err }, 'could not read the presence lease'),
+    );
+  }
+
+  /** Cluster: once no survivor is sweeping this gateway, re-asserts once more (it may have swept after us). */
+  private settleIfUnswept(): void {
+    this.redis.zscore(this.keyspace.sweepsKey, this.gatewayId).then(
+      (score) => {
+        if (score !== null || !this.isSettlePending) return;
+        this.isSettlePending = false;
+        this.requestReassert('settle');
+      },
+      (err: unknown) => this.log.debug({ err }, 'could not read the presence sweeps'),
+    );
   }
 }

@@ -11,16 +11,17 @@
  *
  * Reads of a gateway's channel set are bounded (SRANDMEMBER of {@link TOPICS_PER_BATCH}), so no
  * reply is large whatever that gateway held.
+ *
+ * On a Redis Cluster (presence-keyspace.ts) a gateway has one channel set per hash slot, listed in
+ * its slot set, and a per-channel script cannot see the lease: the sweeper reads the lease itself
+ * before each batch, so a gateway that came back stops the sweep within a batch. A channel swept
+ * just after its gateway came back is put back by that gateway (presence-store.ts re-asserts once
+ * more when no sweep of it is left).
  */
 import type { Logger } from '@walcast/logger';
-import {
-  parseBroadcastTopic,
-  PRESENCE_LEASES_KEY,
-  PRESENCE_SWEEPS_KEY,
-  presenceFieldPrefix,
-  presenceGatewayTopicsKey,
-} from '@walcast/protocol';
-import { channelPresenceKeys, type PresenceRedis, presenceEnvelopePrefix } from './presence-scripts';
+import { parseBroadcastTopic, presenceFieldPrefix } from '@walcast/protocol';
+import type { PresenceKeyspace } from './presence-keyspace';
+import { type PresenceRedis, presenceEnvelopePrefix } from './presence-scripts';
 
 /** Channels swept concurrently (one pipelined write of scripts). */
 export const TOPICS_PER_BATCH = 200;
@@ -38,6 +39,7 @@ export interface GatewaySweep {
 export class PresenceSweeper {
   constructor(
     private readonly redis: PresenceRedis,
+    private readonly keyspace: PresenceKeyspace,
     /** This gateway: the `src` of the leave diffs it publishes. */
     private readonly gatewayId: string,
     private readonly leaseMs: number,
@@ -48,8 +50,8 @@ export class PresenceSweeper {
   /** Claims the gateways whose lease lapsed (never this one) and sweeps each; returns their sweeps. */
   async sweepLapsed(): Promise<Map<string, GatewaySweep>> {
     const claimed = await this.redis.presenceClaim(
-      PRESENCE_LEASES_KEY,
-      PRESENCE_SWEEPS_KEY,
+      this.keyspace.leasesKey,
+      this.keyspace.sweepsKey,
       String(this.leaseMs),
       String(GATEWAYS_PER_CLAIM),
     );
@@ -57,7 +59,7 @@ export class PresenceSweeper {
     for (const gatewayId of claimed) {
       if (gatewayId === this.gatewayId) {
         // We lapsed (a stalled event loop): our renewal re-adds the lease and re-asserts; nothing to sweep.
-        await this.redis.zrem(PRESENCE_SWEEPS_KEY, gatewayId);
+        await this.redis.zrem(this.keyspace.sweepsKey, gatewayId);
         continue;
       }
       const result = await this.sweepGateway(gatewayId, false);
@@ -75,30 +77,47 @@ export class PresenceSweeper {
    * sweeps despite a lease (this gateway's own clean stop). Ends the claim in the sweeps set.
    */
   async sweepGateway(gatewayId: string, force: boolean): Promise<GatewaySweep> {
-    const topicsKey = presenceGatewayTopicsKey(gatewayId);
     const result: GatewaySweep = { topics: 0, leaves: 0, isBack: false };
-    while (!result.isBack) {
-      const members = await this.redis.srandmember(topicsKey, TOPICS_PER_BATCH);
-      if (members.length === 0) break;
-      const counts = await Promise.all(members.map((m) => this.sweepTopic(gatewayId, m, force)));
-      for (const n of counts) {
-        if (n < 0) result.isBack = true;
-        else result.leaves += n;
+    const slotsKey = this.keyspace.slotsKey(gatewayId);
+    const slots = slotsKey ? (await this.redis.smembers(slotsKey)).map(Number) : [];
+    for (const topicsKey of this.keyspace.gatewayTopicsKeys(gatewayId, slots)) {
+      while (!result.isBack) {
+        if (
+          !force &&
+          this.keyspace.isCluster &&
+          (await this.redis.zscore(this.keyspace.leasesKey, gatewayId))
+        ) {
+          result.isBack = true;
+          break;
+        }
+        const members = await this.redis.srandmember(topicsKey, TOPICS_PER_BATCH);
+        if (members.length === 0) break;
+        const counts = await Promise.all(members.map((m) => this.sweepTopic(gatewayId, topicsKey, m, force)));
+        for (const n of counts) {
+          if (n < 0) result.isBack = true;
+          else result.leaves += n;
+        }
+        result.topics += members.length;
       }
-      result.topics += members.length;
     }
-    await this.redis.zrem(PRESENCE_SWEEPS_KEY, gatewayId);
+    if (slotsKey && !result.isBack) await this.redis.del(slotsKey);
+    await this.redis.zrem(this.keyspace.sweepsKey, gatewayId);
     return result;
   }
 
-  private async sweepTopic(gatewayId: string, member: string, force: boolean): Promise<number> {
+  private async sweepTopic(
+    gatewayId: string,
+    topicsKey: string,
+    member: string,
+    force: boolean,
+  ): Promise<number> {
     const topic = parseBroadcastTopic(member);
     if (!topic) {
       // Not a name we write: drop it so the loop ends.
-      await this.redis.srem(presenceGatewayTopicsKey(gatewayId), member);
+      await this.redis.srem(topicsKey, member);
       return 0;
     }
-    const { channel, keys } = channelPresenceKeys(topic.subtopic, topic.isPrivate, gatewayId);
+    const { channel, keys } = this.keyspace.channelKeys(topic.subtopic, topic.isPrivate, gatewayId);
     return this.redis.presenceSweep(
       ...keys,
       presenceFieldPrefix(gatewayId),

@@ -1,0 +1,112 @@
+/**
+ * The messages waiting for one hash slot of a Redis Cluster, sent as one CLUSTER_BATCH_SCRIPT call
+ * (cluster-scripts.ts): the cluster form of HistoryBatch. Each message's promise settles with the
+ * reply of the call that carried it.
+ */
+import {
+  historyKeyFor,
+  historyStartKeyForSlot,
+  historyTopicsKeyForSlot,
+  positionChannelForSlot,
+} from '@walcast/protocol';
+import type { HistoryEntry } from './history-batch';
+
+export interface BatchWaiter {
+  resolve(): void;
+  reject(err: Error): void;
+}
+
+interface Pending {
+  channel: string;
+  message: string;
+  history: HistoryEntry | undefined;
+  waiter: BatchWaiter;
+}
+
+/** Most messages in one call, and most bytes of messages (Redis reads a command whole). */
+export const MAX_SLOT_BATCH = 1000;
+export const MAX_SLOT_BATCH_BYTES = 4 * 1024 * 1024;
+
+/** One call's worth of a slot's messages: EVALSHA arguments after the sha, and whom to settle. */
+export interface SlotCall {
+  /** KEYS count then KEYS then ARGV, as EVALSHA takes them after the sha. */
+  args: string[];
+  waiters: BatchWaiter[];
+  /** The first and last history positions the call carries, or null. */
+  firstPosition: string | null;
+  lastPosition: string | null;
+}
+
+export class SlotBatch {
+  private readonly pending: Pending[] = [];
+  private head = 0;
+
+  constructor(readonly slot: number) {}
+
+  get size(): number {
+    return this.pending.length - this.head;
+  }
+
+  add(channel: string, message: string, history: HistoryEntry | undefined, waiter: BatchWaiter): void {
+    this.pending.push({ channel, message, history, waiter });
+  }
+
+  /**
+   * Takes up to MAX_SLOT_BATCH messages (and MAX_SLOT_BATCH_BYTES) off the front as one call;
+   * `overwriteStart` marks the call that follows a change of the slot's master.
+   */
+  take(maxLen: number, overwriteStart: boolean): SlotCall {
+    const keys = [historyStartKeyForSlot(this.slot), historyTopicsKeyForSlot(this.slot)];
+    const keyIndex = new Map<string, number>();
+    const perMessage: string[] = [];
+    const waiters: BatchWaiter[] = [];
+    let first: string | null = null;
+    let last: string | null = null;
+    let bytes = 0;
+    while (
+      this.head < this.pending.length &&
+      waiters.length < MAX_SLOT_BATCH &&
+      bytes < MAX_SLOT_BATCH_BYTES
+    ) {
+      const p = this.pending[this.head]!;
+      this.pending[this.head++] = undefined as unknown as Pending;
+      let index = 0;
+      if (p.history) {
+        const key = historyKeyFor(p.channel);
+        index = keyIndex.get(key) ?? 0;
+        if (index === 0) {
+          keys.push(key);
+          index = keys.length;
+          keyIndex.set(key, index);
+        }
+        first ??= p.history.position;
+        last = p.history.position;
+      }
+      perMessage.push(p.channel, String(index), p.history?.streamId ?? '', p.message);
+      waiters.push(p.waiter);
+      bytes += p.message.length;
+    }
+    if (this.head === this.pending.length) {
+      this.pending.length = 0;
+      this.head = 0;
+    }
+    const args = [
+      String(keys.length),
+      ...keys,
+      String(maxLen),
+      positionChannelForSlot(this.slot),
+      first ?? '',
+      last ?? '',
+      overwriteStart ? '1' : '0',
+      ...perMessage,
+    ];
+    return { args, waiters, firstPosition: first, lastPosition: last };
+  }
+
+  /** Rejects everything waiting (the publisher was closed). */
+  rejectAll(err: Error): void {
+    for (let i = this.head; i < this.pending.length; i++) this.pending[i]!.waiter.reject(err);
+    this.pending.length = 0;
+    this.head = 0;
+  }
+}
