@@ -6,7 +6,9 @@ import { resolve } from 'node:path';
 import {
   decodeBroadcastMessage,
   decodeBusMessage,
+  historyKeyFor,
   parseBroadcastTopic,
+  topicForTable,
   patternForAll,
   type BroadcastHeader,
   type BusHeader,
@@ -18,6 +20,7 @@ import { lsnFromText, type Lsn } from '../src/replication/lsn';
 /** The part of ioredis's client these tests use (ioredis is a dependency of test-utils, not of the ingester). */
 interface RedisClient {
   psubscribe(...patterns: string[]): Promise<unknown>;
+  xrange(key: string, start: string, end: string): Promise<Array<[string, string[]]>>;
   on(event: 'pmessage', listener: (pattern: string, channel: string, message: string) => void): unknown;
   on(event: 'error', listener: (err: Error) => void): unknown;
   quit(): Promise<unknown>;
@@ -27,6 +30,20 @@ type RedisConstructor = new (url: string, options?: Record<string, unknown>) => 
 
 const requireFromTestUtils = createRequire(resolve(__dirname, '../../../packages/test-utils/package.json'));
 const { Redis } = requireFromTestUtils('ioredis') as { Redis: RedisConstructor };
+
+/** The ids of the rows of `schema.table` whose changes are in the table's history stream. */
+export async function historyRowIds(url: string, schema: string, table: string): Promise<unknown[]> {
+  const redis = new Redis(url);
+  try {
+    const entries = await redis.xrange(historyKeyFor(topicForTable(schema, table)), '-', '+');
+    return entries.map(([, fields]) => {
+      const { eventJson } = decodeBusMessage(fields[1]!);
+      return (JSON.parse(eventJson) as { record?: Record<string, unknown> }).record?.['id'];
+    });
+  } finally {
+    redis.disconnect();
+  }
+}
 
 /** One decoded Redis message. */
 export interface TapMessage {
