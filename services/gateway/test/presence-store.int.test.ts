@@ -377,7 +377,8 @@ describe.each<[Mode, () => Promise<void>]>([
         await waitFor(
           async () =>
             refs(await admin.hvals(keys.stateKey(topic.subtopic, false)).then(parse)).join() === 'a1,b1',
-          { timeoutMs: 10_000, message: 'both gateways to re-assert their entries' },
+          // The cluster clients find the restarted master again with backoff: slower on a busy box.
+          { timeoutMs: 30_000, message: 'both gateways to re-assert their entries' },
         );
         await waitFor(() => resyncs.length > 0, { message: 'onResync' });
         expect(resyncs[0]).toEqual([{ subtopic: topic.subtopic, isPrivate: false }]);

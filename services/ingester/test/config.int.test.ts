@@ -18,7 +18,7 @@ describe('ingester configuration', () => {
     const { code, output } = await runWith({});
     expect(code).toBe(2);
     expect(output).toContain('invalid configuration');
-    expect(output).toMatch(/REDIS_URL is required/);
+    expect(output).toMatch(/REDIS_URL or REDIS_CLUSTER_NODES is required/);
     expect(output).toMatch(/DATABASE_URL or DB_HOST is required/);
   });
 
