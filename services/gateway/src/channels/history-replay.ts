@@ -10,7 +10,7 @@
  * off), nothing is replayed and the outcome names the oldest position it still holds: the
  * application refetches once, and the channel goes on live.
  */
-import { formatPosition, parsePosition, type Position } from '@walcast/protocol';
+import { comparePositions, formatPosition, parsePosition, type Position } from '@walcast/protocol';
 import type { History } from '@walcast/bus';
 import type { BusEntry } from './bus-subscriptions';
 import {
@@ -68,8 +68,7 @@ export async function replayHistory(
     if (coverage.covered) continue;
     gap = true;
     const held = parsePosition(coverage.oldest);
-    if (held && (!oldest || held.lsn < oldest.lsn || (held.lsn === oldest.lsn && held.index < oldest.index)))
-      oldest = held;
+    if (held && (!oldest || comparePositions(held, oldest) < 0)) oldest = held;
   }
   if (!request.active()) return { kind: 'abandoned' };
   if (gap) return { kind: 'gap', oldest: oldest ? formatPosition(oldest.lsn, oldest.index) : null };

@@ -13,7 +13,7 @@
  * gateway's pub/sub) would otherwise get those changes a second time as they arrive live. In a
  * quiet moment that wait ends with the next change heard (nothing is waiting to be sent meanwhile).
  */
-import { PhoenixEvents, comparePositionTexts, errorReason, subtopicOf } from '@walcast/protocol';
+import { comparePositionTexts, errorReason } from '@walcast/protocol';
 import type { History } from '@walcast/bus';
 import type { ChannelMembership } from '../channels/channel-membership';
 import type { ChannelRegistry } from '../channels/channel-registry';
@@ -21,7 +21,7 @@ import type { DeliveryGroup, Fanout } from '../channels/delivery-group';
 import { replayHistory, type ReplayOutcome } from '../channels/history-replay';
 import type { GatewayMetrics } from '../metrics';
 import type { WebSocket } from '../uws';
-import { push, pushLifecycle } from './frames';
+import { pushErrorAndFail, pushSystemError } from './frames';
 import type { SocketData } from './socket-data';
 
 /** Where a joining channel resumes: per binding id, the position after which it wants changes. */
@@ -83,9 +83,11 @@ export class ChannelResume {
             const oldest = result.oldest
               ? `the oldest position held is ${result.oldest}`
               : 'no history is held';
-            this.notify(
+            pushSystemError(
               ws,
-              membership,
+              membership.topic,
+              membership.joinRef,
+              'postgres_changes',
               errorReason('HistoryGap', `changes after ${since} are no longer all held (${oldest}); refetch`),
             );
           } else {
@@ -113,19 +115,15 @@ export class ChannelResume {
     );
   }
 
-  private notify(ws: WebSocket<SocketData>, membership: ChannelMembership, message: string): void {
-    push(ws, membership.topic, membership.joinRef, PhoenixEvents.system, {
-      channel: subtopicOf(membership.topic),
-      extension: 'postgres_changes',
-      message,
-      status: 'error',
-    });
-  }
-
   /** The channel cannot resume now: told why, then `phx_error` (the client rejoins with the same `since`). */
   private fail(ws: WebSocket<SocketData>, membership: ChannelMembership, end: () => void, why: string): void {
     end();
-    this.notify(ws, membership, errorReason('HistoryUnavailable', why));
-    pushLifecycle(ws, membership.topic, membership.joinRef, PhoenixEvents.error);
+    pushErrorAndFail(
+      ws,
+      membership.topic,
+      membership.joinRef,
+      'postgres_changes',
+      errorReason('HistoryUnavailable', why),
+    );
   }
 }

@@ -61,11 +61,8 @@ export function push(
   sendMessage(ws, { joinRef, ref: null, topic, event, payload });
 }
 
-/**
- * A modern channel ended by the server: a `system` error saying why (`extension` names what it is
- * about), then `phx_close` (realtime-js marks the channel closed and does not rejoin by itself).
- */
-export function pushErrorAndClose(
+/** A `system` error on a channel, about `extension` (`postgres_changes`, `broadcast`, `presence`…). */
+export function pushSystemError(
   ws: WebSocket<SocketData>,
   topic: string,
   joinRef: string | null,
@@ -78,7 +75,36 @@ export function pushErrorAndClose(
     message,
     status: 'error',
   });
+}
+
+/**
+ * A modern channel ended by the server: a `system` error saying why (`extension` names what it is
+ * about), then `phx_close` (realtime-js marks the channel closed and does not rejoin by itself).
+ */
+export function pushErrorAndClose(
+  ws: WebSocket<SocketData>,
+  topic: string,
+  joinRef: string | null,
+  extension: string,
+  message: string,
+): void {
+  pushSystemError(ws, topic, joinRef, extension, message);
   pushLifecycle(ws, topic, joinRef, PhoenixEvents.close);
+}
+
+/**
+ * A modern channel failed: a `system` error saying why, then `phx_error` (the client rejoins with
+ * backoff, as when a Phoenix channel process dies).
+ */
+export function pushErrorAndFail(
+  ws: WebSocket<SocketData>,
+  topic: string,
+  joinRef: string | null,
+  extension: string,
+  message: string,
+): void {
+  pushSystemError(ws, topic, joinRef, extension, message);
+  pushLifecycle(ws, topic, joinRef, PhoenixEvents.error);
 }
 
 /** Fragment size for large frames: well under the 1 MiB single-frame limit of common clients. */

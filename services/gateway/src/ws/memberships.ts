@@ -5,7 +5,7 @@
  * authorization's identity changes. Every membership a socket holds is released when it leaves,
  * rejoins or closes.
  */
-import { PhoenixEvents, errorReason, subtopicOf, type PhoenixMessage } from '@walcast/protocol';
+import { PhoenixEvents, errorReason, type PhoenixMessage } from '@walcast/protocol';
 import type { BroadcastBinding } from '../channels/broadcast-config';
 import type { BroadcastRegistry } from '../channels/broadcast-registry';
 import type { DeliveryGroup } from '../channels/delivery-group';
@@ -16,7 +16,7 @@ import { identityOf, type Identity } from '../rls/identity';
 import type { WebSocket } from '../uws';
 import { pushTokenFailure } from './channel-auth';
 import type { ClientReplies } from './client-replies';
-import { push, pushErrorAndClose, pushLifecycle, reply } from './frames';
+import { pushErrorAndClose, pushErrorAndFail, pushLifecycle, reply } from './frames';
 import { gatewaySocket, type SocketData } from './socket-data';
 import type { ChannelResume, ResumeRequest } from './channel-resume';
 
@@ -80,13 +80,7 @@ export class Memberships {
             this.opts.replies.joinError(ws, msg, reason);
             return;
           }
-          push(ws, msg.topic, joinRef, PhoenixEvents.system, {
-            channel: subtopicOf(msg.topic),
-            extension: 'postgres_changes',
-            message: reason,
-            status: 'error',
-          });
-          pushLifecycle(ws, msg.topic, joinRef, PhoenixEvents.error);
+          pushErrorAndFail(ws, msg.topic, joinRef, 'postgres_changes', reason);
         });
       },
       () => {
