@@ -56,29 +56,37 @@ function supabaseClient() {
   return supabase;
 }
 
+/**
+ * A supabase-js channel following INSERTs of `table` through `resumable`: the ids received, the
+ * gaps reported, and how many times it reached SUBSCRIBED (once when this resolves).
+ */
+async function follow(table: string) {
+  const got: number[] = [];
+  const gaps: HistoryGap[] = [];
+  let times = 0;
+  const channel = resumable(
+    supabaseClient()
+      .channel(table)
+      .on('postgres_changes', { event: 'INSERT', schema: 'public', table }, (p) =>
+        got.push((p.new as { id: number }).id),
+      ),
+    { onHistoryGap: (gap) => gaps.push(gap) },
+  );
+  channel.subscribe((status) => {
+    if (status === 'SUBSCRIBED') times++;
+  });
+  await waitFor(() => times === 1);
+  return { got, gaps, channel, subscribed: () => times };
+}
+
 describe('@walcast/resume', () => {
   it('a supabase-js channel gets the rows inserted while its gateway was down', async () => {
-    const got: number[] = [];
-    const gaps: HistoryGap[] = [];
-    const supabase = supabaseClient();
-    let subscribed = 0;
-    const channel = resumable(
-      supabase
-        .channel('notes')
-        .on('postgres_changes', { event: 'INSERT', schema: 'public', table: 'notes' }, (p) =>
-          got.push((p.new as { id: number }).id),
-        ),
-      { onHistoryGap: (gap) => gaps.push(gap) },
-    );
-    channel.subscribe((status) => {
-      if (status === 'SUBSCRIBED') subscribed++;
-    });
-    await waitFor(() => subscribed === 1);
+    const { got, gaps, channel, subscribed } = await follow('notes');
     await insert('notes', 1, 3);
     await waitFor(() => got.length === 3);
     expect(channel.position()).toMatch(/^[0-9A-F]{16}-[0-9A-F]{8}$/);
     await restartGatewayAround(() => insert('notes', 4, 40));
-    await waitFor(() => subscribed === 2, { timeoutMs: 20_000 });
+    await waitFor(() => subscribed() === 2, { timeoutMs: 20_000 });
     await insert('notes', 41, 41);
     await waitFor(() => got.includes(41), { timeoutMs: 10_000 });
     expect(got).toEqual(Array.from({ length: 41 }, (_, i) => i + 1));
@@ -104,22 +112,7 @@ describe('@walcast/resume', () => {
   });
 
   it('tells the application once when the history no longer covers what it missed, and stays live', async () => {
-    const got: number[] = [];
-    const gaps: HistoryGap[] = [];
-    const supabase = supabaseClient();
-    let subscribed = 0;
-    const channel = resumable(
-      supabase
-        .channel('busy')
-        .on('postgres_changes', { event: 'INSERT', schema: 'public', table: 'busy' }, (p) =>
-          got.push((p.new as { id: number }).id),
-        ),
-      { onHistoryGap: (gap) => gaps.push(gap) },
-    );
-    channel.subscribe((status) => {
-      if (status === 'SUBSCRIBED') subscribed++;
-    });
-    await waitFor(() => subscribed === 1);
+    const { got, gaps } = await follow('busy');
     await insert('busy', 1, 1);
     await waitFor(() => got.length === 1);
     await restartGatewayAround(() => insert('busy', 2, 1000)); // far more than the history keeps
