@@ -269,3 +269,16 @@ export function clusterNodes(opts: Common<ClusterNodes>): Setting<ClusterNodes> 
     (v) => v.nodes.map((n) => `${n.host}:${n.port}`).join(','),
   );
 }
+
+/**
+ * REDIS_CLUSTER_NODES, the same in every service: a Redis Cluster instead of the one Redis of
+ * REDIS_URL, which it takes precedence over.
+ */
+export const REDIS_CLUSTER_NODES = clusterNodes({
+  doc:
+    'A Redis Cluster instead of one Redis: comma-separated seed nodes, `host:port` or ' +
+    '`redis://[user:password@]host:port` (`rediss://` for TLS). Changes, broadcasts and presence then use ' +
+    "sharded pub/sub, and each table's keys live on its channel's shard. Takes precedence over REDIS_URL, " +
+    'which is then ignored.',
+  secret: true,
+});

@@ -7,7 +7,7 @@ import {
   ConfigError,
   bool,
   bytes,
-  clusterNodes,
+  REDIS_CLUSTER_NODES,
   defaultInstanceId,
   durationMs,
   host,
@@ -44,14 +44,7 @@ export const gatewaySchema = {
     doc: 'Redis the ingester publishes changes to. Required unless REDIS_CLUSTER_NODES is set.',
     schemes: ['redis', 'rediss'],
   }),
-  REDIS_CLUSTER_NODES: clusterNodes({
-    doc:
-      'A Redis Cluster instead of one Redis: comma-separated seed nodes, `host:port` or ' +
-      '`redis://[user:password@]host:port` (`rediss://` for TLS). Changes, broadcasts and presence then use ' +
-      "sharded pub/sub, and each table's keys live on its channel's shard. Takes precedence over REDIS_URL, " +
-      'which is then ignored.',
-    secret: true,
-  }),
+  REDIS_CLUSTER_NODES,
   SOCKET_TIMEOUT: durationMs({
     doc: 'A socket with no inbound frame (heartbeats included) for this long is closed, as in the original server.',
     default: 60_000,
