@@ -174,6 +174,17 @@ function topic(limits: FuzzLimits): fc.Arbitrary<TopicSpec> {
   );
 }
 
+/** A `since`: a position (valid, or old, or ahead of anything), a near miss, or any JSON value. */
+function since(): fc.Arbitrary<unknown> {
+  const hex = (n: number) => fc.stringMatching(new RegExp(`^[0-9A-Fa-f]{${n}}$`));
+  return fc.oneof(
+    { weight: 3, arbitrary: fc.tuple(hex(16), hex(8)).map(([lsn, index]) => `${lsn}-${index}`) },
+    { weight: 1, arbitrary: fc.constantFrom('0000000000000000-00000000', 'FFFFFFFFFFFFFFFF-FFFFFFFF') },
+    { weight: 1, arbitrary: fc.tuple(hex(15), hex(9)).map(([lsn, index]) => `${lsn}-${index}`) },
+    { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 1 }) },
+  );
+}
+
 function binding(limits: FuzzLimits): fc.Arbitrary<BindingSpec> {
   const loose = fc.oneof(fc.constantFrom(...EVENTS, 'public', 'items'), fc.jsonValue({ maxDepth: 1 }));
   return fc.record(
@@ -187,6 +198,7 @@ function binding(limits: FuzzLimits): fc.Arbitrary<BindingSpec> {
         fc.array(fc.jsonValue({ maxDepth: 1 }), { maxLength: 3 }),
         loose,
       ),
+      since: since(),
       deep: fc.record({
         field: fc.constantFrom(
           'event' as const,
@@ -194,6 +206,7 @@ function binding(limits: FuzzLimits): fc.Arbitrary<BindingSpec> {
           'table' as const,
           'filter' as const,
           'select' as const,
+          'since' as const,
         ),
         blob: blob(limits),
       }),
@@ -245,6 +258,7 @@ export function action(limits: FuzzLimits): fc.Arbitrary<Action> {
     topic: t,
     token: maybeToken,
     extra: fc.option(blob(limits), { nil: null, freq: 2 }),
+    since: fc.option(since(), { nil: undefined, freq: 3 }),
   });
   const modern = fc.record({
     kind: fc.constant('join-modern' as const),

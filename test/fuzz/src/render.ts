@@ -61,6 +61,7 @@ function bindingJson(b: BindingSpec, copy: number, filterId: number | null): str
     entries.push(['filter', JSON.stringify(`${f.column}=${f.op}.${repeat(f.value)}`)]);
   } else if (b.filter !== undefined) entries.push(['filter', JSON.stringify(b.filter) ?? 'null']);
   if (b.select !== undefined) entries.push(['select', JSON.stringify(b.select) ?? 'null']);
+  if (b.since !== undefined) entries.push(['since', JSON.stringify(b.since) ?? 'null']);
   if (copy === 0) {
     if (b.extra !== undefined) entries.push(['x', blobJson(b.extra)]);
     const deep = b.deep;
@@ -129,6 +130,7 @@ export function render(action: Action, vsn: Vsn, refs: RefState): Array<string |
     case 'join-legacy': {
       const entries = tokenEntry(action.token);
       if (action.extra !== null) entries.push(['extra', blobJson(action.extra)]);
+      if (action.since !== undefined) entries.push(['since', JSON.stringify(action.since) ?? 'null']);
       return [join(vsn, refs, topicText(action.topic), object(entries))];
     }
     case 'join-modern':

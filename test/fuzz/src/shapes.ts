@@ -33,8 +33,10 @@ export interface BindingSpec {
   table?: unknown;
   filter?: unknown;
   select?: unknown;
+  /** Where to resume (`since`): a position, one almost, or anything else. */
+  since?: unknown;
   /** A deep or big value in place of one of the fields above. */
-  deep?: { field: 'event' | 'schema' | 'table' | 'filter' | 'select'; blob: Blob };
+  deep?: { field: 'event' | 'schema' | 'table' | 'filter' | 'select' | 'since'; blob: Blob };
   /** A pathological filter, rendered as `<column>=<op>.<repeat>`. */
   repeatFilter?: { column: string; op: string; value: Repeat };
   /** An extra key holding a deep or big value (in the first copy only, when the template is copied). */
@@ -51,7 +53,14 @@ export interface BindingsSpec {
 
 /** One thing a fuzz socket sends. */
 export type Action =
-  | { kind: 'join-legacy'; topic: TopicSpec; token: TokenSpec | null; extra: Blob | null }
+  | {
+      kind: 'join-legacy';
+      topic: TopicSpec;
+      token: TokenSpec | null;
+      extra: Blob | null;
+      /** `since` in the join payload (resume), when present. */
+      since?: unknown;
+    }
   | {
       kind: 'join-modern';
       topic: TopicSpec;
