@@ -30,10 +30,11 @@ import { SlotBatch, type SlotCall } from './cluster-batch';
 import { CLUSTER_BATCH_SCRIPT } from './cluster-scripts';
 import { setEverySlot } from './cluster-slots';
 import type { HistoryEntry } from './history-batch';
+import { HistoryCutoffs, packLimit } from './history-packs';
 
 export interface ClusterPublisherOptions {
   cluster: Cluster;
-  /** Keep a history of table changes: at most `maxLen` entries (about) per table. */
+  /** Keep a history of table changes: at most `maxLen` changes (about) per table. */
   history: { maxLen: number } | null;
   log: Logger;
 }
@@ -49,6 +50,9 @@ const SLOT_CACHE_MAX = 50_000;
 export class ClusterPublisher {
   private readonly cluster: BatchingCluster;
   private readonly batches = new Map<number, SlotBatch>();
+  /** Where to trim each table's history, and the most changes in one pack (history-packs.ts). */
+  private readonly cutoffs: HistoryCutoffs;
+  private readonly packLimit: number;
   private readonly inFlight = new Set<number>();
   /** Slots with messages and no call in flight, sent at the end of the event-loop turn. */
   private readonly ready = new Set<number>();
@@ -64,6 +68,8 @@ export class ClusterPublisher {
 
   constructor(private readonly opts: ClusterPublisherOptions) {
     opts.cluster.defineCommand('walcastBatch', { lua: CLUSTER_BATCH_SCRIPT });
+    this.cutoffs = new HistoryCutoffs(opts.history?.maxLen ?? 1);
+    this.packLimit = packLimit(opts.history?.maxLen ?? 1);
     this.cluster = opts.cluster as BatchingCluster;
     if (opts.history) {
       opts.cluster.on('+node', (node: { on(event: 'ready', cb: () => void): void }) => {
@@ -142,7 +148,7 @@ export class ClusterPublisher {
     if (!batch || batch.size === 0 || this.inFlight.has(slot) || this.closed) return;
     const master = this.cluster.slots[slot]?.[0];
     const known = this.masterOf[slot];
-    const call = batch.take(this.opts.history?.maxLen ?? 0, known !== undefined && master !== known);
+    const call = batch.take(this.cutoffs, this.packLimit, known !== undefined && master !== known);
     if (call.firstPosition !== null && (!this.isSeeded || this.needsSeed)) {
       this.isSeeded = true;
       this.needsSeed = false;

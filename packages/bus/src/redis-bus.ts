@@ -40,7 +40,7 @@ export interface RedisBusOptions {
   log: Logger;
   /** Only publish, never subscribe (the ingester): no subscriber connection is opened. */
   publishOnly?: boolean;
-  /** Keep a history of table changes: at most `maxLen` entries (about) per table. */
+  /** Keep a history of table changes: at most `maxLen` changes (about) per table. */
   history?: { maxLen: number };
 }
 
@@ -80,7 +80,7 @@ export class RedisBus implements Bus {
   private connection = 0;
   private readonly history: { maxLen: number } | null;
   /** History writes not sent yet: those of the current event-loop turn, or held (see publish). */
-  private readonly batch = new HistoryBatch(APPEND_SHA);
+  private readonly batch: HistoryBatch;
   private batchScheduled = false;
   /** Batches sent and not answered yet. */
   private batchesInFlight = 0;
@@ -98,6 +98,7 @@ export class RedisBus implements Bus {
       lazyConnect: false,
     };
     this.history = opts.history ?? null;
+    this.batch = new HistoryBatch(APPEND_SHA, this.history?.maxLen ?? 1);
     this.pub = new RespPublisher({
       url: opts.url,
       name: `${opts.name}:pub`,
@@ -220,7 +221,7 @@ export class RedisBus implements Bus {
    * the next batch queued while it runs one.
    */
   private sendBatch(): void {
-    const { command, waiters } = this.batch.take(this.history!.maxLen);
+    const { command, waiters } = this.batch.take();
     this.batchesInFlight++;
     this.pub.commandParts(command.count, command.parts).then(
       () => {
