@@ -362,6 +362,9 @@ describe.each<[Mode, () => Promise<void>]>([
         const [a, b] = [await started(), await started()];
         const resyncs: PresenceTopic[][] = [];
         a.onResync((t) => resyncs.push(t));
+        // b has no failed command: only finding the restarted master again makes it re-assert.
+        const resyncsOfB: PresenceTopic[][] = [];
+        b.onResync((t) => resyncsOfB.push(t));
         const topic = await channel();
         await a.track(topic, entry('k', 'a1'), null);
         await b.track(topic, entry('j', 'b1'), null);
@@ -380,8 +383,9 @@ describe.each<[Mode, () => Promise<void>]>([
           // The cluster clients find the restarted master again with backoff: slower on a busy box.
           { timeoutMs: 30_000, message: 'both gateways to re-assert their entries' },
         );
-        await waitFor(() => resyncs.length > 0, { message: 'onResync' });
+        await waitFor(() => resyncs.length > 0 && resyncsOfB.length > 0, { message: 'onResync of both' });
         expect(resyncs[0]).toEqual([{ subtopic: topic.subtopic, isPrivate: false }]);
+        expect(resyncsOfB[0]).toEqual([{ subtopic: topic.subtopic, isPrivate: false }]);
         await a.track(topic, entry('k', 'a3'), null);
         expect(refs(await b.list(topic))).toEqual(['a1', 'a3', 'b1']);
       });
