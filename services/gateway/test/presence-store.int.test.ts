@@ -203,7 +203,7 @@ describe.each<[Mode, () => Promise<void>]>([
       expect(refs(await store.list(topic))).toEqual(['good']);
     });
 
-    it('serves 10,000 entries in one read, well under 200 ms', async () => {
+    it('serves 10,000 entries in one read (one HVALS)', async () => {
       const [a, b] = [await started(), await started()];
       const topic = await channel();
       const payload = { name: 'someone', status: 'online', avatar: 'https://example.com/a.png' };
@@ -214,13 +214,12 @@ describe.each<[Mode, () => Promise<void>]>([
           ),
         );
       }
-      await a.list(topic); // warm up (script and parser caches)
-      const startedMs = performance.now();
+      const before = await hvalsCalls();
       const listed = await b.list(topic);
-      const elapsedMs = performance.now() - startedMs;
-      console.log(`list() of ${listed.length} presences took ${elapsedMs.toFixed(1)} ms`);
       expect(listed).toHaveLength(10_000);
-      expect(elapsedMs).toBeLessThan(200);
+      expect(new Set(listed.map((e) => e.meta['phx_ref'])).size).toBe(10_000);
+      // Its speed is measured by the presence benchmark (BENCH=presence), not here.
+      expect((await hvalsCalls()) - before).toBe(1);
     });
   });
 
@@ -392,6 +391,18 @@ describe.each<[Mode, () => Promise<void>]>([
     });
   }
 });
+
+/** HVALS calls so far on every master (only list() sends HVALS). */
+async function hvalsCalls(): Promise<number> {
+  const commands: unknown = admin;
+  const nodes = commands instanceof Cluster ? commands.nodes('master') : [admin];
+  let calls = 0;
+  for (const node of nodes) {
+    const stats = await node.info('commandstats');
+    calls += Number(/^cmdstat_hvals:calls=(\d+)/m.exec(stats)?.[1] ?? 0);
+  }
+  return calls;
+}
 
 function parse(values: string[]): PresenceEntry[] {
   return values.map((v) => JSON.parse(v) as PresenceEntry);
