@@ -266,18 +266,25 @@ export async function benchCluster(): Promise<ResultRow[]> {
         baselineSamples: base.map(pick),
       });
     }
-    const perChange = (r: Rep): number => (r.redisCpuS / (ROWS * tables.length)) * 1e6;
-    rows.push({
-      benchmark: `cluster: ${LABEL[config]}, Redis CPU per change (all nodes; publish and 4 subscribers)`,
-      unit: 'µs',
-      figure: median(mine.map(perChange)),
-      baselineName: 'one Redis',
-      baseline: median(base.map(perChange)),
-      samples: mine.map(perChange),
-      baselineSamples: base.map(perChange),
-      better: 'lower',
-      digits: 1,
-    });
+    const changes = ROWS * tables.length;
+    const cpuRows: Array<[string, (r: Rep) => number]> = [
+      ['Redis CPU per change (all nodes; publish and 4 subscribers)', (r) => (r.redisCpuS / changes) * 1e6],
+      ['ingester CPU per change', (r) => (r.ingesterCpuS / changes) * 1e6],
+      [`gateway CPU per delivery (${GATEWAYS} gateways)`, (r) => (r.gatewayCpuS / (changes * SOCKETS)) * 1e6],
+    ];
+    for (const [name, pick] of cpuRows) {
+      rows.push({
+        benchmark: `cluster: ${LABEL[config]}, ${name}`,
+        unit: 'µs',
+        figure: median(mine.map(pick)),
+        baselineName: 'one Redis',
+        baseline: median(base.map(pick)),
+        samples: mine.map(pick),
+        baselineSamples: base.map(pick),
+        better: 'lower',
+        digits: name.startsWith('gateway') ? 2 : 1,
+      });
+    }
   }
   return rows;
 }
