@@ -23,7 +23,7 @@ import { hashSlot } from '@walcast/protocol';
 import type { ServiceProcess } from '@walcast/test-utils';
 import { startIngester } from './ingest-consumers';
 import { ClientFleet } from './load-clients';
-import { startGateway, type Server } from './servers';
+import { profileArgs, startGateway, type Server } from './servers';
 import { epochMs, median, procCpuSeconds, sleep, topicForTable, type ResultRow } from './util';
 
 const ROWS = Number(process.env['CLUSTER_ROWS'] ?? '4000'); // per table and repetition
@@ -126,14 +126,19 @@ async function startStack(config: Config, pgUrl: string, tables: string[]): Prom
   const metricsPort = await freePort();
   const slot = `walcast_cluster_bench_${slotCounter++}`;
   const redisUrl = redis.env['REDIS_URL'] ?? '';
-  const ingester = await startIngester(pgUrl, redisUrl, {
-    ...redis.env,
-    SLOT_NAME: slot,
-    METRICS_PORT: String(metricsPort),
-  });
+  const ingester = await startIngester(
+    pgUrl,
+    redisUrl,
+    {
+      ...redis.env,
+      SLOT_NAME: slot,
+      METRICS_PORT: String(metricsPort),
+    },
+    profileArgs(),
+  );
   await ingester.waitForReady();
   const gateways: Server[] = [];
-  for (let i = 0; i < GATEWAYS; i++) gateways.push(await startGateway(redisUrl, [], redis.env));
+  for (let i = 0; i < GATEWAYS; i++) gateways.push(await startGateway(redisUrl, profileArgs(), redis.env));
   const fleets = tables.map((t, i) =>
     ClientFleet.start(
       gateways.map((g) => g.url),
