@@ -14,7 +14,8 @@
  * Each round starts every configuration afresh, one after the other (so the box's load is shared
  * out alike); the figures are medians of CLUSTER_REPEATS rounds. CPU seconds of Redis (all nodes,
  * from INFO), the ingester and the gateways are printed per repetition: they make the capacity model
- * in docs/performance.md.
+ * in docs/performance.md. CLUSTER_GATEWAYS (default 4) changes the number of gateways, and with it
+ * how many subscribers Redis sends each change to.
  */
 import { Redis } from 'ioredis';
 import { Client } from 'pg';
@@ -29,11 +30,17 @@ import { epochMs, median, procCpuSeconds, sleep, topicForTable, type ResultRow }
 const ROWS = Number(process.env['CLUSTER_ROWS'] ?? '4000'); // per table and repetition
 const SOCKETS = Number(process.env['CLUSTER_SOCKETS'] ?? '40'); // per table
 const REPEATS = Number(process.env['CLUSTER_REPEATS'] ?? '3');
-const GATEWAYS = 4;
+const GATEWAYS = Number(process.env['CLUSTER_GATEWAYS'] ?? '4');
+const gatewaysText = `${GATEWAYS} gateway${GATEWAYS === 1 ? '' : 's'}`;
 const SHARDS = 3;
 const TABLES_PER_SHARD = 2;
 const WARMUP_ROWS = 20;
 const TIMEOUT_MS = 120_000;
+/**
+ * How often the ingester's metrics are read while it publishes: each read costs it CPU (prom-client
+ * collects process metrics), 5 ms polling was ~10% of its profile on a cluster.
+ */
+const POLL_MS = 25;
 
 type Config = 'single' | 'cluster-1' | 'cluster-3';
 const CONFIGS: Config[] = ['single', 'cluster-1', 'cluster-3'];
@@ -189,7 +196,7 @@ async function writeAndTime(db: Client, stack: Stack, tables: string[], rows: nu
         publishedAt = epochMs();
         return;
       }
-      await sleep(5);
+      await sleep(POLL_MS);
     }
   })();
   let results: Array<Record<string, unknown>>;
@@ -222,7 +229,7 @@ function describe(config: Config, round: number, rep: Rep, tables: number): stri
     `${Math.round(rep.publishesPerS)} publishes/s, ${Math.round(rep.deliveriesPerS)} deliveries/s; CPU: Redis ` +
     `${rep.redisCpuS.toFixed(2)} s (${((rep.redisCpuS / changes) * 1e6).toFixed(1)} µs/change), ingester ` +
     `${rep.ingesterCpuS.toFixed(2)} s (${((rep.ingesterCpuS / changes) * 1e6).toFixed(1)} µs/change), ` +
-    `${GATEWAYS} gateways ${rep.gatewayCpuS.toFixed(2)} s (${((rep.gatewayCpuS / deliveries) * 1e6).toFixed(2)} µs/delivery)`
+    `${gatewaysText} ${rep.gatewayCpuS.toFixed(2)} s (${((rep.gatewayCpuS / deliveries) * 1e6).toFixed(2)} µs/delivery)`
   );
 }
 
@@ -254,7 +261,7 @@ export async function benchCluster(): Promise<ResultRow[]> {
   }
   const base = reps.get('single')!;
   const rows: ResultRow[] = [];
-  const what = `${tables.length} tables × ${ROWS} rows in one transaction, ${GATEWAYS} gateways, ${tables.length * SOCKETS} sockets`;
+  const what = `${tables.length} tables × ${ROWS} rows in one transaction, ${gatewaysText}, ${tables.length * SOCKETS} sockets`;
   for (const config of ['cluster-1', 'cluster-3'] as const) {
     const mine = reps.get(config)!;
     for (const [unit, pick] of [
@@ -273,9 +280,12 @@ export async function benchCluster(): Promise<ResultRow[]> {
     }
     const changes = ROWS * tables.length;
     const cpuRows: Array<[string, (r: Rep) => number]> = [
-      ['Redis CPU per change (all nodes; publish and 4 subscribers)', (r) => (r.redisCpuS / changes) * 1e6],
+      [
+        `Redis CPU per change (all nodes; publish and ${GATEWAYS} subscriber${GATEWAYS === 1 ? '' : 's'})`,
+        (r) => (r.redisCpuS / changes) * 1e6,
+      ],
       ['ingester CPU per change', (r) => (r.ingesterCpuS / changes) * 1e6],
-      [`gateway CPU per delivery (${GATEWAYS} gateways)`, (r) => (r.gatewayCpuS / (changes * SOCKETS)) * 1e6],
+      [`gateway CPU per delivery (${gatewaysText})`, (r) => (r.gatewayCpuS / (changes * SOCKETS)) * 1e6],
     ];
     for (const [name, pick] of cpuRows) {
       rows.push({
