@@ -1,12 +1,12 @@
 /**
- * Redis Cluster: the whole pipeline (PostgreSQL → ingester → Redis → 4 gateways → websocket
- * clients) on one Redis (the baseline), on a Redis Cluster of 1 master and on one of 3 masters
- * (REDIS_CLUSTER_NODES: sharded pub/sub), in the same run. Reports publishes/s (ingester → Redis)
- * and deliveries/s (to the clients), as ratios to the one Redis.
+ * Redis Cluster: the whole pipeline (PostgreSQL → ingester → Redis → CLUSTER_GATEWAYS gateways, 4
+ * by default → websocket clients) on one Redis (the baseline), on a Redis Cluster of 1 master and
+ * on one of 3 masters (REDIS_CLUSTER_NODES: sharded pub/sub), in the same run. Reports publishes/s
+ * (ingester → Redis) and deliveries/s (to the clients), as ratios to the one Redis.
  *
  * Six tables `public.c…`, chosen so that their topics hash to two tables per shard of the 3-master
  * cluster; CLUSTER_SOCKETS clients per table (legacy join on `realtime:public:<table>`), spread over
- * the 4 gateways, one client process per table. A repetition writes CLUSTER_ROWS rows to every
+ * the gateways, one client process per table. A repetition writes CLUSTER_ROWS rows to every
  * table in one transaction; the clock starts when the COMMIT returns. Publishes/s: rows ÷ (time
  * until the ingester's `changes_published_total` counted them all). Deliveries/s: rows × sockets ÷
  * (time until every client received its rows).
@@ -14,8 +14,7 @@
  * Each round starts every configuration afresh, one after the other (so the box's load is shared
  * out alike); the figures are medians of CLUSTER_REPEATS rounds. CPU seconds of Redis (all nodes,
  * from INFO), the ingester and the gateways are printed per repetition: they make the capacity model
- * in docs/performance.md. CLUSTER_GATEWAYS (default 4) changes the number of gateways, and with it
- * how many subscribers Redis sends each change to.
+ * in docs/performance.md. The number of gateways is how many subscribers Redis sends each change to.
  */
 import { Redis } from 'ioredis';
 import { Client } from 'pg';
@@ -56,7 +55,10 @@ function spreadTables(): string[] {
   const tables: string[] = [];
   for (let i = 0; tables.length < SHARDS * TABLES_PER_SHARD; i++) {
     const name = `c${i}`;
-    const shard = Math.floor((hashSlot(topicForTable('public', name)) * SHARDS) / 16_384);
+    const slot = hashSlot(topicForTable('public', name));
+    // LocalRedisCluster gives master i the slots from floor(i × 16384 / SHARDS) on
+    let shard = SHARDS - 1;
+    while (slot < Math.floor((shard * 16_384) / SHARDS)) shard--;
     const list = perShard.get(shard) ?? [];
     if (list.length >= TABLES_PER_SHARD) continue;
     list.push(name);
