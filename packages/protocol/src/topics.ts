@@ -11,7 +11,7 @@
  * channel, and the keys kept once per Redis are kept once per hash slot (forms at the end).
  */
 
-import { slotTag } from './hash-slot';
+import { hashSlot, slotTag } from './hash-slot';
 
 const PREFIX = 'walcast:v1:table:';
 
@@ -185,7 +185,14 @@ export function historyTopicsKeyForSlot(slot: number): string {
  * slot, the batch's last position (POSITION_CHANNEL's meaning, for that slot's topics).
  */
 export function positionChannelForSlot(slot: number): string {
-  return `walcast:v1:position:{${slotTag(slot)}}`;
+  return `${POSITION_CHANNEL}:{${slotTag(slot)}}`;
+}
+
+/** The slot whose positions {@link positionChannelForSlot} announces on `channel`; null for any other name. */
+export function slotOfPositionChannel(channel: string): number | null {
+  if (!channel.startsWith(`${POSITION_CHANNEL}:{`) || !channel.endsWith('}')) return null;
+  const slot = hashSlot(channel);
+  return positionChannelForSlot(slot) === channel ? slot : null;
 }
 
 const FAN_IN_PREFIX = 'walcast:v1:fan-in:';

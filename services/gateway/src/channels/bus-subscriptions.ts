@@ -11,6 +11,7 @@
 import { busKeyId, type Bus, type BusKey } from '@walcast/bus';
 import type { Logger } from '@walcast/logger';
 import { comparePositionTexts } from '@walcast/protocol';
+import type { SlotPositions } from './slot-positions';
 
 /** A bus message held back while its subscription catches up from the history. */
 export interface HeldMessage {
@@ -30,6 +31,11 @@ export class BusEntry {
    * meanwhile, in order; they are passed on afterwards. Null otherwise.
    */
   held: HeldMessage[] | null = null;
+  /**
+   * On a Redis Cluster, the hash slot of the shard channel this subscription's changes arrive on
+   * (slot-positions.ts); null on a single Redis and for broadcast topics.
+   */
+  slot: number | null = null;
 
   private readonly waiters = new Set<() => void>();
 
@@ -108,6 +114,8 @@ export class BusSubscriptions {
   constructor(
     private readonly bus: Bus,
     private readonly log: Logger,
+    /** On a Redis Cluster: the position announcements of the slots subscribed to; else null. */
+    private readonly positions: SlotPositions | null = null,
   ) {}
 
   get size(): number {
@@ -137,6 +145,8 @@ export class BusSubscriptions {
     if (!entry) {
       entry = new BusEntry(id, key);
       this.entries.set(id, entry);
+      entry.slot = this.positions?.slotOf(key) ?? null;
+      if (entry.slot !== null) this.positions!.add(entry.slot);
       this.subscribe(entry);
     }
     entry.refs++;
@@ -147,6 +157,7 @@ export class BusSubscriptions {
     entry.refs--;
     if (entry.refs > 0 || this.entries.get(entry.id) !== entry) return;
     this.entries.delete(entry.id);
+    if (entry.slot !== null) this.positions?.remove(entry.slot);
     this.bus.unsubscribe(entry.key).catch((err: unknown) => {
       // Harmless: a stale subscription only delivers messages no group wants; they are dropped.
       this.log.debug({ err, topic: entry.id }, 'unsubscribe failed');

@@ -11,7 +11,10 @@
  * otherwise (a table of a schema or `*` subscription it has not heard of, a quiet table) after the
  * last position this gateway heard before the connection broke, from any change or from the
  * ingester's announcements on POSITION_CHANNEL. Messages on one Redis connection arrive in the
- * order they were published, so nothing published before that position was missed.
+ * order they were published, so nothing published before that position was missed. On a Redis
+ * Cluster only the messages of one hash slot are ordered (slot-positions.ts), so that position is
+ * the last one heard on the slot the subscription listens on (BusEntry.slot): from its changes or
+ * from the ingester's announcements for that slot.
  *
  * Invariants:
  * - A subscription holds from the moment Redis is lost (or the gap is seen) until its catch-up
@@ -74,6 +77,10 @@ export class CatchUp {
   private lastHeard: string | null = null;
   /** `lastHeard` when the connection broke (null while connected). */
   private cut: string | null = null;
+  /** Redis Cluster: the last position heard per hash slot. */
+  private readonly heardBySlot = new Map<number, string>();
+  /** `heardBySlot` when the connection broke. */
+  private cutBySlot = new Map<number, string>();
   /** Counts lost connections, so a catch-up knows whether another one happened during it. */
   private drops = 0;
   private connected = true;
@@ -98,10 +105,15 @@ export class CatchUp {
     return this.lastHeard;
   }
 
-  /** A position heard on the bus. */
-  heard(position: string): void {
+  /** A position heard on the bus; on a Redis Cluster, `slot` is the hash slot it was heard on. */
+  heard(position: string, slot: number | null = null): void {
     if (this.lastHeard === null || comparePositionTexts(position, this.lastHeard) > 0)
       this.lastHeard = position;
+    if (slot !== null && this.history) {
+      const last = this.heardBySlot.get(slot);
+      if (last === undefined || comparePositionTexts(position, last) > 0)
+        this.heardBySlot.set(slot, position);
+    }
     if (this.passWaiters.size > 0) this.wakePassWaiters();
   }
 
@@ -141,6 +153,7 @@ export class CatchUp {
     this.connected = false;
     this.drops++;
     this.cut = this.lastHeard;
+    this.cutBySlot = new Map(this.heardBySlot);
     for (const entry of this.host.entries()) {
       if (entry.live && entry.held === null && carriesChanges(entry)) entry.held = [];
     }
@@ -152,9 +165,12 @@ export class CatchUp {
     this.connected = true;
     for (const wake of this.waitingForRedis.splice(0)) wake();
     const cut = this.cut;
+    const cutBySlot = this.cutBySlot;
     this.cut = null;
+    this.cutBySlot = new Map();
     for (const entry of this.host.entries()) {
-      if (entry.held !== null && !this.running.has(entry)) void this.run(entry, null, cut, 'redis');
+      if (entry.held !== null && !this.running.has(entry))
+        void this.run(entry, null, entry.slot === null ? cut : (cutBySlot.get(entry.slot) ?? null), 'redis');
     }
   }
 
