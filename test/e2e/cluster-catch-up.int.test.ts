@@ -5,11 +5,19 @@
  * Here a client listens to a table that was quiet until the gateway's connection to the table's
  * shard was cut, while another table on the same slot, which no client listens to, is written all
  * along: the gateway heard that slot's announcements, catches up from the history, and the client
- * gets every row with no `phx_error`. Real processes: PostgreSQL, a three-master LocalRedisCluster,
+ * gets every row with no `phx_error`. A table alone on a slot nobody wrote to since the gateway
+ * subscribed has no announcement to go by: it resumes from its history's tail, read before the
+ * gateway subscribed to it. Real processes: PostgreSQL, a three-master LocalRedisCluster,
  * the ingester and one gateway. Catch-up on one Redis is in catch-up.int.test.ts.
  */
 import { Client } from 'pg';
-import { hashSlot, historyKeyFor, positionChannelForSlot, topicForTable } from '@walcast/protocol';
+import {
+  hashSlot,
+  historyKeyFor,
+  historyStartKeyForSlot,
+  positionChannelForSlot,
+  topicForTable,
+} from '@walcast/protocol';
 import {
   PhoenixTestClient,
   WalcastStack,
@@ -39,6 +47,7 @@ beforeAll(async () => {
   await sql(
     backends.pg.url,
     'create table public.quiet (id int primary key)',
+    'create table public.lonely (id int primary key)',
     `create table public.${neighbour} (id int primary key)`,
     'create publication supabase_realtime for all tables',
   );
@@ -54,9 +63,10 @@ afterAll(async () => {
   await backends?.stop();
 });
 
-const inserts = (c: PhoenixTestClient): PhoenixFrame[] => c.framesFor('realtime:public:quiet', 'INSERT');
-const idsOf = (c: PhoenixTestClient): number[] =>
-  inserts(c).map((f) => (f.payload as { record: { id: number } }).record.id);
+const inserts = (c: PhoenixTestClient, table = 'quiet'): PhoenixFrame[] =>
+  c.framesFor(`realtime:public:${table}`, 'INSERT');
+const idsOf = (c: PhoenixTestClient, table = 'quiet'): number[] =>
+  inserts(c, table).map((f) => (f.payload as { record: { id: number } }).record.id);
 
 /** A value of the gateway's /metrics; 0 when not printed yet. */
 async function catchUps(result: 'ok' | 'gap'): Promise<number> {
@@ -131,6 +141,44 @@ it("a gateway's connection to a shard cut while a table it had heard nothing of 
   expect(idsOf(c)).toEqual(Array.from({ length: rows }, (_, i) => i + 1));
   await c.heartbeat();
   expect(c.framesFor('realtime:public:quiet', 'phx_error')).toEqual([]);
+  await waitFor(async () => (await catchUps('ok')) > before.ok, {
+    timeoutMs: 30_000,
+    message: 'the gateway caught up from the history',
+  });
+  expect(await catchUps('gap')).toBe(before.gap);
+});
+
+it('a table alone on a slot nobody wrote to since the gateway subscribed: every row after a cut, no phx_error', async () => {
+  const lonely = hashSlot(topicForTable('public', 'lonely'));
+  expect(lonely).not.toBe(slot);
+  const master = await backends.redisCluster!.masterOf(lonely);
+  const ask = (...args: string[]) => queryRedis({ host: master.host, port: master.port, args });
+  // The history has started (the ingester then marks where it starts on every slot).
+  await sql(backends.pg.url, `insert into public.${neighbour} (id) values (-1)`);
+  await waitFor(async () => (await ask('GET', historyStartKeyForSlot(lonely))) !== null, {
+    timeoutMs: 30_000,
+    message: "the history's start on the slot of lonely",
+  });
+  const c = await PhoenixTestClient.connect(`${stack.endpoint(0)}/websocket`, { vsn: '1.0.0' });
+  open.push(c);
+  expect((await c.join('realtime:public:lonely', {}, 10_000)).payload).toMatchObject({ status: 'ok' });
+  const before = { ok: await catchUps('ok'), gap: await catchUps('gap') };
+  expect(Number(await ask('CLIENT', 'KILL', 'TYPE', 'pubsub'))).toBeGreaterThan(0);
+  const rows = 100;
+  const db = new Client({ connectionString: backends.pg.url });
+  await db.connect();
+  try {
+    for (let id = 1; id <= rows; id++) await db.query('insert into public.lonely (id) values ($1)', [id]);
+  } finally {
+    await db.end();
+  }
+  await waitFor(() => inserts(c, 'lonely').length >= rows, {
+    timeoutMs: 30_000,
+    message: `${rows} rows of lonely received (have ${inserts(c, 'lonely').length})`,
+  });
+  expect(idsOf(c, 'lonely')).toEqual(Array.from({ length: rows }, (_, i) => i + 1));
+  await c.heartbeat();
+  expect(c.framesFor('realtime:public:lonely', 'phx_error')).toEqual([]);
   await waitFor(async () => (await catchUps('ok')) > before.ok, {
     timeoutMs: 30_000,
     message: 'the gateway caught up from the history',

@@ -112,13 +112,14 @@ export class GatewayServer {
     this.rowAuth = config.rowAuth
       ? new RowAuthorization({ config: config.rowAuth, metrics, log: log.child({ component: 'row-auth' }) })
       : null;
-    const busLog = log.child({ component: 'bus-subscriptions' });
-    // On a Redis Cluster the position announcements come per hash slot (slot-positions.ts).
-    const slotPositions = config.history && config.redis.cluster ? new SlotPositions(bus, busLog) : null;
-    const subscriptions = new BusSubscriptions(bus, busLog, slotPositions);
     this.history = config.history
       ? new HistoryReader({ ...config.redis, name: `walcast-gateway:${config.instanceId}:history` })
       : null;
+    const busLog = log.child({ component: 'bus-subscriptions' });
+    // On a Redis Cluster catch-up starts from positions heard per hash slot (slot-positions.ts).
+    const slotPositions =
+      this.history && config.redis.cluster ? new SlotPositions(bus, this.history, busLog) : null;
+    const subscriptions = new BusSubscriptions(bus, busLog, slotPositions);
     this.registry = new ChannelRegistry(
       subscriptions,
       changeFanout(this.app, metrics, config.maxBackpressureBytes),

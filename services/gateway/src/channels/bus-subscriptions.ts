@@ -11,7 +11,6 @@
 import { busKeyId, type Bus, type BusKey } from '@walcast/bus';
 import type { Logger } from '@walcast/logger';
 import { comparePositionTexts } from '@walcast/protocol';
-import type { SlotPositions } from './slot-positions';
 
 /** A bus message held back while its subscription catches up from the history. */
 export interface HeldMessage {
@@ -36,6 +35,11 @@ export class BusEntry {
    * (slot-positions.ts); null on a single Redis and for broadcast topics.
    */
   slot: number | null = null;
+  /**
+   * On a Redis Cluster, for a table topic: a position at or after every change of the table
+   * published before this subscription was made (SlotTracker.tail), or null.
+   */
+  baseline: string | null = null;
 
   private readonly waiters = new Set<() => void>();
 
@@ -108,6 +112,17 @@ export class BusEntry {
   }
 }
 
+/** On a Redis Cluster, where catch-up positions come from (slot-positions.ts). */
+export interface SlotTracker {
+  /** The hash slot `key`'s changes arrive on; null for keys without changes. */
+  slotOf(key: BusKey): number | null;
+  /** A subscription on `slot` was made, or is gone. */
+  add(slot: number): void;
+  remove(slot: number): void;
+  /** For a table topic, its history's tail, read before it is subscribed (never rejects). */
+  tail(key: BusKey): Promise<string | null>;
+}
+
 export class BusSubscriptions {
   private readonly entries = new Map<string, BusEntry>();
 
@@ -115,7 +130,7 @@ export class BusSubscriptions {
     private readonly bus: Bus,
     private readonly log: Logger,
     /** On a Redis Cluster: the position announcements of the slots subscribed to; else null. */
-    private readonly positions: SlotPositions | null = null,
+    private readonly positions: SlotTracker | null = null,
   ) {}
 
   get size(): number {
@@ -165,9 +180,20 @@ export class BusSubscriptions {
   }
 
   private subscribe(entry: BusEntry): void {
-    this.bus.subscribe(entry.key).then(
-      () => entry.markLive(),
-      (err: unknown) => this.log.warn({ err, topic: entry.id, code: 'BusUnavailable' }, 'subscribe failed'),
-    );
+    const seeded =
+      entry.slot !== null && this.positions
+        ? this.positions.tail(entry.key).then((tail) => {
+            entry.baseline = tail;
+          })
+        : null;
+    const subscribe = (): void => {
+      if (this.entries.get(entry.id) !== entry) return; // released while its history was read
+      this.bus.subscribe(entry.key).then(
+        () => entry.markLive(),
+        (err: unknown) => this.log.warn({ err, topic: entry.id, code: 'BusUnavailable' }, 'subscribe failed'),
+      );
+    };
+    if (seeded) void seeded.then(subscribe);
+    else subscribe();
   }
 }

@@ -14,7 +14,8 @@
  * order they were published, so nothing published before that position was missed. On a Redis
  * Cluster only the messages of one hash slot are ordered (slot-positions.ts), so that position is
  * the last one heard on the slot the subscription listens on (BusEntry.slot): from its changes or
- * from the ingester's announcements for that slot.
+ * from the ingester's announcements for that slot; for a table topic, no earlier than the tail its
+ * history had when it was subscribed (BusEntry.baseline).
  *
  * Invariants:
  * - A subscription holds from the moment Redis is lost (or the gap is seen) until its catch-up
@@ -63,6 +64,12 @@ export const MAX_HELD = 100_000;
 const PAGE = 1000;
 
 class NotCovered extends Error {}
+
+/** The later of two positions (texts), either of which may be missing. */
+function later(a: string | null, b: string | null): string | null {
+  if (a === null || b === null) return a ?? b;
+  return comparePositionTexts(a, b) >= 0 ? a : b;
+}
 
 /** Table topics and patterns have a history; broadcast topics do not (their subscriptions share the bus). */
 function carriesChanges(entry: BusEntry): boolean {
@@ -204,7 +211,7 @@ export class CatchUp {
               : await history.topics(key.pattern);
         for (const topic of topics) {
           if (!this.pending(entry)) return;
-          const from = parsePosition(entry.positionOf(topic) ?? cut);
+          const from = parsePosition(entry.positionOf(topic) ?? later(cut, entry.baseline));
           if (!from) throw new NotCovered(`no position to resume ${topic} from`);
           const coverage = await history.covers(topic, from);
           if (!coverage.covered) throw new NotCovered(`the history of ${topic} no longer covers the gap`);

@@ -12,8 +12,13 @@
  * as the slot's changes, after them: everything of the slot up to the announced position was heard
  * before it. Subscriptions are reference-counted per slot (one per slot however many topics live
  * there) and dropped with the last subscription of the slot.
+ *
+ * A slot may have had no write since the gateway subscribed (a quiet table, alone on its slot), so
+ * before a table topic is subscribed its history's tail is read ({@link tail}): every change of the
+ * table published later, the ones a loss may take, comes after it. The read is done first, and the
+ * subscription sent only once it answered, so that this holds whatever the timing of a loss.
  */
-import type { Bus, BusKey } from '@walcast/bus';
+import type { Bus, BusKey, History } from '@walcast/bus';
 import type { Logger } from '@walcast/logger';
 import {
   fanInChannelForPattern,
@@ -22,14 +27,38 @@ import {
   patternForAll,
   positionChannelForSlot,
 } from '@walcast/protocol';
+import type { SlotTracker } from './bus-subscriptions';
 
-export class SlotPositions {
+/** Longest wait for a history tail before a subscription goes ahead without one. */
+const SEED_TIMEOUT_MS = 1000;
+
+export class SlotPositions implements SlotTracker {
   private readonly refs = new Map<number, number>();
 
   constructor(
     private readonly bus: Bus,
+    private readonly history: History,
     private readonly log: Logger,
   ) {}
+
+  /**
+   * The history's tail of `key`'s table topic (History.tail), to be read before the topic is
+   * subscribed; null for other keys, or after SEED_TIMEOUT_MS (Redis slow or away: catch-up then
+   * relies on what is heard). Never rejects.
+   */
+  tail(key: BusKey): Promise<string | null> {
+    const topic = key.topic;
+    if (topic === undefined || this.slotOf(key) === null) return Promise.resolve(null);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<null>((resolve) => {
+      timer = setTimeout(() => resolve(null), SEED_TIMEOUT_MS);
+    });
+    const read = this.history.tail(topic).catch((err: unknown) => {
+      this.log.debug({ err, topic }, 'could not read the tail of a history');
+      return null;
+    });
+    return Promise.race([read, timeout]).finally(() => clearTimeout(timer));
+  }
 
   /**
    * The hash slot of the shard channel that carries `key`'s changes: the table topic itself, or the
