@@ -10,6 +10,7 @@ import {
   formatPosition,
   hashSlot,
   historyKeyFor,
+  historyLastKeyForSlot,
   historyStartKeyForSlot,
   historyTopicsKeyForSlot,
   parsePosition,
@@ -265,5 +266,41 @@ describe('a master killed', () => {
     await until(() => states.includes('reconnecting') && sub.state === 'ready', 'the bus to recover');
     for (const topic of topics) await pub.publish(topic, 'after');
     await until(() => got.filter((g) => g.message === 'after').length === 3, 'messages on every shard after');
+  });
+
+  it('keeps the history of a slot whose replica holds everything the old master accepted', async () => {
+    // A shard that still has a live replica (the case above used one up).
+    const view = await cluster.view();
+    const live = (port: number) => cluster.nodes.find((n) => n.port === port)?.isRunning() === true;
+    const withReplica = view.filter(
+      (v) =>
+        v.role === 'master' &&
+        v.slots.length > 0 &&
+        view.some((r) => r.role === 'replica' && r.masterId === v.id && !r.isFailing && live(r.port)),
+    );
+    let topic = '';
+    for (let i = 0; topic === ''; i++) {
+      const t = topicForTable('public', `k${i}`);
+      const slot = hashSlot(t);
+      if (withReplica.some((m) => m.slots.some(([a, b]) => slot >= a && slot <= b))) topic = t;
+    }
+    const slot = hashSlot(topic);
+    const pub = bus({ publishOnly: true, history: true });
+    await pub.publish(topic, 'k100', entry(100));
+    await pub.publish(topic, 'k200', entry(200));
+    const victim = await cluster.masterOf(slot);
+    const direct = new Redis(victim.port);
+    closers.push(() => direct.disconnect());
+    expect(await direct.call('WAIT', '1', '5000')).toBe(1); // the replica has both
+    const start = await admin.get(historyStartKeyForSlot(slot));
+
+    await cluster.failOver(victim);
+    await pub.publish(topic, 'k300', entry(300));
+    expect(await admin.get(historyStartKeyForSlot(slot))).toBe(start);
+    expect(await admin.get(historyLastKeyForSlot(slot))).toBe(formatPosition(300n, 0));
+    const reader = new HistoryReader({ cluster: seeds, name: 'reader', timeoutMs: 2000 });
+    closers.push(() => reader.close());
+    expect(await reader.covers(topic, pos(100))).toEqual({ covered: true });
+    expect((await reader.read(topic, pos(100), 10)).map((r) => r.message)).toEqual(['k200', 'k300']);
   });
 });

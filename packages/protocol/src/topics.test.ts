@@ -5,6 +5,7 @@ import {
   fanInChannelForPattern,
   fanInChannelForSchema,
   historyKeyFor,
+  historyLastKeyForSlot,
   historyStartKeyForSlot,
   historyTopicsKeyForSlot,
   POSITION_CHANNEL,
@@ -134,6 +135,7 @@ describe('Redis Cluster forms', () => {
       const slot = hashSlot(topic);
       expect(hashSlot(historyKeyFor(topic))).toBe(slot);
       expect(hashSlot(historyStartKeyForSlot(slot))).toBe(slot);
+      expect(hashSlot(historyLastKeyForSlot(slot))).toBe(slot);
       expect(hashSlot(historyTopicsKeyForSlot(slot))).toBe(slot);
       expect(hashSlot(positionChannelForSlot(slot))).toBe(slot);
       expect(slotOfPositionChannel(positionChannelForSlot(slot))).toBe(slot);

@@ -175,6 +175,15 @@ export function historyStartKeyForSlot(slot: number): string {
   return `walcast:v1:history-start:{${slotTag(slot)}}`;
 }
 
+/**
+ * Cluster: the last history position written to one hash slot (by the last batch that wrote
+ * history there), so that after a failover the ingester can tell whether the promoted replica holds
+ * everything the old master accepted.
+ */
+export function historyLastKeyForSlot(slot: number): string {
+  return `walcast:v1:history-last:{${slotTag(slot)}}`;
+}
+
 /** Cluster: the set of table topics of one hash slot that have a history stream. */
 export function historyTopicsKeyForSlot(slot: number): string {
   return `walcast:v1:history-topics:{${slotTag(slot)}}`;
