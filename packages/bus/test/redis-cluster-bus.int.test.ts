@@ -21,6 +21,8 @@ import {
   topicForTable,
 } from '@walcast/protocol';
 import type { BusKey, BusState } from '../src/bus';
+import { SlotBatch } from '../src/cluster-batch';
+import { CLUSTER_BATCH_SCRIPT, RESTART_STARTS_SCRIPT } from '../src/cluster-scripts';
 import { HistoryReader } from '../src/history-reader';
 import { RedisClusterBus } from '../src/redis-cluster-bus';
 import type { ClusterSeeds } from '../src/redis-target';
@@ -200,6 +202,45 @@ describe('history per hash slot', () => {
     await pub.trimHistory('1000-0');
     expect(await admin.xlen(historyKeyFor(a!))).toBe(0);
     expect(await admin.exists(historyKeyFor(a!))).toBe(1);
+  });
+});
+
+describe("a slot's history after a failover", () => {
+  it('starts again only when the new master lacks the last position the old one accepted', async () => {
+    const topic = topicForTable('public', 'restarted');
+    const slot = hashSlot(topic);
+    const P = (lsn: number) => formatPosition(BigInt(lsn), 0);
+    const call = async (lsn: number, restart: string | boolean): Promise<void> => {
+      const batch = new SlotBatch(slot);
+      batch.add(topic, `m${lsn}`, entry(lsn), { resolve: () => undefined, reject: () => undefined });
+      await admin.eval(CLUSTER_BATCH_SCRIPT, ...(batch.take(100, restart).args as [string, ...string[]]));
+    };
+    const start = () => admin.get(historyStartKeyForSlot(slot));
+    await call(100, false);
+    expect([await start(), await admin.get(historyLastKeyForSlot(slot))]).toEqual([P(100), P(100)]);
+    await call(200, P(100)); // the new master holds 100: the history goes on
+    expect([await start(), await admin.get(historyLastKeyForSlot(slot))]).toEqual([P(100), P(200)]);
+    await call(300, P(250)); // it lacks 250: the history starts again
+    expect(await start()).toBe(P(300));
+    await call(400, true); // nothing known of what the old master accepted
+    expect(await start()).toBe(P(400));
+
+    // The same check for slots without a batch to carry it, one script per master.
+    const master = new Redis((await cluster.masterOf(slot)).port);
+    closers.push(() => master.disconnect());
+    const restart = (accepted: string) =>
+      master.eval(
+        RESTART_STARTS_SCRIPT,
+        0,
+        P(500),
+        historyStartKeyForSlot(slot),
+        historyLastKeyForSlot(slot),
+        accepted,
+      );
+    expect(await restart(P(400))).toBe(0);
+    expect(await start()).toBe(P(400));
+    expect(await restart(P(450))).toBe(1);
+    expect(await start()).toBe(P(500));
   });
 });
 
