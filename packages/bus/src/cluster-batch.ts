@@ -5,6 +5,7 @@
  */
 import {
   historyKeyFor,
+  historyLastKeyForSlot,
   historyStartKeyForSlot,
   historyTopicsKeyForSlot,
   positionChannelForSlot,
@@ -53,10 +54,16 @@ export class SlotBatch {
 
   /**
    * Takes up to MAX_SLOT_BATCH messages (and MAX_SLOT_BATCH_BYTES) off the front as one call;
-   * `overwriteStart` marks the call that follows a change of the slot's master.
+   * `restart` marks the call that follows a change of the slot's master: true to overwrite the
+   * slot's history start, or the last position the old master accepted for the slot (overwritten
+   * unless the new master holds it; cluster-scripts.ts).
    */
-  take(maxLen: number, overwriteStart: boolean): SlotCall {
-    const keys = [historyStartKeyForSlot(this.slot), historyTopicsKeyForSlot(this.slot)];
+  take(maxLen: number, restart: string | boolean): SlotCall {
+    const keys = [
+      historyStartKeyForSlot(this.slot),
+      historyTopicsKeyForSlot(this.slot),
+      historyLastKeyForSlot(this.slot),
+    ];
     const keyIndex = new Map<string, number>();
     const perMessage: string[] = [];
     const waiters: BatchWaiter[] = [];
@@ -97,7 +104,7 @@ export class SlotBatch {
       positionChannelForSlot(this.slot),
       first ?? '',
       last ?? '',
-      overwriteStart ? '1' : '0',
+      restart === true ? '1' : restart === false ? '0' : restart,
       ...perMessage,
     ];
     return { args, waiters, firstPosition: first, lastPosition: last };
