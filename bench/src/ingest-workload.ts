@@ -109,6 +109,16 @@ export async function recreateBaselineSlots(url: string, slots: readonly string[
 }
 
 export async function dropBaselineSlots(url: string): Promise<void> {
+  // A baseline that just exited may still hold its slot for a moment (its walsender ends after it):
+  // on a busy box dropping at once failed with "slot is active".
+  for (let waited = 0; waited < 10_000; waited += 50) {
+    const active = await query(
+      url,
+      `select 1 from pg_replication_slots where slot_name like 'b\\_%' and active`,
+    );
+    if (active.length === 0) break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
   await query(
     url,
     `select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name like 'b\\_%'`,
