@@ -18,6 +18,7 @@ import { epochMs, pollUntil, procCpuSeconds, sleep } from './util';
 
 export const CONSUMER_TIMEOUT_MS = 180_000;
 
+/** `redisUrl` may be '' when `env` gives REDIS_CLUSTER_NODES instead. */
 export async function startIngester(
   pgUrl: string,
   redisUrl: string,
@@ -30,7 +31,7 @@ export async function startIngester(
     entry: INGESTER_ENTRY,
     env: {
       DATABASE_URL: pgUrl,
-      REDIS_URL: redisUrl,
+      ...(redisUrl ? { REDIS_URL: redisUrl } : {}),
       SLOT_NAME: 'walcast',
       PUBLICATION,
       HEALTH_PORT: String(healthPort),

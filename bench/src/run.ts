@@ -1,12 +1,13 @@
 /**
  * `pnpm bench`: every figure beside a baseline measured in the same run, median of 3.
- * Select parts with BENCH=ingest,fanout,latency,connections,filters,isolation,rls,rls-verdicts,broadcast,presence,private-join,resume
+ * Select parts with BENCH=ingest,fanout,latency,connections,filters,isolation,rls,rls-verdicts,broadcast,presence,private-join,resume,cluster
  * (default: all).
  * Prints each part's wall time and the machine's load average before and after it, since the
  * machine is shared.
  */
 import { execFileSync } from 'node:child_process';
 import { benchBroadcast } from './broadcast';
+import { benchCluster } from './cluster';
 import { benchConnections } from './connections';
 import { benchFanout } from './fanout';
 import { benchFilters } from './filters';
@@ -33,6 +34,7 @@ const PARTS: Record<string, () => Promise<ResultRow[]> | ResultRow[]> = {
   presence: benchPresence,
   'private-join': benchPrivateJoin,
   resume: benchResume,
+  cluster: benchCluster,
 };
 
 async function main(): Promise<void> {

@@ -17,6 +17,7 @@ export function profileArgs(): string[] {
   return dir ? ['--cpu-prof', '--cpu-prof-dir', dir] : [];
 }
 
+/** `redisUrl` may be '' when `env` gives REDIS_CLUSTER_NODES instead. */
 export async function startGateway(
   redisUrl: string,
   nodeArgs: string[] = profileArgs(),
@@ -29,7 +30,7 @@ export async function startGateway(
     env: {
       PORT: String(port),
       HOST: '127.0.0.1',
-      REDIS_URL: redisUrl,
+      ...(redisUrl ? { REDIS_URL: redisUrl } : {}),
       LOG_LEVEL: 'warn',
       SOCKET_TIMEOUT: 'infinity',
       ...env,

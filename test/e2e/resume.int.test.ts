@@ -169,6 +169,19 @@ describe('resume after a disconnect', () => {
     const since = dataOf(changes(c1)[0]!).position as string;
     await c1.close();
     for (let i = 0; i < 3; i++) await insert('capped', 2 + i * 300, 301 + i * 300); // 900 changes, history ~200
+    // The ingester publishes and trims as it goes: until it has, a join with `since` is replayed to.
+    await waitFor(
+      async () => {
+        const probe = await client();
+        await probe.join(TOPIC, config([{ ...binding, since }]));
+        const first = await probe.next(
+          (f) => f.event === 'postgres_changes' || (f.event === 'system' && f.payload['status'] === 'error'),
+        );
+        await probe.close();
+        return first.event === 'system';
+      },
+      { timeoutMs: 30_000, message: 'the history to be trimmed past since' },
+    );
     const c2 = await client();
     await c2.join(TOPIC, config([{ ...binding, since }]));
     const gap = await c2.next(

@@ -72,6 +72,18 @@ const SCHEMA_REJECTS = [
   ['Redis Cluster nodes as one string', { redis: { clusterNodes: 'redis-0:6379,redis-1:6379' } }],
   ['Redis Cluster nodes as URLs', { redis: { clusterNodes: ['redis://redis-0:6379'] } }],
   ['the same Redis Cluster node twice', { redis: { clusterNodes: ['redis-0:6379', 'redis-0:6379'] } }],
+  [
+    'Redis Cluster nodes both in the ConfigMap and in the Secret',
+    { redis: { clusterNodes: ['redis-0:6379'] }, secrets: { redisClusterNodes: 'redis://:pw@redis-0:6379' } },
+  ],
+  [
+    'Redis Cluster nodes in the Secret without a scheme',
+    { secrets: { redisClusterNodes: 'redis-0:6379,redis-1:6379' } },
+  ],
+  [
+    'existing Secret plus inline Redis Cluster nodes',
+    { secrets: { existingSecret: 'creds', redisClusterNodes: 'redis://:pw@redis-0:6379' } },
+  ],
   ['inspector as a string', { gateway: { inspector: 'yes' } }],
   ['a history of no changes', { redis: { history: { enabled: '', maxLen: 0, ttl: '' } } }],
   ['a history TTL without a unit', { redis: { history: { enabled: '', maxLen: '', ttl: 3600 } } }],

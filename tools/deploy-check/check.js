@@ -10,8 +10,9 @@
  *    with kubernetes-models and checked by manifest-checks.js, each override also for what it
  *    sets; values the schema accepts but the templates must refuse fail to render. Without helm,
  *    the template text is checked for the gateways' database settings.
- * 3. docker-compose.yml: every gateway gets the ingester's database settings; with
- *    `docker-compose` on PATH, `docker-compose -f docker-compose.yml config -q`.
+ * 3. docker-compose.yml and docker-compose.cluster.yml: every gateway gets the ingester's database
+ *    settings; the cluster file's Redis nodes, init service and REDIS_CLUSTER_NODES fit together
+ *    (compose-checks.js); with `docker-compose` on PATH, `docker-compose -f <file> config -q`.
  * 4. Both Dockerfiles through dockerfilelint; any finding fails.
  *
  * A missing tool (helm, docker-compose) is a skip, or a failure under CI (`CI` set): CI has them.
@@ -32,6 +33,7 @@ const { coalesce, readYaml, schemaErrors } = require('./values');
 const { SCHEMA_REJECTS, RENDER_REJECTS } = require('./bad-values');
 const { GATEWAY_DB_CONFIG, GATEWAY_DB_SECRETS, validateRender } = require('./manifest-checks');
 const { CASES } = require('./render-matrix');
+const { clusterProblems, gatewayDatabaseProblems } = require('./compose-checks');
 
 const CHART = path.join(ROOT, 'deploy', 'helm', 'walcast');
 const DOCKERFILES = ['services/ingester/Dockerfile', 'services/gateway/Dockerfile'];
@@ -171,33 +173,34 @@ if (!onPath('helm')) {
   }
 }
 
-// --- 3. docker-compose.yml --------------------------------------------------------------------
+// --- 3. Compose files ------------------------------------------------------------------------
+
+const COMPOSE_FILES = ['docker-compose.yml', 'docker-compose.cluster.yml'];
+const readCompose = (file) => YAML.parse(fs.readFileSync(path.join(ROOT, file), 'utf8'), { merge: true });
 
 /** Every gateway service gets the ingester's database settings (row authorization). */
-check('docker-compose.yml: the gateways get the database settings', () => {
-  const compose = YAML.parse(fs.readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true });
-  const services = Object.entries(compose.services ?? {});
-  const ingester = compose.services?.ingester?.environment ?? {};
-  const gateways = services.filter(([, svc]) => String(svc.image ?? '').startsWith('walcast/gateway'));
-  if (gateways.length === 0) throw new Error('no gateway service');
-  const problems = [];
-  for (const [name, svc] of gateways) {
-    const env = svc.environment ?? {};
-    for (const key of ['DB_HOST', 'DB_PORT', 'DB_NAME', 'DB_USER', 'DB_PASSWORD']) {
-      if (env[key] === undefined || env[key] !== ingester[key])
-        problems.push(`${name}: ${key} is not the ingester's`);
-    }
-    if (!('ROW_AUTHORIZATION' in env)) problems.push(`${name}: no ROW_AUTHORIZATION`);
-  }
-  if (problems.length > 0) throw new Error(problems.join('; '));
-  return `${gateways.length} gateways`;
-});
+for (const file of COMPOSE_FILES) {
+  check(`${file}: the gateways get the database settings`, () => {
+    const problems = gatewayDatabaseProblems(readCompose(file));
+    if (problems.length > 0) throw new Error(problems.join('; '));
+  });
+}
+
+check(
+  'docker-compose.cluster.yml: walcast on a Redis Cluster of three nodes formed by the init service',
+  () => {
+    const problems = clusterProblems(readCompose('docker-compose.cluster.yml'));
+    if (problems.length > 0) throw new Error(problems.join('; '));
+  },
+);
 
 if (onPath('docker-compose')) {
-  check(
-    'docker-compose config -q: docker-compose.yml',
-    () => void run('docker-compose', ['-f', 'docker-compose.yml', 'config', '-q']),
-  );
+  for (const file of COMPOSE_FILES) {
+    check(
+      `docker-compose config -q: ${file}`,
+      () => void run('docker-compose', ['-f', file, 'config', '-q']),
+    );
+  }
 } else {
   missingTool(
     'docker-compose config -q',

@@ -1,6 +1,7 @@
 /**
  * Overrides rendered on top of examples/minimal.yaml, one Helm release each: the setups people run
- * (secure channels with a secret or a JWKS, an external Redis or a Redis Cluster, autoscaling off
+ * (secure channels with a secret or a JWKS, an external Redis or a Redis Cluster (nodes in the
+ * ConfigMap, or with credentials in the Secret), autoscaling off
  * and on, metrics on ports of their own with ServiceMonitors, an Ingress, one ingester). Each
  * render passes every check of manifest-checks.js, then its own expectations below, which return
  * problems (empty: fine).
@@ -110,6 +111,38 @@ const CASES = [
           ],
         ]),
       ),
+  },
+  {
+    name: 'a Redis Cluster with credentials, in the Secret',
+    values: {
+      secrets: {
+        redisClusterNodes:
+          'redis://default:cluster-password@redis-0.redis:6379,redis://default:cluster-password@redis-1.redis:6379',
+      },
+    },
+    expect: (m) => [
+      ...expectAll([
+        [
+          secret(m).REDIS_CLUSTER_NODES ===
+            'redis://default:cluster-password@redis-0.redis:6379,redis://default:cluster-password@redis-1.redis:6379',
+          'the Secret REDIS_CLUSTER_NODES is not the nodes',
+        ],
+        [
+          !JSON.stringify(all(m, 'ConfigMap')).includes('cluster-password'),
+          'the Redis Cluster password is in a ConfigMap',
+        ],
+      ]),
+      ...['ingester', 'gateway'].flatMap((of) =>
+        expectAll([
+          [
+            secretRef(m, of, 'REDIS_CLUSTER_NODES')?.key === 'REDIS_CLUSTER_NODES' &&
+              secretRef(m, of, 'REDIS_CLUSTER_NODES')?.optional === true,
+            `the ${of} does not read REDIS_CLUSTER_NODES from the Secret`,
+          ],
+          [!('REDIS_CLUSTER_NODES' in config(m, of)), `the ${of} ConfigMap has REDIS_CLUSTER_NODES`],
+        ]),
+      ),
+    ],
   },
   {
     name: 'the change history sized, and off',

@@ -5,6 +5,7 @@
  */
 import {
   historyKeyFor,
+  historyLastKeyForSlot,
   historyStartKeyForSlot,
   historyTopicsKeyForSlot,
   positionChannelForSlot,
@@ -64,10 +65,16 @@ export class SlotBatch {
   /**
    * Takes up to MAX_SLOT_BATCH messages (and MAX_SLOT_BATCH_BYTES) off the front as one call, each
    * table's changes in packs of at most `packLimit` (history-packs.ts, trimmed as `cutoffs` says);
-   * `overwriteStart` marks the call that follows a change of the slot's master.
+   * `restart` marks the call that follows a change of the slot's master: true to overwrite the
+   * slot's history start, or the last position the old master accepted for the slot (overwritten
+   * unless the new master holds it; cluster-scripts.ts).
    */
-  take(cutoffs: HistoryCutoffs, packLimit: number, overwriteStart: boolean): SlotCall {
-    const keys = [historyStartKeyForSlot(this.slot), historyTopicsKeyForSlot(this.slot)];
+  take(cutoffs: HistoryCutoffs, packLimit: number, restart: string | boolean): SlotCall {
+    const keys = [
+      historyStartKeyForSlot(this.slot),
+      historyTopicsKeyForSlot(this.slot),
+      historyLastKeyForSlot(this.slot),
+    ];
     const open = new Map<string, Pack>();
     const packs: Pack[] = [];
     const perMessage: string[] = [];
@@ -115,7 +122,7 @@ export class SlotBatch {
       positionChannelForSlot(this.slot),
       first ?? '',
       last ?? '',
-      overwriteStart ? '1' : '0',
+      restart === true ? '1' : restart === false ? '0' : restart,
       String(packs.length),
     ];
     for (const pack of packs) {

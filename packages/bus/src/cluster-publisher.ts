@@ -20,7 +20,9 @@
  *   start is seeded (NX) when history is first written and whenever a node connection is made again
  *   (a node may have restarted empty). When a slot's master changes (a failover: the replica may have
  *   missed the last writes), its start is overwritten, so readers do not count on entries the old
- *   master may have taken with it.
+ *   master may have taken with it, unless the new master holds the last history position the old
+ *   one accepted for the slot (each call records it with the slot: replication applies writes in
+ *   order, so it then holds every earlier one too).
  */
 import type { Cluster } from 'ioredis';
 import type { Logger } from '@walcast/logger';
@@ -28,7 +30,7 @@ import { HASH_SLOTS, hashSlot, historyStartKeyForSlot } from '@walcast/protocol'
 import { jitteredBackoffMs } from './backoff';
 import { SlotBatch, type SlotCall } from './cluster-batch';
 import { CLUSTER_BATCH_SCRIPT } from './cluster-scripts';
-import { setEverySlot } from './cluster-slots';
+import { restartSlots, setEverySlot } from './cluster-slots';
 import type { HistoryEntry } from './history-batch';
 import { HistoryCutoffs, packLimit } from './history-packs';
 
@@ -60,6 +62,8 @@ export class ClusterPublisher {
   private readonly slotOf = new Map<string, number>();
   /** The master each slot's last successful call went to (to notice failovers). */
   private readonly masterOf: Array<string | undefined> = new Array<string | undefined>(HASH_SLOTS);
+  /** The last history position each slot's master accepted. */
+  private readonly acceptedLast: Array<string | undefined> = new Array<string | undefined>(HASH_SLOTS);
   private lastPosition: string | null = null;
   private isSeeded = false;
   private needsSeed = false;
@@ -148,7 +152,8 @@ export class ClusterPublisher {
     if (!batch || batch.size === 0 || this.inFlight.has(slot) || this.closed) return;
     const master = this.cluster.slots[slot]?.[0];
     const known = this.masterOf[slot];
-    const call = batch.take(this.cutoffs, this.packLimit, known !== undefined && master !== known);
+    const moved = known !== undefined && master !== known;
+    const call = batch.take(this.cutoffs, this.packLimit, moved ? (this.acceptedLast[slot] ?? true) : false);
     if (call.firstPosition !== null && (!this.isSeeded || this.needsSeed)) {
       this.isSeeded = true;
       this.needsSeed = false;
@@ -162,6 +167,7 @@ export class ClusterPublisher {
     this.cluster.walcastBatch(...call.args).then(
       () => {
         this.masterOf[slot] = this.cluster.slots[slot]?.[0];
+        if (call.lastPosition !== null) this.acceptedLast[slot] = call.lastPosition;
         for (const w of call.waiters) w.resolve();
         this.inFlight.delete(slot);
         if (this.batches.get(slot)?.size) this.markReady(slot);
@@ -185,12 +191,17 @@ export class ClusterPublisher {
     );
   }
 
-  /** Sets every slot's history start that is missing (a quiet slot has no batch to set it). */
+  /** Sets every slot's history start that is missing (a quiet slot has no batch to set it). Best effort. */
   private seedStarts(position: string): void {
-    this.setStarts(position, null);
+    setEverySlot(this.cluster, historyStartKeyForSlot, position, 'NX').catch((err: unknown) =>
+      this.opts.log.debug({ err }, 'could not set history starts'),
+    );
   }
 
-  /** A topology refresh: slots whose master changed get their history start overwritten. */
+  /**
+   * A topology refresh: slots whose master changed get their history start overwritten, unless the
+   * new master holds the last position the old one accepted.
+   */
   private onTopology(): void {
     const position = this.lastPosition;
     if (position === null) return;
@@ -204,14 +215,10 @@ export class ClusterPublisher {
       }
     }
     if (moved.size === 0) return;
-    this.opts.log.info({ slots: moved.size }, 'hash slots changed master; their history starts again now');
-    this.setStarts(position, moved);
-  }
-
-  /** SET NX the start of every slot (`only` null), or overwrite the starts of `only`. Best effort. */
-  private setStarts(position: string, only: Set<number> | null): void {
-    setEverySlot(this.cluster, historyStartKeyForSlot, position, only ? 'XX' : 'NX', only).catch(
-      (err: unknown) => this.opts.log.debug({ err }, 'could not set history starts'),
+    this.opts.log.info({ slots: moved.size }, 'hash slots changed master; their history may start again now');
+    const accepted = new Map([...moved].map((slot) => [slot, this.acceptedLast[slot] ?? '']));
+    restartSlots(this.cluster, position, accepted).catch((err: unknown) =>
+      this.opts.log.debug({ err }, 'could not restart history starts'),
     );
   }
 }

@@ -4,8 +4,18 @@
  * cluster keeps per slot (history starts, topic indexes) is read and written this way.
  */
 import type { Cluster, Redis } from 'ioredis';
-import { HASH_SLOTS, historyTopicsKeyForSlot } from '@walcast/protocol';
-import { READ_SETS_SCRIPT, SET_ALL_SCRIPT, TRIM_INDEXED_SCRIPT } from './cluster-scripts';
+import {
+  HASH_SLOTS,
+  historyLastKeyForSlot,
+  historyStartKeyForSlot,
+  historyTopicsKeyForSlot,
+} from '@walcast/protocol';
+import {
+  READ_SETS_SCRIPT,
+  RESTART_STARTS_SCRIPT,
+  SET_ALL_SCRIPT,
+  TRIM_INDEXED_SCRIPT,
+} from './cluster-scripts';
 
 /** The slots each master serves, by `host:port`, from ioredis's slot map. */
 export function slotsByMaster(cluster: Cluster): Map<string, number[]> {
@@ -68,6 +78,24 @@ export async function setEverySlot(
   await forEachMaster(cluster, (node, slots) => {
     const keys = (only ? slots.filter((s) => only.has(s)) : slots).map(keyOf);
     return keys.length > 0 ? node.eval(SET_ALL_SCRIPT, 0, value, mode, ...keys) : Promise.resolve(0);
+  });
+}
+
+/**
+ * After a failover: overwrites with `position` the history start of each slot of `accepted` whose
+ * new master does not hold the last position its old master accepted (the map's value; '' when
+ * unknown: overwritten). One script per master.
+ */
+export async function restartSlots(
+  cluster: Cluster,
+  position: string,
+  accepted: ReadonlyMap<number, string>,
+): Promise<void> {
+  await forEachMaster(cluster, (node, slots) => {
+    const args = slots
+      .filter((s) => accepted.has(s))
+      .flatMap((s) => [historyStartKeyForSlot(s), historyLastKeyForSlot(s), accepted.get(s)!]);
+    return args.length > 0 ? node.eval(RESTART_STARTS_SCRIPT, 0, position, ...args) : Promise.resolve(0);
   });
 }
 

@@ -23,7 +23,15 @@ import {
 } from '@walcast/protocol';
 import { jitteredBackoffMs } from './backoff';
 import { readClusterTopics } from './cluster-slots';
-import { coverageOf, topicsMatching, type Coverage, type History, type HistoryRecord } from './history';
+import {
+  coverageOf,
+  tailOf,
+  topicsMatching,
+  type Coverage,
+  type History,
+  type HistoryRecord,
+  type StreamFacts,
+} from './history';
 import { unpackEntry } from './history-packs';
 import { INFO_SCRIPT } from './history-scripts';
 import { loadIoredis, openCluster, type RedisTarget } from './redis-target';
@@ -93,15 +101,21 @@ export class HistoryReader implements History {
   }
 
   async covers(topic: string, after: Position): Promise<Coverage> {
+    return coverageOf(await this.facts(topic), after);
+  }
+
+  async tail(topic: string): Promise<string | null> {
+    return tailOf(await this.facts(topic));
+  }
+
+  /** What the stream of `topic` tells about itself, with the start of its history (its slot's). */
+  private async facts(topic: string): Promise<StreamFacts> {
     const startKey = this.cluster ? historyStartKeyForSlot(hashSlot(topic)) : HISTORY_START_KEY;
     const [exists, length, added, firstId, lastId, start] = await this.redis.historyInfo(
       historyKeyFor(topic),
       startKey,
     );
-    return coverageOf(
-      { exists: exists === 1, length: Number(length), added: Number(added), firstId, lastId, start },
-      after,
-    );
+    return { exists: exists === 1, length: Number(length), added: Number(added), firstId, lastId, start };
   }
 
   async topics(pattern: string): Promise<string[]> {

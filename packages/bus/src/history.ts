@@ -30,6 +30,19 @@ export interface History {
   covers(topic: string, after: Position): Promise<Coverage>;
   /** Every topic with a history that `pattern` (a bus pattern) matches. */
   topics(pattern: string): Promise<string[]>;
+  /**
+   * A position at or after every change of `topic` written to the history so far: its stream's
+   * last id, or, for a topic without a stream, the history's start (nothing of it was written since
+   * then); null when the history never started. See {@link tailOf}.
+   */
+  tail(topic: string): Promise<string | null>;
+}
+
+/** {@link History.tail} from a stream's facts. */
+export function tailOf(facts: StreamFacts): string | null {
+  const last = facts.exists && facts.lastId !== '' ? positionOfStreamId(facts.lastId) : null;
+  if (last) return formatPosition(last.lsn, last.index);
+  return parsePosition(facts.start) ? facts.start : null;
 }
 
 /** What a stream tells about itself (history-scripts.ts INFO_SCRIPT). */

@@ -1,6 +1,14 @@
 /** The change history in memory, kept by {@link MemoryBus} for unit tests; same contract as HistoryReader. */
 import { comparePositions, parsePosition, type Position } from '@walcast/protocol';
-import { coverageOf, topicsMatching, type Coverage, type History, type HistoryRecord } from './history';
+import {
+  coverageOf,
+  tailOf,
+  topicsMatching,
+  type Coverage,
+  type History,
+  type HistoryRecord,
+  type StreamFacts,
+} from './history';
 import type { HistoryEntry } from './history-batch';
 
 export class MemoryHistory implements History {
@@ -35,21 +43,24 @@ export class MemoryHistory implements History {
   }
 
   covers(topic: string, after: Position): Promise<Coverage> {
+    return Promise.resolve(coverageOf(this.facts(topic), after));
+  }
+
+  tail(topic: string): Promise<string | null> {
+    return Promise.resolve(tailOf(this.facts(topic)));
+  }
+
+  private facts(topic: string): StreamFacts {
     const stream = this.streams.get(topic);
     const first = stream?.records[0]?.position;
-    return Promise.resolve(
-      coverageOf(
-        {
-          exists: stream !== undefined,
-          length: stream?.records.length ?? 0,
-          added: stream?.added ?? 0,
-          firstId: first ? `${first.lsn}-${first.index}` : '',
-          lastId: stream?.lastId ?? '',
-          start: this.start,
-        },
-        after,
-      ),
-    );
+    return {
+      exists: stream !== undefined,
+      length: stream?.records.length ?? 0,
+      added: stream?.added ?? 0,
+      firstId: first ? `${first.lsn}-${first.index}` : '',
+      lastId: stream?.lastId ?? '',
+      start: this.start,
+    };
   }
 
   topics(pattern: string): Promise<string[]> {

@@ -10,6 +10,7 @@ import {
   formatPosition,
   hashSlot,
   historyKeyFor,
+  historyLastKeyForSlot,
   historyStartKeyForSlot,
   historyTopicsKeyForSlot,
   parsePosition,
@@ -20,6 +21,9 @@ import {
   topicForTable,
 } from '@walcast/protocol';
 import type { BusKey, BusState } from '../src/bus';
+import { SlotBatch } from '../src/cluster-batch';
+import { CLUSTER_BATCH_SCRIPT, RESTART_STARTS_SCRIPT } from '../src/cluster-scripts';
+import { HistoryCutoffs } from '../src/history-packs';
 import { HistoryReader } from '../src/history-reader';
 import { RedisClusterBus } from '../src/redis-cluster-bus';
 import type { ClusterSeeds } from '../src/redis-target';
@@ -202,6 +206,48 @@ describe('history per hash slot', () => {
   });
 });
 
+describe("a slot's history after a failover", () => {
+  it('starts again only when the new master lacks the last position the old one accepted', async () => {
+    const topic = topicForTable('public', 'restarted');
+    const slot = hashSlot(topic);
+    const P = (lsn: number) => formatPosition(BigInt(lsn), 0);
+    const call = async (lsn: number, restart: string | boolean): Promise<void> => {
+      const batch = new SlotBatch(slot);
+      batch.add(topic, `m${lsn}`, entry(lsn), { resolve: () => undefined, reject: () => undefined });
+      await admin.eval(
+        CLUSTER_BATCH_SCRIPT,
+        ...(batch.take(new HistoryCutoffs(100), 100, restart).args as [string, ...string[]]),
+      );
+    };
+    const start = () => admin.get(historyStartKeyForSlot(slot));
+    await call(100, false);
+    expect([await start(), await admin.get(historyLastKeyForSlot(slot))]).toEqual([P(100), P(100)]);
+    await call(200, P(100)); // the new master holds 100: the history goes on
+    expect([await start(), await admin.get(historyLastKeyForSlot(slot))]).toEqual([P(100), P(200)]);
+    await call(300, P(250)); // it lacks 250: the history starts again
+    expect(await start()).toBe(P(300));
+    await call(400, true); // nothing known of what the old master accepted
+    expect(await start()).toBe(P(400));
+
+    // The same check for slots without a batch to carry it, one script per master.
+    const master = new Redis((await cluster.masterOf(slot)).port);
+    closers.push(() => master.disconnect());
+    const restart = (accepted: string) =>
+      master.eval(
+        RESTART_STARTS_SCRIPT,
+        0,
+        P(500),
+        historyStartKeyForSlot(slot),
+        historyLastKeyForSlot(slot),
+        accepted,
+      );
+    expect(await restart(P(400))).toBe(0);
+    expect(await start()).toBe(P(400));
+    expect(await restart(P(450))).toBe(1);
+    expect(await start()).toBe(P(500));
+  });
+});
+
 describe('subscribers of every master', () => {
   it('lists each subscriber connection with its node, and closes one by that id', async () => {
     const topics = await topicsOnEveryShard('s');
@@ -265,5 +311,41 @@ describe('a master killed', () => {
     await until(() => states.includes('reconnecting') && sub.state === 'ready', 'the bus to recover');
     for (const topic of topics) await pub.publish(topic, 'after');
     await until(() => got.filter((g) => g.message === 'after').length === 3, 'messages on every shard after');
+  });
+
+  it('keeps the history of a slot whose replica holds everything the old master accepted', async () => {
+    // A shard that still has a live replica (the case above used one up).
+    const view = await cluster.view();
+    const live = (port: number) => cluster.nodes.find((n) => n.port === port)?.isRunning() === true;
+    const withReplica = view.filter(
+      (v) =>
+        v.role === 'master' &&
+        v.slots.length > 0 &&
+        view.some((r) => r.role === 'replica' && r.masterId === v.id && !r.isFailing && live(r.port)),
+    );
+    let topic = '';
+    for (let i = 0; topic === ''; i++) {
+      const t = topicForTable('public', `k${i}`);
+      const slot = hashSlot(t);
+      if (withReplica.some((m) => m.slots.some(([a, b]) => slot >= a && slot <= b))) topic = t;
+    }
+    const slot = hashSlot(topic);
+    const pub = bus({ publishOnly: true, history: true });
+    await pub.publish(topic, 'k100', entry(100));
+    await pub.publish(topic, 'k200', entry(200));
+    const victim = await cluster.masterOf(slot);
+    const direct = new Redis(victim.port);
+    closers.push(() => direct.disconnect());
+    expect(await direct.call('WAIT', '1', '5000')).toBe(1); // the replica has both
+    const start = await admin.get(historyStartKeyForSlot(slot));
+
+    await cluster.failOver(victim);
+    await pub.publish(topic, 'k300', entry(300));
+    expect(await admin.get(historyStartKeyForSlot(slot))).toBe(start);
+    expect(await admin.get(historyLastKeyForSlot(slot))).toBe(formatPosition(300n, 0));
+    const reader = new HistoryReader({ cluster: seeds, name: 'reader', timeoutMs: 2000 });
+    closers.push(() => reader.close());
+    expect(await reader.covers(topic, pos(100))).toEqual({ covered: true });
+    expect((await reader.read(topic, pos(100), 10)).map((r) => r.message)).toEqual(['k200', 'k300']);
   });
 });

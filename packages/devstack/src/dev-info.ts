@@ -13,6 +13,8 @@ export interface DevInfo {
   inspectorUrl: string;
   /** `null` when DATABASE_URL/DB_* point at a database of your own. */
   databaseUrl: string | null;
+  /** Which Redis the services use: a URL, or a Redis Cluster and its REDIS_CLUSTER_NODES. */
+  redis: string;
   secureChannels: boolean;
   /** With secure channels: the JWT_SECRET the gateway verifies tokens with, and keys signed with it. */
   jwtSecret?: string;
@@ -39,6 +41,7 @@ export function describeDevStack(info: DevInfo, psqlTarget: string): string[] {
     `  websocket:  ${info.websocketUrl}   (supabase-js: ${info.httpUrl} as the Supabase URL)`,
     `  inspector:  ${info.inspectorUrl}`,
     `  database:   ${psqlTarget}`,
+    `  redis:      ${info.redis}`,
   ];
   if (info.secureChannels) {
     lines.push(

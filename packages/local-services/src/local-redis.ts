@@ -198,6 +198,10 @@ export class LocalRedis {
           String(this.cluster.nodeTimeoutMs),
           '--cluster-require-full-coverage',
           this.cluster.requireFullCoverage ? 'yes' : 'no',
+          // A node learns its own address from the nodes that MEET it; a cluster of one master never
+          // does and would answer CLUSTER SLOTS with an empty host, which clients cannot connect to.
+          '--cluster-announce-ip',
+          '127.0.0.1',
           // A replica's first sync starts at once (Redis waits 5 s for more replicas by default).
           '--repl-diskless-sync-delay',
           '0',

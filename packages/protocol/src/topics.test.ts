@@ -5,9 +5,12 @@ import {
   fanInChannelForPattern,
   fanInChannelForSchema,
   historyKeyFor,
+  historyLastKeyForSlot,
   historyStartKeyForSlot,
   historyTopicsKeyForSlot,
+  POSITION_CHANNEL,
   positionChannelForSlot,
+  slotOfPositionChannel,
   PRESENCE_CLUSTER_LEASES_KEY,
   PRESENCE_CLUSTER_SWEEPS_KEY,
   presenceClusterGatewayEntriesKey,
@@ -132,9 +135,14 @@ describe('Redis Cluster forms', () => {
       const slot = hashSlot(topic);
       expect(hashSlot(historyKeyFor(topic))).toBe(slot);
       expect(hashSlot(historyStartKeyForSlot(slot))).toBe(slot);
+      expect(hashSlot(historyLastKeyForSlot(slot))).toBe(slot);
       expect(hashSlot(historyTopicsKeyForSlot(slot))).toBe(slot);
       expect(hashSlot(positionChannelForSlot(slot))).toBe(slot);
+      expect(slotOfPositionChannel(positionChannelForSlot(slot))).toBe(slot);
     }
+    expect(slotOfPositionChannel(POSITION_CHANNEL)).toBeNull();
+    expect(slotOfPositionChannel(`${POSITION_CHANNEL}:{zz-not-a-tag}`)).toBeNull();
+    expect(slotOfPositionChannel(topicForTable('public', 'items'))).toBeNull();
   });
 
   it('map the gateways’ two patterns to fan-in channels, and nothing else', () => {

@@ -11,7 +11,7 @@
  * channel, and the keys kept once per Redis are kept once per hash slot (forms at the end).
  */
 
-import { slotTag } from './hash-slot';
+import { hashSlot, slotTag } from './hash-slot';
 
 const PREFIX = 'walcast:v1:table:';
 
@@ -175,6 +175,15 @@ export function historyStartKeyForSlot(slot: number): string {
   return `walcast:v1:history-start:{${slotTag(slot)}}`;
 }
 
+/**
+ * Cluster: the last history position written to one hash slot (by the last batch that wrote
+ * history there), so that after a failover the ingester can tell whether the promoted replica holds
+ * everything the old master accepted.
+ */
+export function historyLastKeyForSlot(slot: number): string {
+  return `walcast:v1:history-last:{${slotTag(slot)}}`;
+}
+
 /** Cluster: the set of table topics of one hash slot that have a history stream. */
 export function historyTopicsKeyForSlot(slot: number): string {
   return `walcast:v1:history-topics:{${slotTag(slot)}}`;
@@ -185,7 +194,14 @@ export function historyTopicsKeyForSlot(slot: number): string {
  * slot, the batch's last position (POSITION_CHANNEL's meaning, for that slot's topics).
  */
 export function positionChannelForSlot(slot: number): string {
-  return `walcast:v1:position:{${slotTag(slot)}}`;
+  return `${POSITION_CHANNEL}:{${slotTag(slot)}}`;
+}
+
+/** The slot whose positions {@link positionChannelForSlot} announces on `channel`; null for any other name. */
+export function slotOfPositionChannel(channel: string): number | null {
+  if (!channel.startsWith(`${POSITION_CHANNEL}:{`) || !channel.endsWith('}')) return null;
+  const slot = hashSlot(channel);
+  return positionChannelForSlot(slot) === channel ? slot : null;
 }
 
 const FAN_IN_PREFIX = 'walcast:v1:fan-in:';

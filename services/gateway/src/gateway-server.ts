@@ -7,13 +7,14 @@
  * ServerShuttingDown (4000, reconnect elsewhere), wait up to the grace period, close the metrics
  * listener last (scrapes and /readyz answer during the drain).
  */
-import { ErrorCodes, POSITION_CHANNEL, isBroadcastTopic } from '@walcast/protocol';
+import { ErrorCodes, POSITION_CHANNEL, isBroadcastTopic, slotOfPositionChannel } from '@walcast/protocol';
 import { HistoryReader, type Bus } from '@walcast/bus';
 import { LogThrottle, type Logger } from '@walcast/logger';
 import type { GatewayConfig } from './config';
 import { BroadcastRegistry } from './channels/broadcast-registry';
 import { BusSubscriptions } from './channels/bus-subscriptions';
 import { ChannelRegistry } from './channels/channel-registry';
+import { SlotPositions } from './channels/slot-positions';
 import { ConnectionHandler } from './ws/connection-handler';
 import { broadcastFanout, changeFanout } from './ws/uws-fanout';
 import type { SocketData } from './ws/socket-data';
@@ -111,10 +112,14 @@ export class GatewayServer {
     this.rowAuth = config.rowAuth
       ? new RowAuthorization({ config: config.rowAuth, metrics, log: log.child({ component: 'row-auth' }) })
       : null;
-    const subscriptions = new BusSubscriptions(bus, log.child({ component: 'bus-subscriptions' }));
     this.history = config.history
       ? new HistoryReader({ ...config.redis, name: `walcast-gateway:${config.instanceId}:history` })
       : null;
+    const busLog = log.child({ component: 'bus-subscriptions' });
+    // On a Redis Cluster catch-up starts from positions heard per hash slot (slot-positions.ts).
+    const slotPositions =
+      this.history && config.redis.cluster ? new SlotPositions(bus, this.history, busLog) : null;
+    const subscriptions = new BusSubscriptions(bus, busLog, slotPositions);
     this.registry = new ChannelRegistry(
       subscriptions,
       changeFanout(this.app, metrics, config.maxBackpressureBytes),
@@ -180,10 +185,12 @@ export class GatewayServer {
     bus.onMessage((via, topic, message) => {
       if (isBroadcastTopic(topic)) this.broadcasts.dispatch(via, message);
       else if (topic === POSITION_CHANNEL) this.registry.heard(message);
+      else if (slotPositions && topic.startsWith(POSITION_CHANNEL))
+        this.registry.heard(message, slotOfPositionChannel(topic));
       else this.registry.dispatch(via, topic, message);
     });
     // Where catch-up starts for tables this gateway has heard nothing of.
-    if (this.history) {
+    if (this.history && !slotPositions) {
       bus.subscribe({ topic: POSITION_CHANNEL }).catch((err: unknown) => {
         log.warn({ err, code: 'BusUnavailable' }, 'could not subscribe to the position announcements');
       });

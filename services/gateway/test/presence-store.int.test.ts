@@ -203,7 +203,7 @@ describe.each<[Mode, () => Promise<void>]>([
       expect(refs(await store.list(topic))).toEqual(['good']);
     });
 
-    it('serves 10,000 entries in one read, well under 200 ms', async () => {
+    it('serves 10,000 entries in one read (one HVALS)', async () => {
       const [a, b] = [await started(), await started()];
       const topic = await channel();
       const payload = { name: 'someone', status: 'online', avatar: 'https://example.com/a.png' };
@@ -214,13 +214,12 @@ describe.each<[Mode, () => Promise<void>]>([
           ),
         );
       }
-      await a.list(topic); // warm up (script and parser caches)
-      const startedMs = performance.now();
+      const before = await hvalsCalls();
       const listed = await b.list(topic);
-      const elapsedMs = performance.now() - startedMs;
-      console.log(`list() of ${listed.length} presences took ${elapsedMs.toFixed(1)} ms`);
       expect(listed).toHaveLength(10_000);
-      expect(elapsedMs).toBeLessThan(200);
+      expect(new Set(listed.map((e) => e.meta['phx_ref'])).size).toBe(10_000);
+      // Its speed is measured by the presence benchmark (BENCH=presence), not here.
+      expect((await hvalsCalls()) - before).toBe(1);
     });
   });
 
@@ -362,6 +361,9 @@ describe.each<[Mode, () => Promise<void>]>([
         const [a, b] = [await started(), await started()];
         const resyncs: PresenceTopic[][] = [];
         a.onResync((t) => resyncs.push(t));
+        // b has no failed command: only finding the restarted master again makes it re-assert.
+        const resyncsOfB: PresenceTopic[][] = [];
+        b.onResync((t) => resyncsOfB.push(t));
         const topic = await channel();
         await a.track(topic, entry('k', 'a1'), null);
         await b.track(topic, entry('j', 'b1'), null);
@@ -380,14 +382,27 @@ describe.each<[Mode, () => Promise<void>]>([
           // The cluster clients find the restarted master again with backoff: slower on a busy box.
           { timeoutMs: 30_000, message: 'both gateways to re-assert their entries' },
         );
-        await waitFor(() => resyncs.length > 0, { message: 'onResync' });
+        await waitFor(() => resyncs.length > 0 && resyncsOfB.length > 0, { message: 'onResync of both' });
         expect(resyncs[0]).toEqual([{ subtopic: topic.subtopic, isPrivate: false }]);
+        expect(resyncsOfB[0]).toEqual([{ subtopic: topic.subtopic, isPrivate: false }]);
         await a.track(topic, entry('k', 'a3'), null);
         expect(refs(await b.list(topic))).toEqual(['a1', 'a3', 'b1']);
       });
     });
   }
 });
+
+/** HVALS calls so far on every master (only list() sends HVALS). */
+async function hvalsCalls(): Promise<number> {
+  const commands: unknown = admin;
+  const nodes = commands instanceof Cluster ? commands.nodes('master') : [admin];
+  let calls = 0;
+  for (const node of nodes) {
+    const stats = await node.info('commandstats');
+    calls += Number(/^cmdstat_hvals:calls=(\d+)/m.exec(stats)?.[1] ?? 0);
+  }
+  return calls;
+}
 
 function parse(values: string[]): PresenceEntry[] {
   return values.map((v) => JSON.parse(v) as PresenceEntry);

@@ -1,5 +1,5 @@
 /**
- * Runs one scenario on its own throwaway PostgreSQL and Redis: start walcast (one ingester, the
+ * Runs one scenario on its own throwaway PostgreSQL and Redis (or Redis Cluster): start walcast (one ingester, the
  * scenario's gateways, some of them reaching Redis through a TcpProxy the scenario can cut), the
  * Redis observer and the clients; let the scenario write and inject its faults; then stop writing,
  * read the committed ids from PostgreSQL, wait for the observers to settle (refetches included),
@@ -12,6 +12,7 @@ import {
   TcpProxy,
   WalcastStack,
   sql,
+  type StartBackendsOptions,
   startBackends,
   waitFor,
   type Backends,
@@ -20,19 +21,28 @@ import {
 
 import { readFileSync } from 'node:fs';
 
+import { topicForTable } from '@walcast/protocol';
+
 import { sumTallies, tally, type Tally } from './checker';
+import { ClusterRedisObserver } from './cluster-redis-observer';
 import { PhoenixObserver } from './phoenix-observer';
 import { RedisObserver } from './redis-observer';
 import { Writer } from './workload';
 
 export const TABLE = 'items';
 
+/** What reached Redis: RedisObserver on one Redis, ClusterRedisObserver on a Redis Cluster. */
+export type BusObserver = Pick<
+  RedisObserver,
+  'counts' | 'unsubscribed' | 'malformed' | 'lastDeliveryAt' | 'isSubscribed' | 'close'
+>;
+
 /** What a scenario can use and where it reports. */
 export interface ScenarioContext {
   readonly backends: Backends;
   readonly stack: WalcastStack;
   readonly writer: Writer;
-  readonly redis: RedisObserver;
+  readonly redis: BusObserver;
   /** Clients by the gateway they started on. */
   readonly clients: PhoenixObserver[][];
   /** The proxy between gateway `index` and Redis, for the gateways listed in `redisProxied`. */
@@ -61,6 +71,11 @@ export interface Scenario {
   clientsPerGateway: number;
   /** Redis keeps its data across restarts (an append-only file, fsynced on every command). */
   redisAppendOnly?: boolean;
+  /**
+   * Run walcast on a Redis Cluster of this shape (REDIS_CLUSTER_NODES) instead of one Redis; the
+   * Redis observer then subscribes to the table's topic on its slot's master.
+   */
+  redisCluster?: StartBackendsOptions['redisCluster'];
   /** Gateways that reach Redis through a TcpProxy (ScenarioContext.redisProxies). */
   redisProxied?: readonly number[];
   /**
@@ -112,7 +127,7 @@ export async function runScenario(scenario: Scenario, say: (line: string) => voi
   const checks: Check[] = [];
   let backends: Backends | null = null;
   let stack: WalcastStack | null = null;
-  let redis: RedisObserver | null = null;
+  let redis: BusObserver | null = null;
   let writer: Writer | null = null;
   const clients: PhoenixObserver[][] = [];
   const redisProxies = new Map<number, TcpProxy>();
@@ -120,7 +135,10 @@ export async function runScenario(scenario: Scenario, say: (line: string) => voi
   let results: ObserverResult[] = [];
   let error: string | null = null;
   try {
-    backends = await startBackends({ redisAppendOnly: scenario.redisAppendOnly ?? false });
+    backends = await startBackends({
+      redisAppendOnly: scenario.redisAppendOnly ?? false,
+      ...(scenario.redisCluster ? { redisCluster: scenario.redisCluster } : {}),
+    });
     for (const g of scenario.redisProxied ?? [])
       redisProxies.set(g, await TcpProxy.start({ host: backends.redis.host, port: backends.redis.port }));
     await sql(
@@ -136,7 +154,9 @@ export async function runScenario(scenario: Scenario, say: (line: string) => voi
         return proxy ? { REDIS_URL: `redis://${proxy.host}:${proxy.port}` } : {};
       },
     });
-    redis = await RedisObserver.open(backends.redis.url);
+    redis = backends.redisCluster
+      ? await ClusterRedisObserver.open(backends.redisCluster, topicForTable('public', TABLE))
+      : await RedisObserver.open(backends.redis.url);
     const endpoints = stack.gatewayPorts.map((port) => `ws://127.0.0.1:${port}/socket/websocket`);
     const pgUrl = backends.pg.url;
     const refetch = async (): Promise<number[]> =>
@@ -282,7 +302,7 @@ function describeGroup(g: number, group: readonly PhoenixObserver[]): string[] {
 
 /** What the observers and the ingester had when a scenario failed, for the notes. */
 function describeState(
-  redis: RedisObserver | null,
+  redis: BusObserver | null,
   clients: readonly PhoenixObserver[][],
   stack: WalcastStack | null,
 ): string[] {

@@ -2,10 +2,11 @@
  * The fault scenarios. Each writes through the fault and heals it; the harness then checks every
  * observer against what PostgreSQL committed. docs/fault-injection.md describes each one.
  */
+import { hashSlot, topicForTable } from '@walcast/protocol';
 import { INGESTER_ENTRY, freePort, spawnService, waitFor, type ServiceProcess } from '@walcast/test-utils';
 
 import { catchUps } from './gateway-metric';
-import type { Scenario, ScenarioContext } from './harness';
+import { TABLE, type Scenario, type ScenarioContext } from './harness';
 import { millionRowTransaction } from './million-row-transaction';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -101,23 +102,61 @@ function redisRestart(persisted: boolean): Scenario {
       ctx.say('observer resubscribed, ingester ready');
       if (persisted) for (const g of ports.keys()) await caughtUp(ctx, g, before[g]!);
       await writtenMore(ctx, 150);
-      for (const w of ctx.redis.unsubscribed) {
-        ctx.notes.push(`redis subscriber unsubscribed for ${w.to - w.from} ms`);
-      }
-      const outcomes = await Promise.all(
-        ports.map(async (port, g) => {
-          const [ok, gap, failed] = await Promise.all([
-            catchUps(port, 'ok'),
-            catchUps(port, 'gap'),
-            catchUps(port, 'failed'),
-          ]);
-          return `gateway ${g}: ok ${ok}, gap ${gap}, failed ${failed}`;
-        }),
-      );
-      ctx.notes.push(`catch-ups from the history: ${outcomes.join('; ')}`);
+      await noteOutcomes(ctx);
     },
   };
 }
+
+/** Notes how long the Redis observer was unsubscribed and how the gateways' catch-ups ended. */
+async function noteOutcomes(ctx: ScenarioContext): Promise<void> {
+  for (const w of ctx.redis.unsubscribed) {
+    ctx.notes.push(`redis subscriber unsubscribed for ${w.to - w.from} ms`);
+  }
+  const outcomes = await Promise.all(
+    ctx.stack.gatewayPorts.map(async (port, g) => {
+      const [ok, gap, failed] = await Promise.all([
+        catchUps(port, 'ok'),
+        catchUps(port, 'gap'),
+        catchUps(port, 'failed'),
+      ]);
+      return `gateway ${g}: ok ${ok}, gap ${gap}, failed ${failed}`;
+    }),
+  );
+  ctx.notes.push(`catch-ups from the history: ${outcomes.join('; ')}`);
+}
+
+/**
+ * Walcast on a Redis Cluster of three masters with one replica each; the master serving the
+ * workload table's hash slot (its topic and its history) is SIGKILLed under the steady write load
+ * and its replica takes over. The ingester publishes to the new master; the gateways move their
+ * subscriptions there and catch up from its history, or, where it cannot cover the gap (the
+ * replica had not received the last writes: replication is asynchronous), end the channels with
+ * `phx_error`, and clients rejoining with `since` are told `HistoryGap` and refetch. Either way no
+ * client may lose a row silently.
+ */
+const clusterMasterKill: Scenario = {
+  name: 'redis-cluster-master-kill',
+  fast: true,
+  gateways: 2,
+  clientsPerGateway: 2,
+  redisCluster: { masters: 3, replicasPerMaster: 1 },
+  exemptWhileUnsubscribed: true,
+  async run(ctx) {
+    const cluster = ctx.backends.redisCluster!;
+    ctx.writer.start();
+    await writtenMore(ctx, 100);
+    const master = await cluster.masterOf(hashSlot(topicForTable('public', TABLE)));
+    const killedAt = Date.now();
+    ctx.say(`master ${master.port} of the table's slot SIGKILLed at ${ctx.writer.idsUsed} ids written`);
+    const heir = await cluster.failOver(master);
+    const tookOver = Date.now() - killedAt;
+    ctx.say(`replica ${heir.port} promoted, cluster healthy ${tookOver} ms after the kill`);
+    ctx.notes.push(`replica promoted and cluster healthy ${tookOver} ms after the master was killed`);
+    await waitFor(() => ctx.redis.isSubscribed, { timeoutMs: 20_000, message: 'observer resubscribed' });
+    await writtenMore(ctx, 150);
+    await noteOutcomes(ctx);
+  },
+};
 
 function postgresRestart(mode: 'fast' | 'immediate'): Scenario {
   return {
@@ -240,6 +279,7 @@ export const SCENARIOS: readonly Scenario[] = [
   redisRestart(false),
   redisRestart(true),
   gatewayRedisCut,
+  clusterMasterKill,
   postgresRestart('fast'),
   postgresRestart('immediate'),
   gatewayKill,

@@ -30,6 +30,16 @@ export class BusEntry {
    * meanwhile, in order; they are passed on afterwards. Null otherwise.
    */
   held: HeldMessage[] | null = null;
+  /**
+   * On a Redis Cluster, the hash slot of the shard channel this subscription's changes arrive on
+   * (slot-positions.ts); null on a single Redis and for broadcast topics.
+   */
+  slot: number | null = null;
+  /**
+   * On a Redis Cluster, for a table topic: a position at or after every change of the table
+   * published before this subscription was made (SlotTracker.tail), or null.
+   */
+  baseline: string | null = null;
 
   private readonly waiters = new Set<() => void>();
 
@@ -102,12 +112,25 @@ export class BusEntry {
   }
 }
 
+/** On a Redis Cluster, where catch-up positions come from (slot-positions.ts). */
+export interface SlotTracker {
+  /** The hash slot `key`'s changes arrive on; null for keys without changes. */
+  slotOf(key: BusKey): number | null;
+  /** A subscription on `slot` was made, or is gone. */
+  add(slot: number): void;
+  remove(slot: number): void;
+  /** For a table topic, its history's tail, read before it is subscribed (never rejects). */
+  tail(key: BusKey): Promise<string | null>;
+}
+
 export class BusSubscriptions {
   private readonly entries = new Map<string, BusEntry>();
 
   constructor(
     private readonly bus: Bus,
     private readonly log: Logger,
+    /** On a Redis Cluster: the position announcements of the slots subscribed to; else null. */
+    private readonly positions: SlotTracker | null = null,
   ) {}
 
   get size(): number {
@@ -137,6 +160,8 @@ export class BusSubscriptions {
     if (!entry) {
       entry = new BusEntry(id, key);
       this.entries.set(id, entry);
+      entry.slot = this.positions?.slotOf(key) ?? null;
+      if (entry.slot !== null) this.positions!.add(entry.slot);
       this.subscribe(entry);
     }
     entry.refs++;
@@ -147,6 +172,7 @@ export class BusSubscriptions {
     entry.refs--;
     if (entry.refs > 0 || this.entries.get(entry.id) !== entry) return;
     this.entries.delete(entry.id);
+    if (entry.slot !== null) this.positions?.remove(entry.slot);
     this.bus.unsubscribe(entry.key).catch((err: unknown) => {
       // Harmless: a stale subscription only delivers messages no group wants; they are dropped.
       this.log.debug({ err, topic: entry.id }, 'unsubscribe failed');
@@ -154,9 +180,20 @@ export class BusSubscriptions {
   }
 
   private subscribe(entry: BusEntry): void {
-    this.bus.subscribe(entry.key).then(
-      () => entry.markLive(),
-      (err: unknown) => this.log.warn({ err, topic: entry.id, code: 'BusUnavailable' }, 'subscribe failed'),
-    );
+    const seeded =
+      entry.slot !== null && this.positions
+        ? this.positions.tail(entry.key).then((tail) => {
+            entry.baseline = tail;
+          })
+        : null;
+    const subscribe = (): void => {
+      if (this.entries.get(entry.id) !== entry) return; // released while its history was read
+      this.bus.subscribe(entry.key).then(
+        () => entry.markLive(),
+        (err: unknown) => this.log.warn({ err, topic: entry.id, code: 'BusUnavailable' }, 'subscribe failed'),
+      );
+    };
+    if (seeded) void seeded.then(subscribe);
+    else subscribe();
   }
 }

@@ -1,5 +1,6 @@
 import type { Logger } from '@walcast/logger';
-import { formatPosition, topicForTable } from '@walcast/protocol';
+import { MemoryHistory } from '@walcast/bus';
+import { formatPosition, streamIdOf, topicForTable, type Position } from '@walcast/protocol';
 import { BusEntry } from './bus-subscriptions';
 import { CatchUp, type CatchUpHost } from './catch-up';
 
@@ -68,3 +69,62 @@ describe('CatchUp.whenPassed: the live stream reached a position', () => {
     expect(await isSettled(passed)).toBe(true);
   });
 });
+
+describe('CatchUp on a Redis Cluster: where a table heard of nothing resumes', () => {
+  const topic = topicForTable('public', 'items');
+  const Q = (lsn: number): Position => ({ lsn: BigInt(lsn), index: 0 });
+
+  function clusterSetup() {
+    const history = new MemoryHistory();
+    // The history starts before everything here.
+    history.append(topicForTable('public', 'other'), 'm1', { position: P(1), streamId: streamIdOf(Q(1)) });
+    for (const lsn of [5, 8])
+      history.append(topic, `m${lsn}`, { position: P(lsn), streamId: streamIdOf(Q(lsn)) });
+    const entry = new BusEntry('t', { topic });
+    entry.slot = 7;
+    entry.markLive();
+    const processed: string[] = [];
+    const lost: string[] = [];
+    const finished: string[] = [];
+    const host: CatchUpHost = {
+      process: (_entry, _topic, message) => processed.push(message),
+      lost: (_entry, reason) => lost.push(reason),
+      entries: () => [entry],
+      holds: () => true,
+    };
+    const catchUp = new CatchUp(
+      history,
+      host,
+      { finished: (result) => finished.push(result), read: () => undefined },
+      silent,
+    );
+    return { entry, catchUp, processed, lost, finished };
+  }
+
+  it('starts after the last position heard on its own slot, not on another slot further ahead', async () => {
+    const { catchUp, processed, lost, finished } = clusterSetup();
+    catchUp.heard(P(4), 7);
+    catchUp.heard(P(9), 3); // another slot's connection, further ahead: says nothing of slot 7
+    catchUp.busLost();
+    catchUp.busBack();
+    await waitUntil(() => finished.length > 0);
+    expect(finished).toEqual(['ok']);
+    expect(processed).toEqual(['m5', 'm8']);
+    expect(lost).toEqual([]);
+  });
+
+  it('gives up (its channels are told) when nothing was heard on its slot', async () => {
+    const { catchUp, lost, finished } = clusterSetup();
+    catchUp.heard(P(9), 3);
+    catchUp.busLost();
+    catchUp.busBack();
+    await waitUntil(() => finished.length > 0);
+    expect(finished).toEqual(['gap']);
+    expect(lost).toEqual(['redis']);
+  });
+});
+
+async function waitUntil(check: () => boolean): Promise<void> {
+  for (let i = 0; i < 100 && !check(); i++) await new Promise((resolve) => setImmediate(resolve));
+  if (!check()) throw new Error('condition not met');
+}

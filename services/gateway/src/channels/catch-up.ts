@@ -11,7 +11,11 @@
  * otherwise (a table of a schema or `*` subscription it has not heard of, a quiet table) after the
  * last position this gateway heard before the connection broke, from any change or from the
  * ingester's announcements on POSITION_CHANNEL. Messages on one Redis connection arrive in the
- * order they were published, so nothing published before that position was missed.
+ * order they were published, so nothing published before that position was missed. On a Redis
+ * Cluster only the messages of one hash slot are ordered (slot-positions.ts), so that position is
+ * the last one heard on the slot the subscription listens on (BusEntry.slot): from its changes or
+ * from the ingester's announcements for that slot; for a table topic, no earlier than the tail its
+ * history had when it was subscribed (BusEntry.baseline).
  *
  * Invariants:
  * - A subscription holds from the moment Redis is lost (or the gap is seen) until its catch-up
@@ -61,6 +65,12 @@ const PAGE = 1000;
 
 class NotCovered extends Error {}
 
+/** The later of two positions (texts), either of which may be missing. */
+function later(a: string | null, b: string | null): string | null {
+  if (a === null || b === null) return a ?? b;
+  return comparePositionTexts(a, b) >= 0 ? a : b;
+}
+
 /** Table topics and patterns have a history; broadcast topics do not (their subscriptions share the bus). */
 function carriesChanges(entry: BusEntry): boolean {
   const { key } = entry;
@@ -74,6 +84,10 @@ export class CatchUp {
   private lastHeard: string | null = null;
   /** `lastHeard` when the connection broke (null while connected). */
   private cut: string | null = null;
+  /** Redis Cluster: the last position heard per hash slot. */
+  private readonly heardBySlot = new Map<number, string>();
+  /** `heardBySlot` when the connection broke. */
+  private cutBySlot = new Map<number, string>();
   /** Counts lost connections, so a catch-up knows whether another one happened during it. */
   private drops = 0;
   private connected = true;
@@ -98,10 +112,15 @@ export class CatchUp {
     return this.lastHeard;
   }
 
-  /** A position heard on the bus. */
-  heard(position: string): void {
+  /** A position heard on the bus; on a Redis Cluster, `slot` is the hash slot it was heard on. */
+  heard(position: string, slot: number | null = null): void {
     if (this.lastHeard === null || comparePositionTexts(position, this.lastHeard) > 0)
       this.lastHeard = position;
+    if (slot !== null && this.history) {
+      const last = this.heardBySlot.get(slot);
+      if (last === undefined || comparePositionTexts(position, last) > 0)
+        this.heardBySlot.set(slot, position);
+    }
     if (this.passWaiters.size > 0) this.wakePassWaiters();
   }
 
@@ -141,6 +160,7 @@ export class CatchUp {
     this.connected = false;
     this.drops++;
     this.cut = this.lastHeard;
+    this.cutBySlot = new Map(this.heardBySlot);
     for (const entry of this.host.entries()) {
       if (entry.live && entry.held === null && carriesChanges(entry)) entry.held = [];
     }
@@ -152,9 +172,12 @@ export class CatchUp {
     this.connected = true;
     for (const wake of this.waitingForRedis.splice(0)) wake();
     const cut = this.cut;
+    const cutBySlot = this.cutBySlot;
     this.cut = null;
+    this.cutBySlot = new Map();
     for (const entry of this.host.entries()) {
-      if (entry.held !== null && !this.running.has(entry)) void this.run(entry, null, cut, 'redis');
+      if (entry.held !== null && !this.running.has(entry))
+        void this.run(entry, null, entry.slot === null ? cut : (cutBySlot.get(entry.slot) ?? null), 'redis');
     }
   }
 
@@ -188,7 +211,7 @@ export class CatchUp {
               : await history.topics(key.pattern);
         for (const topic of topics) {
           if (!this.pending(entry)) return;
-          const from = parsePosition(entry.positionOf(topic) ?? cut);
+          const from = parsePosition(entry.positionOf(topic) ?? later(cut, entry.baseline));
           if (!from) throw new NotCovered(`no position to resume ${topic} from`);
           const coverage = await history.covers(topic, from);
           if (!coverage.covered) throw new NotCovered(`the history of ${topic} no longer covers the gap`);

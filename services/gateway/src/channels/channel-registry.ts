@@ -294,9 +294,12 @@ export class ChannelRegistry {
     return this.catchUp.enabled ? this.catchUp.lastPosition : null;
   }
 
-  /** A position the ingester announced (POSITION_CHANNEL): where catch-up starts for unheard tables. */
-  heard(message: string): void {
-    if (parsePosition(message)) this.catchUp.heard(message);
+  /**
+   * A position the ingester announced (POSITION_CHANNEL; on a Redis Cluster, the position channel of
+   * hash slot `slot`): where catch-up starts for unheard tables.
+   */
+  heard(message: string, slot: number | null = null): void {
+    if (parsePosition(message)) this.catchUp.heard(message, slot);
   }
 
   /**
@@ -330,7 +333,7 @@ export class ChannelRegistry {
       this.metrics.duplicatesDropped.inc();
       return;
     }
-    if (header.pos !== undefined) this.catchUp.heard(header.pos);
+    if (header.pos !== undefined) this.catchUp.heard(header.pos, entry.slot);
     this.deliverToFeed(entry, change);
     if (header.ts !== undefined && !fromHistory)
       this.metrics.publishToSend.observe(Math.max(0, Date.now() - header.ts) / 1000);

@@ -4,8 +4,8 @@
  * while Redis is away (no offline queue, no retry, a timeout): the store answers its clients and
  * re-asserts later, instead of queueing.
  *
- * On a cluster, losing one node is not losing the cluster: `onNodeRestored` is called when a node
- * connection is made again or a slot's master changed (a failover), since that node may have come
+ * On a cluster, losing one node is not losing the cluster: `onNodeRestored` is called when a lost
+ * node is reachable again or a slot's master changed (a failover), since that node may have come
  * back empty or the new master may have missed the last writes, so the store re-asserts.
  */
 import { jitteredBackoffMs, openCluster, type RedisTarget } from '@walcast/bus';
@@ -57,13 +57,23 @@ export function openPresenceConnection(opts: {
   return { redis: definePresenceCommands(redis, CLUSTER_PRESENCE), keyspace: CLUSTER_PRESENCE };
 }
 
-/** Calls `restored` when a node connection is made again, or when a slot's master changed. */
+/**
+ * Calls `restored` when a node that was lost is reachable again, or when a slot's master changed.
+ * The cluster client drops a node's connection object when it closes and makes a new one (lazily,
+ * unconnected) at its next slot refresh, so a node is followed by its address, not its object, and
+ * a node that comes back after being lost is connected at once: this gateway may have no command
+ * for it until its next renewal, and its entries there must be restored now.
+ */
 function watchNodes(cluster: ReturnType<typeof openCluster>, restored: () => void): void {
-  cluster.on('+node', (node: Redis) => {
-    let connections = 0;
-    node.on('ready', () => {
-      if (connections++ > 0) restored();
+  const lost = new Set<string>();
+  cluster.on('-node', (_node: Redis, key: string) => lost.add(key));
+  cluster.on('+node', (node: Redis, key: string) => {
+    if (!lost.has(key)) return;
+    node.once('ready', () => {
+      if (lost.delete(key)) restored();
     });
+    // Not reachable yet: the connection ends, the node is dropped and comes back at a later refresh.
+    node.connect().catch(() => {});
   });
   let masters: Array<string | undefined> | null = null;
   cluster.on('refresh', () => {

@@ -1,4 +1,5 @@
 import { createLogger } from '@walcast/logger';
+import { waitFor } from '@walcast/test-utils';
 import { SubscriberFlow } from './subscriber-flow';
 
 const MB = 1024 * 1024;
@@ -217,9 +218,10 @@ describe('SubscriberFlow', () => {
     expect(holds).toEqual([true, false]);
   });
 
-  it('leaves out of the budget what a reading may miss (unanswered publishes) once a subscriber lags', async () => {
+  it('leaves out of the budget what a reading may miss (unanswered publishes) while a subscriber lags or lagged lately', async () => {
     let backlog = [sub('a', 1 * MB)];
     let inFlight = 3 * MB;
+    let now = 1000;
     const holds: boolean[] = [];
     const flow = new SubscriberFlow({
       read: () => Promise.resolve(backlog),
@@ -232,6 +234,7 @@ describe('SubscriberFlow', () => {
       close: () => Promise.resolve(),
       log: silent,
       onHold: (held) => holds.push(held),
+      now: () => now,
     });
     flow.consume(2 * MB);
     await flow.check(); // 1 MB behind and 3 MB unanswered: nothing left of 4 MB
@@ -239,11 +242,53 @@ describe('SubscriberFlow', () => {
     inFlight = 0; // Redis answered everything: the next reading shows all of it
     await flow.check();
     expect(holds).toEqual([true, false]);
-    backlog = [sub('a', 0)]; // keeping up: a deep pipeline is not counted
+    backlog = [sub('a', 0)]; // drained between two bursts: it lagged lately, so still counted
     inFlight = 3 * MB;
+    now += 100;
     await flow.check();
+    flow.consume(1.5 * MB); // 4 MB less 3 MB unanswered leaves 1 MB
+    expect(holds).toEqual([true, false, true]);
+    now += 500; // keeping up for loneWaitMs: a pipeline of up to pauseBytes is not counted
+    await flow.check();
+    expect(holds).toEqual([true, false, true, false]);
     flow.consume(3.5 * MB);
+    expect(holds).toEqual([true, false, true, false]);
+    flow.stop();
+  });
+
+  it('counts what passes one pipeline of pauseBytes even while every subscriber keeps up', async () => {
+    // Kernel buffers can hide a slow reader until Redis delivers a whole pipeline at once.
+    let inFlight = 9 * MB;
+    let readings = 0;
+    const holds: boolean[] = [];
+    const flow = new SubscriberFlow({
+      read: () => {
+        readings++;
+        return Promise.resolve([sub('a', 0)]);
+      },
+      inFlightBytes: () => inFlight,
+      intervalMs: 60_000,
+      pauseBytes: 4 * MB,
+      maxWaitMs: 10_000,
+      loneWaitMs: 500,
+      closeBytes: 0,
+      close: () => Promise.resolve(),
+      log: silent,
+      onHold: (held) => holds.push(held),
+    });
+    flow.consume(9 * MB); // spends the first budget: holds and reads
+    await flow.check();
+    expect(holds).toEqual([true]); // 9 MB unanswered: 5 MB past one pipeline, nothing left of 4
+    // Held only for what Redis has not answered: readings follow within ms, not at the interval.
+    const before = readings;
+    await waitFor(() => readings >= before + 2, { timeoutMs: 5000, message: 'two more readings' });
+    expect(holds).toEqual([true]);
+    inFlight = 2 * MB; // Redis answered: within one pipeline again
+    await waitFor(() => holds.length === 2, { timeoutMs: 5000, message: 'the hold to end' });
     expect(holds).toEqual([true, false]);
+    flow.consume(3.5 * MB); // a pipeline of up to 4 MB is not slowed
+    expect(holds).toEqual([true, false]);
+    flow.stop();
   });
 
   it('keeps its decision when a reading fails', async () => {

@@ -22,12 +22,16 @@
  *
  * Between two readings the ingester may publish at most what the last reading left of `pauseBytes`
  * to the subscribers waited for (a budget that each publish spends), less what that reading may
- * not include (publishes Redis had not answered when it was asked, and those since) once a
- * subscriber waited for has anything buffered; once it is spent, reading holds and a new reading
- * is taken at once. So a backlog waited for stays under `pauseBytes`, plus at most one pipeline of
- * publishes if it was empty at the last reading, however fast the ingester publishes or however
- * late a timer fires on a busy event loop; while every subscriber keeps up, a deep pipeline of
- * publishes is not slowed.
+ * not include (publishes Redis had not answered when it was asked, and those since): all of it
+ * while a subscriber waited for has had anything buffered within the last `loneWaitMs` (a slow
+ * reader drains to nothing between its reads, so one reading of 0 proves little), and otherwise
+ * what passes `pauseBytes` (a subscriber's kernel buffers can hide it until Redis delivers a whole
+ * pipeline at once). Once the budget is spent, reading holds and a new reading is taken at once;
+ * held only for what the reading may miss, readings follow each other a few ms apart until Redis
+ * has answered enough. So a backlog waited for stays under twice `pauseBytes` however fast the
+ * ingester publishes, however far Redis falls behind its pipeline, or however late a timer fires
+ * on a busy event loop; while every subscriber keeps up, a pipeline of up to `pauseBytes` in flight
+ * is not slowed.
  *
  * Liveness: a subscriber that keeps WAL reading held for `maxWaitMs` in a row (stuck, or stopped),
  * even with others behind too, is no longer waited for either. A subscriber no longer waited for
@@ -37,6 +41,9 @@
 import type { Logger } from '@walcast/logger';
 import type { SubscriberBacklog } from '@walcast/bus';
 import { repeatEvery } from '../repeat-every';
+
+/** The first wait for the next reading when only unanswered publishes hold WAL reading (doubling). */
+const ANSWERS_RECHECK_MS = 2;
 
 /** How walcast gateways name their subscriber connection (CLIENT SETNAME); only those are closed. */
 const GATEWAY_SUBSCRIBER = 'walcast-gateway:';
@@ -72,6 +79,12 @@ export class SubscriberFlow {
   private readonly aloneSince = new Map<string, number>();
   /** When each subscriber was last seen behind. */
   private readonly lastBehind = new Map<string, number>();
+  /** When a reading last showed a subscriber waited for with anything buffered. */
+  private lastBufferedAt = -Infinity;
+  /** Held only for what the last reading may have missed: read again soon. */
+  private isAwaitingAnswers = false;
+  private recheckMs = ANSWERS_RECHECK_MS;
+  private recheckTimer: NodeJS.Timeout | null = null;
   /** Each subscriber's backlog at the previous reading. */
   private readonly lastBytes = new Map<string, number>();
   /** Subscribers no longer waited for. */
@@ -109,7 +122,26 @@ export class SubscriberFlow {
   stop(): void {
     this.stopReadings?.();
     this.stopReadings = null;
+    if (this.recheckTimer) clearTimeout(this.recheckTimer);
+    this.recheckTimer = null;
     this.setHeld(false);
+  }
+
+  /**
+   * Held only for what the last reading may have missed: the next reading comes 2, 4, 8… ms later
+   * (up to the interval), not only at the next interval, since Redis usually answers in a few ms.
+   */
+  private scheduleRecheck(): void {
+    if (!this.isAwaitingAnswers || !this.held) {
+      this.recheckMs = ANSWERS_RECHECK_MS;
+      return;
+    }
+    if (this.recheckTimer) return;
+    this.recheckTimer = setTimeout(() => {
+      this.recheckTimer = null;
+      void this.check();
+    }, this.recheckMs).unref();
+    this.recheckMs = Math.min(this.recheckMs * 2, Math.max(ANSWERS_RECHECK_MS, this.opts.intervalMs));
   }
 
   /** One reading and its decision (or a second one right after, if one is under way); never throws. */
@@ -133,6 +165,7 @@ export class SubscriberFlow {
         }
         this.decide(backlog, this.spent - spentBefore);
       } while (this.readAgain && this.held);
+      this.scheduleRecheck();
     })().finally(() => (this.reading = null));
     return this.reading;
   }
@@ -176,14 +209,16 @@ export class SubscriberFlow {
       }
     }
     this.closeFarBehind(backlog);
-    // What the reading may miss spends the budget once a subscriber waited for has anything
-    // buffered in Redis (it does not keep up at the moment): while all keep up, a deep pipeline of
-    // publishes runs at full speed.
-    const unseen = deepest > 0 ? unseenBytes : 0;
+    // What the reading may miss spends the budget while a subscriber waited for lags or lagged
+    // lately; while all keep up, only what passes one pipeline of `pauseBytes` does.
+    if (deepest > 0) this.lastBufferedAt = now;
+    const isLagging = deepest > 0 || now - this.lastBufferedAt < loneWaitMs;
+    const unseen = isLagging ? unseenBytes : Math.max(0, unseenBytes - pauseBytes);
     this.budget = blocking ? 0 : pauseBytes - deepest - unseen;
     // Within the threshold as far as this reading shows, but not with what it may miss: hold
-    // until the next reading shows it.
-    if (this.budget <= 0) blocking = true;
+    // until a reading taken once Redis answered more shows it.
+    this.isAwaitingAnswers = !blocking && this.budget <= 0;
+    if (this.isAwaitingAnswers) blocking = true;
     this.setHeld(blocking);
   }
 
