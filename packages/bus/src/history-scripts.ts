@@ -1,56 +1,13 @@
 /**
  * The Lua scripts of the change history (Redis Streams, one per table topic; see history-reader.ts
- * for the reading side). Writing a batch is one script, so each change enters its table's history
- * and is published in one atomic step: a subscriber that missed the publish finds the change in the
- * history, and one that reads the history before the publish receives it afterwards.
+ * for the reading side): trimming and what a reader asks of a stream. Writing a batch on a single
+ * Redis is a MULTI/EXEC transaction (history-batch.ts), on a Redis Cluster a script per hash slot
+ * (cluster-scripts.ts).
  */
-import { POSITION_CHANNEL, historyKeyFor } from '@walcast/protocol';
+import { historyKeyFor } from '@walcast/protocol';
 
 /** A history key is `${KEY_PREFIX}${topic}${KEY_SUFFIX}`. */
 const [KEY_PREFIX, KEY_SUFFIX] = historyKeyFor('\u0000').split('\u0000') as [string, string];
-
-/**
- * Appends a batch of changes to their histories, packed (history-packs.ts), and publishes them, in
- * order.
- *
- * KEYS: the history streams of the batch, each once, then HISTORY_START_KEY.
- * ARGV: the batch's first and last positions, the number of packs, then per pack: the index in KEYS
- * of its stream, its topic, its entry id (its last change's stream id) and the stream id below which
- * its stream may be trimmed (`MINID ~`; '' not to trim); then per change: the index of its pack, its
- * stream id and its message. A pack holds at most 1000 changes (history-batch.ts): 2000 fields, well
- * within what Lua's unpack takes.
- *
- * A pack whose id is not above its stream's last one holds changes published again after an
- * ingester restart: it is not added twice, but its changes are still published (gateways drop what
- * they already delivered, and the publisher's sequence numbers stay gap-free); a pack that repeats
- * only some changes is added, and readers skip the repeated ones. Nobody sees a stream during the
- * script, so the packs are added after the publishes. The history start is set by the first batch a
- * Redis ever receives; the batch's last position is announced on POSITION_CHANNEL.
- */
-export const APPEND_SCRIPT = `
-local packs = tonumber(ARGV[3])
-local fields = {}
-for p = 1, packs do fields[p] = {} end
-for i = 4 + packs * 4, #ARGV, 3 do
-  local p = tonumber(ARGV[i])
-  local f = fields[p]
-  f[#f + 1] = ARGV[i + 1]
-  f[#f + 1] = ARGV[i + 2]
-  redis.call('PUBLISH', ARGV[p * 4 + 1], ARGV[i + 2])
-end
-for p = 1, packs do
-  local at = p * 4
-  local key = KEYS[tonumber(ARGV[at])]
-  if ARGV[at + 3] == '' then
-    redis.pcall('XADD', key, ARGV[at + 2], unpack(fields[p]))
-  else
-    redis.pcall('XADD', key, 'MINID', '~', ARGV[at + 3], ARGV[at + 2], unpack(fields[p]))
-  end
-end
-redis.call('SET', KEYS[#KEYS], ARGV[1], 'NX')
-redis.call('PUBLISH', '${POSITION_CHANNEL}', ARGV[2])
-return packs
-`;
 
 /**
  * Drops, from every history listed in KEYS[1] (the set of topics), the entries before the stream
