@@ -82,8 +82,11 @@ type Pending = {
 const MULTI = Buffer.from('*1\r\n$5\r\nMULTI\r\n');
 const EXEC = Buffer.from('*1\r\n$4\r\nEXEC\r\n');
 
-/** Most history batches fit in one chunk. */
-const CHUNK_SIZE = 1024 * 1024;
+/**
+ * Most history batches fit in one chunk: a transaction of 1,000 changes of ~800 bytes is ~1.7 MB (each
+ * message is sent twice, in its PUBLISH and in its pack's XADD).
+ */
+const CHUNK_SIZE = 2 * 1024 * 1024;
 /**
  * Buffers of CHUNK_SIZE kept for reuse once every command in them was answered: a fresh buffer
  * each time cost page faults (the allocator gives freed memory back to the system and takes it
