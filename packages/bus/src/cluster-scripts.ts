@@ -1,10 +1,10 @@
 /**
  * The Lua script the ingester runs on a Redis Cluster: one call per hash slot per batch publishes
  * that slot's messages on their shard channels (SPUBLISH) and, for changes of table topics, writes
- * them into their history streams (packed, history-packs.ts), in one atomic step (as APPEND_SCRIPT
- * does on a single Redis; history-scripts.ts). A script may only touch keys and shard channels of one slot, so what a
- * single Redis keeps once, a cluster keeps per slot: the history start, the topic index and the
- * position channel (topics.ts, Redis Cluster forms).
+ * them into their history streams (packed, history-packs.ts), in one atomic step (as the batch's
+ * MULTI/EXEC transaction does on a single Redis; history-batch.ts). A script may only touch keys and
+ * shard channels of one slot, so what a single Redis keeps once, a cluster keeps per slot: the
+ * history start, the topic index and the position channel (topics.ts, Redis Cluster forms).
  *
  * KEYS: the slot's history start, the slot's topic index, the slot's last position written, then
  * the history streams of the batch. ARGV: the slot's position channel, the batch's first and last
