@@ -11,6 +11,7 @@ import {
   positionChannelForSlot,
 } from '@walcast/protocol';
 import type { HistoryEntry } from './history-batch';
+import type { HistoryCutoffs } from './history-packs';
 
 export interface BatchWaiter {
   resolve(): void;
@@ -22,6 +23,15 @@ interface Pending {
   message: string;
   history: HistoryEntry | undefined;
   waiter: BatchWaiter;
+}
+
+/** A table's changes in one call, one stream entry (history-packs.ts). */
+interface Pack {
+  number: number;
+  topic: string;
+  keyIndex: number;
+  lastId: string;
+  count: number;
 }
 
 /** Most messages in one call, and most bytes of messages (Redis reads a command whole). */
@@ -53,18 +63,20 @@ export class SlotBatch {
   }
 
   /**
-   * Takes up to MAX_SLOT_BATCH messages (and MAX_SLOT_BATCH_BYTES) off the front as one call;
+   * Takes up to MAX_SLOT_BATCH messages (and MAX_SLOT_BATCH_BYTES) off the front as one call, each
+   * table's changes in packs of at most `packLimit` (history-packs.ts, trimmed as `cutoffs` says);
    * `restart` marks the call that follows a change of the slot's master: true to overwrite the
    * slot's history start, or the last position the old master accepted for the slot (overwritten
    * unless the new master holds it; cluster-scripts.ts).
    */
-  take(maxLen: number, restart: string | boolean): SlotCall {
+  take(cutoffs: HistoryCutoffs, packLimit: number, restart: string | boolean): SlotCall {
     const keys = [
       historyStartKeyForSlot(this.slot),
       historyTopicsKeyForSlot(this.slot),
       historyLastKeyForSlot(this.slot),
     ];
-    const keyIndex = new Map<string, number>();
+    const open = new Map<string, Pack>();
+    const packs: Pack[] = [];
     const perMessage: string[] = [];
     const waiters: BatchWaiter[] = [];
     let first: string | null = null;
@@ -77,19 +89,26 @@ export class SlotBatch {
     ) {
       const p = this.pending[this.head]!;
       this.pending[this.head++] = undefined as unknown as Pending;
-      let index = 0;
+      let number = 0;
       if (p.history) {
-        const key = historyKeyFor(p.channel);
-        index = keyIndex.get(key) ?? 0;
-        if (index === 0) {
-          keys.push(key);
-          index = keys.length;
-          keyIndex.set(key, index);
+        let pack = open.get(p.channel);
+        if (!pack || pack.count >= packLimit) {
+          let keyIndex = pack?.keyIndex;
+          if (keyIndex === undefined) {
+            keys.push(historyKeyFor(p.channel));
+            keyIndex = keys.length;
+          }
+          pack = { number: packs.length + 1, topic: p.channel, keyIndex, lastId: '', count: 0 };
+          packs.push(pack);
+          open.set(p.channel, pack);
         }
+        pack.lastId = p.history.streamId;
+        pack.count++;
+        number = pack.number;
         first ??= p.history.position;
         last = p.history.position;
       }
-      perMessage.push(p.channel, String(index), p.history?.streamId ?? '', p.message);
+      perMessage.push(p.channel, String(number), p.history?.streamId ?? '', p.message);
       waiters.push(p.waiter);
       bytes += p.message.length;
     }
@@ -100,13 +119,21 @@ export class SlotBatch {
     const args = [
       String(keys.length),
       ...keys,
-      String(maxLen),
       positionChannelForSlot(this.slot),
       first ?? '',
       last ?? '',
       restart === true ? '1' : restart === false ? '0' : restart,
-      ...perMessage,
+      String(packs.length),
     ];
+    for (const pack of packs) {
+      args.push(
+        String(pack.keyIndex),
+        pack.topic,
+        pack.lastId,
+        cutoffs.written(pack.topic, pack.lastId, pack.count),
+      );
+    }
+    for (const a of perMessage) args.push(a);
     return { args, waiters, firstPosition: first, lastPosition: last };
   }
 

@@ -32,10 +32,11 @@ import { SlotBatch, type SlotCall } from './cluster-batch';
 import { CLUSTER_BATCH_SCRIPT } from './cluster-scripts';
 import { restartSlots, setEverySlot } from './cluster-slots';
 import type { HistoryEntry } from './history-batch';
+import { HistoryCutoffs, packLimit } from './history-packs';
 
 export interface ClusterPublisherOptions {
   cluster: Cluster;
-  /** Keep a history of table changes: at most `maxLen` entries (about) per table. */
+  /** Keep a history of table changes: at most `maxLen` changes (about) per table. */
   history: { maxLen: number } | null;
   log: Logger;
 }
@@ -51,6 +52,9 @@ const SLOT_CACHE_MAX = 50_000;
 export class ClusterPublisher {
   private readonly cluster: BatchingCluster;
   private readonly batches = new Map<number, SlotBatch>();
+  /** Where to trim each table's history, and the most changes in one pack (history-packs.ts). */
+  private readonly cutoffs: HistoryCutoffs;
+  private readonly packLimit: number;
   private readonly inFlight = new Set<number>();
   /** Slots with messages and no call in flight, sent at the end of the event-loop turn. */
   private readonly ready = new Set<number>();
@@ -68,6 +72,8 @@ export class ClusterPublisher {
 
   constructor(private readonly opts: ClusterPublisherOptions) {
     opts.cluster.defineCommand('walcastBatch', { lua: CLUSTER_BATCH_SCRIPT });
+    this.cutoffs = new HistoryCutoffs(opts.history?.maxLen ?? 1);
+    this.packLimit = packLimit(opts.history?.maxLen ?? 1);
     this.cluster = opts.cluster as BatchingCluster;
     if (opts.history) {
       opts.cluster.on('+node', (node: { on(event: 'ready', cb: () => void): void }) => {
@@ -147,10 +153,7 @@ export class ClusterPublisher {
     const master = this.cluster.slots[slot]?.[0];
     const known = this.masterOf[slot];
     const moved = known !== undefined && master !== known;
-    const call = batch.take(
-      this.opts.history?.maxLen ?? 0,
-      moved ? (this.acceptedLast[slot] ?? true) : false,
-    );
+    const call = batch.take(this.cutoffs, this.packLimit, moved ? (this.acceptedLast[slot] ?? true) : false);
     if (call.firstPosition !== null && (!this.isSeeded || this.needsSeed)) {
       this.isSeeded = true;
       this.needsSeed = false;

@@ -13,6 +13,7 @@ import type { Cluster, Redis } from 'ioredis';
 import {
   HISTORY_START_KEY,
   HISTORY_TOPICS_KEY,
+  comparePositions,
   hashSlot,
   historyKeyFor,
   historyStartKeyForSlot,
@@ -31,6 +32,7 @@ import {
   type HistoryRecord,
   type StreamFacts,
 } from './history';
+import { unpackEntry } from './history-packs';
 import { INFO_SCRIPT } from './history-scripts';
 import { loadIoredis, openCluster, type RedisTarget } from './redis-target';
 
@@ -73,21 +75,29 @@ export class HistoryReader implements History {
     this.redis.defineCommand('historyInfo', { numberOfKeys: 2, lua: INFO_SCRIPT });
   }
 
+  /**
+   * Reads packs (history-packs.ts) until `count` changes are found or the stream ends, asking for as
+   * many entries as the changes still missing would fill at the packs' size so far: a stream of
+   * single changes takes one XRANGE per page, one of large packs does not bring a page of packs.
+   */
   async read(topic: string, after: Position, count: number): Promise<HistoryRecord[]> {
-    const entries = await this.redis.xrange(
-      historyKeyFor(topic),
-      `(${streamIdOf(after)}`,
-      '+',
-      'COUNT',
-      count,
-    );
+    const key = historyKeyFor(topic);
     const records: HistoryRecord[] = [];
-    for (const [id, fields] of entries) {
-      const position = positionOfStreamId(id);
-      const message = fields[1];
-      if (position && fields[0] === 'm' && message !== undefined) records.push({ position, message });
+    let from = after;
+    let entries = 0;
+    for (;;) {
+      const perEntry = entries === 0 ? 1 : Math.max(1, records.length / entries);
+      const ask = Math.max(1, Math.ceil((count - records.length) / perEntry));
+      const page = await this.redis.xrange(key, `(${streamIdOf(from)}`, '+', 'COUNT', ask);
+      for (const [id, fields] of page) {
+        from = unpackEntry(id, fields, from, records, count);
+        const end = positionOfStreamId(id);
+        if (end && comparePositions(end, from) > 0) from = end;
+        entries++;
+        if (records.length >= count) return records;
+      }
+      if (page.length < ask) return records;
     }
-    return records;
   }
 
   async covers(topic: string, after: Position): Promise<Coverage> {

@@ -51,7 +51,7 @@ export interface StreamFacts {
   length: number;
   /** Entries ever added (trimming does not lower it). */
   added: number;
-  /** Stream entry ids; '' when none. */
+  /** The stream id of the oldest change held, and the last entry id ever added; '' when none. */
   firstId: string;
   lastId: string;
   /** HISTORY_START_KEY: the first position this Redis held history for; '' when it never did. */

@@ -12,7 +12,8 @@
  * for pub/sub clients; Redis then drops it, and ioredis's own resubscription would loop forever.
  *
  * With `history`, changes published with a history entry are written by batch into their tables'
- * histories and published in the same script (history-scripts.ts), in order with other publishes.
+ * histories and published in the same MULTI/EXEC transaction (history-batch.ts), in order with
+ * other publishes.
  *
  * Invariants:
  * - `publish` retries across reconnects and never rejects because Redis is down; it resolves when
@@ -27,7 +28,7 @@ import type { Logger } from '@walcast/logger';
 import { jitteredBackoffMs } from './backoff';
 import type { Bus, BusHandler, BusKey, BusState } from './bus';
 import { HistoryBatch, type HistoryEntry } from './history-batch';
-import { APPEND_SCRIPT, TRIM_SCRIPT } from './history-scripts';
+import { TRIM_SCRIPT } from './history-scripts';
 import { RespPublisher, scriptSha } from './resp-publisher';
 import { HISTORY_TOPICS_KEY } from '@walcast/protocol';
 import { parseClientList, type SubscriberBacklog } from './subscriber-backlog';
@@ -40,7 +41,7 @@ export interface RedisBusOptions {
   log: Logger;
   /** Only publish, never subscribe (the ingester): no subscriber connection is opened. */
   publishOnly?: boolean;
-  /** Keep a history of table changes: at most `maxLen` entries (about) per table. */
+  /** Keep a history of table changes: at most `maxLen` changes (about) per table. */
   history?: { maxLen: number };
 }
 
@@ -56,7 +57,8 @@ function loadIoredis(): typeof IORedis {
 const retryStrategy = (attempt: number): number => jitteredBackoffMs(attempt, 100, 5000);
 /** History batches sent and unanswered before the next waits (see sendBatch). */
 const MAX_BATCHES_IN_FLIGHT = 2;
-const APPEND_SHA = scriptSha(APPEND_SCRIPT);
+/** What EXEC answers for an XADD of a pack already in its stream (a restart published it again). */
+const REPEATED_ENTRY = /equal or smaller than the target stream top item/;
 const TRIM_SHA = scriptSha(TRIM_SCRIPT);
 
 export class RedisBus implements Bus {
@@ -80,7 +82,7 @@ export class RedisBus implements Bus {
   private connection = 0;
   private readonly history: { maxLen: number } | null;
   /** History writes not sent yet: those of the current event-loop turn, or held (see publish). */
-  private readonly batch = new HistoryBatch(APPEND_SHA);
+  private readonly batch: HistoryBatch;
   private batchScheduled = false;
   /** Batches sent and not answered yet. */
   private batchesInFlight = 0;
@@ -98,6 +100,7 @@ export class RedisBus implements Bus {
       lazyConnect: false,
     };
     this.history = opts.history ?? null;
+    this.batch = new HistoryBatch(this.history?.maxLen ?? 1);
     this.pub = new RespPublisher({
       url: opts.url,
       name: `${opts.name}:pub`,
@@ -108,7 +111,7 @@ export class RedisBus implements Bus {
         this.recomputeState();
       },
       onError: (err) => this.onConnectionError(err, 'pub'),
-      scripts: this.history ? [APPEND_SCRIPT, TRIM_SCRIPT] : [],
+      scripts: this.history ? [TRIM_SCRIPT] : [],
     });
     this.sub = opts.publishOnly
       ? null
@@ -215,16 +218,24 @@ export class RedisBus implements Bus {
 
   /**
    * Sends the batch. At the end of a turn a batch waits while {@link MAX_BATCHES_IN_FLIGHT} are
-   * unanswered, and goes when one is answered (or when it is full): under load a few large scripts
-   * instead of one per turn, each with its fixed cost in Redis; when idle, nothing waits. Redis has
-   * the next batch queued while it runs one.
+   * unanswered, and goes when one is answered (or when it is full): under load a few large
+   * transactions instead of one per turn, each with its fixed cost in Redis; when idle, nothing
+   * waits. Redis has the next batch queued while it runs one.
    */
   private sendBatch(): void {
-    const { command, waiters } = this.batch.take(this.history!.maxLen);
+    const { command, waiters } = this.batch.take();
     this.batchesInFlight++;
-    this.pub.commandParts(command.count, command.parts).then(
-      () => {
+    this.pub.transaction(command.commands, command.parts).then(
+      (errors) => {
         this.batchAnswered();
+        // As the script's pcall did: a failed XADD fails alone; the changes were published.
+        const unexpected = errors.filter((e) => !REPEATED_ENTRY.test(e));
+        if (unexpected.length > 0) {
+          this.log.warn(
+            { errors: unexpected, code: 'BusUnavailable' },
+            'redis refused history entries of a batch',
+          );
+        }
         waiters.forEach((w) => w.resolve());
       },
       (err: Error) => {

@@ -44,7 +44,7 @@ export interface RedisClusterBusOptions {
   log: Logger;
   /** Only publish, never subscribe (the ingester). */
   publishOnly?: boolean;
-  /** Keep a history of table changes: at most `maxLen` entries (about) per table. */
+  /** Keep a history of table changes: at most `maxLen` changes (about) per table. */
   history?: { maxLen: number };
 }
 

@@ -47,6 +47,15 @@ export class RespBuffer {
     this.count += count;
   }
 
+  /** Appends the header of a command of `args` bulk strings (`*<args>`; not counted). */
+  command(args: number): void {
+    this.reserve(24);
+    this.buf[this.used++] = 0x2a; // *
+    this.used += this.buf.write(String(args), this.used, 'latin1');
+    this.buf[this.used++] = CR;
+    this.buf[this.used++] = LF;
+  }
+
   /** The bytes appended; valid until the next append or {@link clear}. */
   view(): Buffer {
     return this.buf.subarray(0, this.used);

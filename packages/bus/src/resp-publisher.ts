@@ -7,8 +7,12 @@
  *
  * Invariants:
  * - Replies arrive in command order (RESP2, no pub/sub on this connection), so the n-th reply
- *   settles the n-th pending command. Every command sent here has a one-line reply (`:n`, `+OK`,
- *   `-ERR …`) or a bulk one (`$n` and its n bytes; `$-1`), never an array.
+ *   settles the n-th pending unit. A unit is one command, answered by one reply (a line, a bulk
+ *   string or an array; resp-reply-reader.ts), or one transaction: MULTI, its commands and EXEC,
+ *   answered by `+OK`, one `+QUEUED` per command and EXEC's reply (an array of the commands'
+ *   replies, some of which may be errors: a command that failed alone), and settled by that last
+ *   reply only. A transaction is written as one unit and written again as one unit after a
+ *   reconnect (Redis discards a transaction whose connection closed before EXEC), never in part.
  * - Scripts named in `scripts` are loaded (SCRIPT LOAD) on every connection before anything else is
  *   sent, so EVALSHA finds them; if Redis forgot one anyway (SCRIPT FLUSH), the NOSCRIPT reply
  *   closes the connection and the command and everything after it are sent again after the
@@ -61,11 +65,28 @@ interface RootBuffer {
   users: number;
 }
 
-/** Settles one command; `null` for connection set-up commands, whose errors close the connection. */
-type Pending = { resolve(): void; reject(err: Error): void } | null;
+/**
+ * Settles one unit; `null` for connection set-up commands, whose errors close the connection. A
+ * transaction's has `replies` (its commands plus 2) and counts them down in `left`.
+ */
+type Pending = {
+  resolve(): void;
+  reject(err: Error): void;
+  replies?: number;
+  left?: number;
+  /** A transaction's first refused command (EXEC then answers EXECABORT), or EXEC's element errors. */
+  queueError?: string;
+  elementErrors?: readonly string[];
+} | null;
 
-/** Most history batches fit in one chunk. */
-const CHUNK_SIZE = 1024 * 1024;
+const MULTI = Buffer.from('*1\r\n$5\r\nMULTI\r\n');
+const EXEC = Buffer.from('*1\r\n$4\r\nEXEC\r\n');
+
+/**
+ * Most history batches fit in one chunk: a transaction of 1,000 changes of ~800 bytes is ~1.7 MB (each
+ * message is sent twice, in its PUBLISH and in its pack's XADD).
+ */
+const CHUNK_SIZE = 2 * 1024 * 1024;
 /**
  * Buffers of CHUNK_SIZE kept for reuse once every command in them was answered: a fresh buffer
  * each time cost page faults (the allocator gives freed memory back to the system and takes it
@@ -140,8 +161,8 @@ export class RespPublisher {
   }
 
   /**
-   * Sends any command whose reply is a status, an integer or a bulk string, in order with the
-   * publishes; resolves when Redis answered it (the reply's value is not kept).
+   * Sends any command, in order with the publishes; resolves when Redis answered it (the reply's
+   * value is not kept).
    */
   command(args: readonly string[]): Promise<void> {
     const bulks = new RespBuffer(256);
@@ -167,6 +188,39 @@ export class RespPublisher {
         chunk.buf.set(part, chunk.used);
         chunk.used += part.length;
       }
+      chunk.ends.push(chunk.used);
+      this.scheduleFlush();
+    });
+  }
+
+  /**
+   * Sends `commands` commands given already encoded (`parts`, concatenated: each command a RESP
+   * array of bulk strings) as one transaction, MULTI before them and EXEC after; the parts are
+   * copied before this returns. Resolves once EXEC answered with its array, with the errors among
+   * its elements (the commands that failed alone); rejects when EXEC answered with an error (e.g.
+   * EXECABORT: a command was refused when queued, then nothing ran) or the publisher was closed.
+   */
+  transaction(commands: number, parts: readonly Buffer[]): Promise<readonly string[]> {
+    if (this.currentStatus === 'closed') return Promise.reject(new Error('publisher is closed'));
+    return new Promise((resolve, reject) => {
+      const unit: NonNullable<Pending> = {
+        resolve: () => resolve(unit.elementErrors ?? []),
+        reject,
+        replies: commands + 2,
+        left: commands + 2,
+      };
+      this.pending.push(unit);
+      let length = MULTI.length + EXEC.length;
+      for (const part of parts) length += part.length;
+      const chunk = this.chunkWithRoom(length);
+      chunk.buf.set(MULTI, chunk.used);
+      chunk.used += MULTI.length;
+      for (const part of parts) {
+        chunk.buf.set(part, chunk.used);
+        chunk.used += part.length;
+      }
+      chunk.buf.set(EXEC, chunk.used);
+      chunk.used += EXEC.length;
       chunk.ends.push(chunk.used);
       this.scheduleFlush();
     });
@@ -318,16 +372,23 @@ export class RespPublisher {
   private onData(data: Buffer): void {
     const socket = this.socket;
     // A NOSCRIPT reply replaces the connection: what follows it is not read.
-    this.replies.read(data, (error) => {
-      this.settleNext(error);
+    this.replies.read(data, (error, elementErrors) => {
+      this.settleNext(error, elementErrors);
       return this.socket === socket;
     });
     // Everything written is answered: what was held back goes now.
     if (this.written.length === 0 && this.unsent.length > 0) this.flush();
   }
 
-  private settleNext(error: string | null): void {
-    if (error !== null && error.startsWith('NOSCRIPT') && this.pending[this.head] !== null) {
+  private settleNext(error: string | null, elementErrors: readonly string[]): void {
+    const unit = this.pending[this.head];
+    if (unit?.left !== undefined && unit.left > 1) {
+      // MULTI's or a command's reply within a transaction: the unit waits for EXEC's.
+      unit.left--;
+      if (error !== null) unit.queueError ??= error;
+      return;
+    }
+    if (error !== null && error.startsWith('NOSCRIPT') && unit !== null) {
       // Redis forgot a script: this command stays unanswered, and it and everything after it are
       // sent again once a new connection has loaded the scripts.
       this.opts.onError(new Error(`redis: ${error}; reconnecting to load the scripts again`));
@@ -351,8 +412,9 @@ export class RespPublisher {
         this.becomeReady();
       }
     } else if (error !== null) {
-      p.reject(new Error(`redis: ${error}`));
+      p.reject(new Error(`redis: ${p.queueError !== undefined ? `${p.queueError} (${error})` : error}`));
     } else {
+      if (elementErrors.length > 0) p.elementErrors = elementErrors;
       p.resolve();
     }
   }
@@ -373,6 +435,13 @@ export class RespPublisher {
     // drop their pending entries; what was written and not answered is written again.
     this.pending = this.pending.slice(this.head).filter((p) => p !== null);
     this.head = 0;
+    // A transaction partly answered starts again from its MULTI.
+    for (const p of this.pending) {
+      if (p?.replies !== undefined) {
+        p.left = p.replies;
+        delete p.queueError;
+      }
+    }
     this.handshake = 0;
     this.unsent.unshift(...this.written);
     this.written.length = 0;

@@ -38,4 +38,32 @@ describe('RespReplyReader', () => {
     reader.read(Buffer.from('+OK\r\n'), (e) => out.push(e) > 0);
     expect(out).toEqual([null]);
   });
+
+  it("reads an array as one reply, nested ones and empty ones included, with its elements' errors", () => {
+    // EXEC's reply to a transaction of a PUBLISH, a refused XADD, an XADD, SET NX (nil) and an
+    // array reply, then an empty and a nil array, then a line.
+    const exec =
+      '*5\r\n:1\r\n-ERR smaller id\r\n$3\r\n1-0\r\n$-1\r\n*2\r\n*1\r\n-ERR inner\r\n+OK\r\n' +
+      '*0\r\n*-1\r\n+OK\r\n';
+    const expected = [
+      { error: null, elementErrors: ['ERR smaller id', 'ERR inner'] },
+      { error: null, elementErrors: [] },
+      { error: null, elementErrors: [] },
+      { error: null, elementErrors: [] },
+    ];
+    const read = (chunks: string[]) => {
+      const reader = new RespReplyReader();
+      const out: Array<{ error: string | null; elementErrors: readonly string[] }> = [];
+      for (const chunk of chunks) {
+        reader.read(
+          Buffer.from(chunk, 'latin1'),
+          (error, elementErrors) => out.push({ error, elementErrors }) > 0,
+        );
+      }
+      return out;
+    };
+    expect(read([exec])).toEqual(expected);
+    for (let at = 1; at < exec.length; at++)
+      expect(read([exec.slice(0, at), exec.slice(at)])).toEqual(expected);
+  });
 });

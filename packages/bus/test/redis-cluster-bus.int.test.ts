@@ -23,6 +23,7 @@ import {
 import type { BusKey, BusState } from '../src/bus';
 import { SlotBatch } from '../src/cluster-batch';
 import { CLUSTER_BATCH_SCRIPT, RESTART_STARTS_SCRIPT } from '../src/cluster-scripts';
+import { HistoryCutoffs } from '../src/history-packs';
 import { HistoryReader } from '../src/history-reader';
 import { RedisClusterBus } from '../src/redis-cluster-bus';
 import type { ClusterSeeds } from '../src/redis-target';
@@ -173,9 +174,9 @@ describe('history per hash slot', () => {
       pub.publish(a!, 'a200', entry(200)),
       pub.publish(c!, 'c300', entry(300)),
     ]);
+    // One entry for the table's changes of the call, named after its last (history-packs.ts).
     expect(await admin.xrange(historyKeyFor(a!), '-', '+')).toEqual([
-      ['100-0', ['m', 'a100']],
-      ['200-0', ['m', 'a200']],
+      ['200-0', ['100-0', 'a100', '200-0', 'a200']],
     ]);
     expect(await admin.get(historyStartKeyForSlot(hashSlot(a!)))).toBe(formatPosition(100n, 0));
     expect(await admin.smembers(historyTopicsKeyForSlot(hashSlot(c!)))).toEqual([c]);
@@ -213,7 +214,10 @@ describe("a slot's history after a failover", () => {
     const call = async (lsn: number, restart: string | boolean): Promise<void> => {
       const batch = new SlotBatch(slot);
       batch.add(topic, `m${lsn}`, entry(lsn), { resolve: () => undefined, reject: () => undefined });
-      await admin.eval(CLUSTER_BATCH_SCRIPT, ...(batch.take(100, restart).args as [string, ...string[]]));
+      await admin.eval(
+        CLUSTER_BATCH_SCRIPT,
+        ...(batch.take(new HistoryCutoffs(100), 100, restart).args as [string, ...string[]]),
+      );
     };
     const start = () => admin.get(historyStartKeyForSlot(slot));
     await call(100, false);

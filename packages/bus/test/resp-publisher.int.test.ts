@@ -8,6 +8,7 @@ import Redis from 'ioredis';
 
 import { LocalRedis } from '@walcast/local-services';
 
+import { encodeCommand } from '../src/resp-buffer';
 import { RespPublisher, type RespPublisherStatus } from '../src/resp-publisher';
 
 jest.setTimeout(20_000);
@@ -333,6 +334,55 @@ describe('RespPublisher on a real Redis', () => {
     await p.publish('allowed:partial', 'after');
     await until(() => messagesOn('allowed:partial').includes('after'));
     expect(messagesOn('allowed:partial')).toEqual(['g', 'h', 'after']);
+    expect(p.pendingCount).toBe(0);
+  });
+
+  it('runs a transaction as one unit and resolves with the errors of the commands that failed alone', async () => {
+    const { p } = open();
+    const parts = [
+      ['XADD', 'tx-stream', '5-0', 'f', 'v'],
+      ['XADD', 'tx-stream', '5-0', 'f', 'again'], // not above the stream's last id: fails alone
+      ['PUBLISH', 'tx', 'x'],
+    ].map((c) => Buffer.from(encodeCommand(c)));
+    const errors = await p.transaction(parts.length, parts);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(/equal or smaller than the target stream top item/);
+    expect(await admin.xlen('tx-stream')).toBe(1);
+    await until(() => messagesOn('tx').length === 1);
+    // A command refused when queued (wrong arity): EXEC runs nothing and the transaction rejects.
+    const refused = [
+      ['PUBLISH', 'tx', 'y'],
+      ['PUBLISH', 'tx'],
+    ].map((c) => Buffer.from(encodeCommand(c)));
+    await expect(p.transaction(2, refused)).rejects.toThrow(/wrong number of arguments.*EXECABORT/);
+    await p.publish('tx', 'after');
+    await until(() => messagesOn('tx').includes('after'));
+    expect(messagesOn('tx')).toEqual(['x', 'after']);
+    expect(p.pendingCount).toBe(0);
+  });
+
+  it('writes a transaction cut off after part of its replies again whole, and runs it once', async () => {
+    const name = 'pub-tx-resend';
+    const { p } = open({ name });
+    await p.ping();
+    await admin.call('CONFIG', 'RESETSTAT');
+    await admin.call('CLIENT', 'PAUSE', PAUSE_MS, 'WRITE');
+    const parts = [
+      ['PUBLISH', 'tx-resend', 't1'],
+      ['PUBLISH', 'tx-resend', 't2'],
+      ['XADD', 'tx-resend-stream', '0-0', 'f', 'v'], // fails alone: EXEC's reply tells it
+    ].map((c) => Buffer.from(encodeCommand(c)));
+    const tx = p.transaction(parts.length, parts);
+    const info = await untilPostponed(name); // MULTI answered, a PUBLISH postponed
+    await admin.call('CLIENT', 'KILL', 'ID', info.id!);
+    await admin.call('CLIENT', 'UNPAUSE');
+    const errors = await tx;
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(/greater than 0-0/);
+    await p.publish('tx-resend', 'after');
+    await until(() => messagesOn('tx-resend').includes('after'));
+    expect(messagesOn('tx-resend')).toEqual(['t1', 't2', 'after']);
+    expect(await infoField('commandstats', 'cmdstat_exec')).toMatch(/^calls=1,/);
     expect(p.pendingCount).toBe(0);
   });
 

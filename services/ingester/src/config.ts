@@ -148,7 +148,7 @@ export const ingesterSchema = {
     default: true,
   }),
   HISTORY_MAX_LEN: int({
-    doc: 'Most changes kept per table (approximately: Redis trims whole stream nodes).',
+    doc: 'Most changes kept per table (approximately: up to about a quarter more, as Redis trims whole stream entries and nodes).',
     default: 10_000,
     min: 1,
   }),

@@ -1,6 +1,7 @@
 /**
  * Samples one table's change history in Redis (the stream the ingester writes with each publish)
- * while a scenario runs: its length (XLEN) and its memory (MEMORY USAGE), keeping the peaks, so that
+ * while a scenario runs: how many changes it holds (its entries hold several, packed: counted in a
+ * script), its length (XLEN) and its memory (MEMORY USAGE), keeping the peaks, so that
  * a scenario can show the history stays bounded by HISTORY_MAX_LEN however large a transaction is.
  *
  * Lifecycle: {@link HistorySampler.start} connects and samples every `intervalMs` (a tick while a
@@ -11,8 +12,17 @@ import { Redis } from 'ioredis';
 
 import { historyKeyFor, topicForTable } from '@walcast/protocol';
 
+/** KEYS: a history stream. Returns how many changes it holds (two fields per change, packed or not). */
+const COUNT_CHANGES = `
+local n = 0
+for _, entry in ipairs(redis.call('XRANGE', KEYS[1], '-', '+')) do n = n + #entry[2] / 2 end
+return n
+`;
+
 export class HistorySampler {
-  /** Highest XLEN seen. */
+  /** Most changes seen held. */
+  peakChanges = 0;
+  /** Highest XLEN (entries) seen. */
   peakLength = 0;
   /** Highest MEMORY USAGE seen, in bytes. */
   peakBytes = 0;
@@ -60,10 +70,12 @@ export class HistorySampler {
 
   private async sample(): Promise<void> {
     try {
-      const [length, bytes] = await Promise.all([
+      const [changes, length, bytes] = await Promise.all([
+        this.redis.eval(COUNT_CHANGES, 1, this.key) as Promise<number>,
         this.redis.xlen(this.key),
         this.redis.call('MEMORY', 'USAGE', this.key) as Promise<number | null>,
       ]);
+      this.peakChanges = Math.max(this.peakChanges, changes);
       this.peakLength = Math.max(this.peakLength, length);
       this.peakBytes = Math.max(this.peakBytes, bytes ?? 0);
       this.samples++;
