@@ -7,11 +7,11 @@
  */
 import { Redis } from 'ioredis';
 
-import { decodeBusMessage, hashSlot } from '@walcast/protocol';
+import { hashSlot } from '@walcast/protocol';
 import type { LocalRedisCluster } from '@walcast/test-utils';
 
 import { IdCounts } from './checker';
-import { fastRecordId, recordId } from './row-id';
+import { busMessageRecordId } from './row-id';
 
 /** Pause between attempts to find and subscribe on the slot's master while it is away. */
 const RETRY_MS = 50;
@@ -101,8 +101,7 @@ export class ClusterRedisObserver {
   private count(text: string): void {
     let id: number | null;
     try {
-      const { eventJson } = decodeBusMessage(text);
-      id = fastRecordId(eventJson) ?? recordId(JSON.parse(eventJson));
+      id = busMessageRecordId(text);
     } catch {
       this.malformed++;
       return;

@@ -6,10 +6,10 @@
  */
 import { Redis } from 'ioredis';
 
-import { decodeBusMessage, patternForAll } from '@walcast/protocol';
+import { patternForAll } from '@walcast/protocol';
 
 import { IdCounts } from './checker';
-import { fastRecordId, recordId } from './row-id';
+import { busMessageRecordId } from './row-id';
 
 /** A Redis subscriber on every table topic (`patternForAll()`) that counts deliveries per row id. */
 export class RedisObserver {
@@ -44,8 +44,7 @@ export class RedisObserver {
     this.client.on('pmessage', (_pattern: string, _channel: string, text: string) => {
       let id: number | null;
       try {
-        const { eventJson } = decodeBusMessage(text);
-        id = fastRecordId(eventJson) ?? recordId(JSON.parse(eventJson));
+        id = busMessageRecordId(text);
       } catch {
         this.malformed++;
         return;

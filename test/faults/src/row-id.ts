@@ -2,6 +2,8 @@
  * Reading a change's row id from what an observer received. The workload's table has an integer
  * primary key `id`, its first column, which every count is keyed by.
  */
+import { decodeBusMessage } from '@walcast/protocol';
+
 /** Reads the integer `id` of an event's `record`; null when there is none. */
 export function recordId(event: unknown): number | null {
   if (typeof event !== 'object' || event === null) return null;
@@ -21,4 +23,10 @@ const FAST_ID = /"record":\{"id":(\d+)[,}]/;
 export function fastRecordId(text: string): number | null | undefined {
   const match = FAST_ID.exec(text);
   return match ? Number(match[1]) : undefined;
+}
+
+/** The row id of a bus message as Redis carries it (null: no id); throws when it is malformed. */
+export function busMessageRecordId(text: string): number | null {
+  const { eventJson } = decodeBusMessage(text);
+  return fastRecordId(eventJson) ?? recordId(JSON.parse(eventJson));
 }

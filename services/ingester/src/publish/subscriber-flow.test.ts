@@ -1,4 +1,5 @@
 import { createLogger } from '@walcast/logger';
+import type { SubscriberBacklog } from '@walcast/bus';
 import { waitFor } from '@walcast/test-utils';
 import { SubscriberFlow } from './subscriber-flow';
 
@@ -29,6 +30,29 @@ function setup({ maxWaitMs = 10_000, loneWaitMs = 500, closeBytes = 0 } = {}) {
 }
 
 const sub = (id: string, outputBytes: number) => ({ id, name: `walcast-gateway:${id}:sub`, outputBytes });
+
+/** A flow over 4 MB read only when checked (or held), with publishes Redis has not answered. */
+function withUnanswered(
+  read: () => Promise<SubscriberBacklog[]>,
+  inFlightBytes: () => number,
+  now: () => number,
+) {
+  const holds: boolean[] = [];
+  const flow = new SubscriberFlow({
+    read,
+    inFlightBytes,
+    intervalMs: 60_000,
+    pauseBytes: 4 * MB,
+    maxWaitMs: 10_000,
+    loneWaitMs: 500,
+    closeBytes: 0,
+    close: () => Promise.resolve(),
+    log: silent,
+    onHold: (held) => holds.push(held),
+    now,
+  });
+  return { flow, holds };
+}
 
 describe('SubscriberFlow', () => {
   it('holds while a subscriber is above the threshold and releases under half of it', () => {
@@ -222,20 +246,11 @@ describe('SubscriberFlow', () => {
     let backlog = [sub('a', 1 * MB)];
     let inFlight = 3 * MB;
     let now = 1000;
-    const holds: boolean[] = [];
-    const flow = new SubscriberFlow({
-      read: () => Promise.resolve(backlog),
-      inFlightBytes: () => inFlight,
-      intervalMs: 60_000,
-      pauseBytes: 4 * MB,
-      maxWaitMs: 10_000,
-      loneWaitMs: 500,
-      closeBytes: 0,
-      close: () => Promise.resolve(),
-      log: silent,
-      onHold: (held) => holds.push(held),
-      now: () => now,
-    });
+    const { flow, holds } = withUnanswered(
+      () => Promise.resolve(backlog),
+      () => inFlight,
+      () => now,
+    );
     flow.consume(2 * MB);
     await flow.check(); // 1 MB behind and 3 MB unanswered: nothing left of 4 MB
     expect(holds).toEqual([true]);
@@ -260,22 +275,11 @@ describe('SubscriberFlow', () => {
     // Kernel buffers can hide a slow reader until Redis delivers a whole pipeline at once.
     let inFlight = 9 * MB;
     let readings = 0;
-    const holds: boolean[] = [];
-    const flow = new SubscriberFlow({
-      read: () => {
-        readings++;
-        return Promise.resolve([sub('a', 0)]);
-      },
-      inFlightBytes: () => inFlight,
-      intervalMs: 60_000,
-      pauseBytes: 4 * MB,
-      maxWaitMs: 10_000,
-      loneWaitMs: 500,
-      closeBytes: 0,
-      close: () => Promise.resolve(),
-      log: silent,
-      onHold: (held) => holds.push(held),
-    });
+    const read = () => {
+      readings++;
+      return Promise.resolve([sub('a', 0)]);
+    };
+    const { flow, holds } = withUnanswered(read, () => inFlight, Date.now);
     flow.consume(9 * MB); // spends the first budget: holds and reads
     await flow.check();
     expect(holds).toEqual([true]); // 9 MB unanswered: 5 MB past one pipeline, nothing left of 4
