@@ -31,11 +31,11 @@ function setup({ maxWaitMs = 10_000, loneWaitMs = 500, closeBytes = 0 } = {}) {
 
 const sub = (id: string, outputBytes: number) => ({ id, name: `walcast-gateway:${id}:sub`, outputBytes });
 
-/** A flow over 4 MB read only when checked (or held), with publishes Redis has not answered. */
-function withUnanswered(
+/** A flow over 4 MB read only when checked or held (the interval is a minute), with `inFlightBytes` unanswered. */
+function checkedFlow(
   read: () => Promise<SubscriberBacklog[]>,
-  inFlightBytes: () => number,
-  now: () => number,
+  inFlightBytes: () => number = () => 0,
+  now: () => number = Date.now,
 ) {
   const holds: boolean[] = [];
   const flow = new SubscriberFlow({
@@ -213,20 +213,9 @@ describe('SubscriberFlow', () => {
   it('holds once the budget left by the last reading is spent, and reads again at once', async () => {
     let reads = 0;
     let backlog = [sub('a', 3 * MB)];
-    const holds: boolean[] = [];
-    const flow = new SubscriberFlow({
-      read: () => {
-        reads++;
-        return Promise.resolve(backlog);
-      },
-      intervalMs: 60_000,
-      pauseBytes: 4 * MB,
-      maxWaitMs: 10_000,
-      loneWaitMs: 500,
-      closeBytes: 0,
-      close: () => Promise.resolve(),
-      log: silent,
-      onHold: (held) => holds.push(held),
+    const { flow, holds } = checkedFlow(() => {
+      reads++;
+      return Promise.resolve(backlog);
     });
     await flow.check(); // 3 MB behind: 1 MB may be published before the next reading
     expect(reads).toBe(1);
@@ -246,7 +235,7 @@ describe('SubscriberFlow', () => {
     let backlog = [sub('a', 1 * MB)];
     let inFlight = 3 * MB;
     let now = 1000;
-    const { flow, holds } = withUnanswered(
+    const { flow, holds } = checkedFlow(
       () => Promise.resolve(backlog),
       () => inFlight,
       () => now,
@@ -279,7 +268,7 @@ describe('SubscriberFlow', () => {
       readings++;
       return Promise.resolve([sub('a', 0)]);
     };
-    const { flow, holds } = withUnanswered(read, () => inFlight, Date.now);
+    const { flow, holds } = checkedFlow(read, () => inFlight);
     flow.consume(9 * MB); // spends the first budget: holds and reads
     await flow.check();
     expect(holds).toEqual([true]); // 9 MB unanswered: 5 MB past one pipeline, nothing left of 4
