@@ -10,43 +10,30 @@ import { Redis } from 'ioredis';
 import { hashSlot } from '@walcast/protocol';
 import type { LocalRedisCluster } from '@walcast/test-utils';
 
-import { IdCounts } from './checker';
-import { busMessageRecordId } from './row-id';
+import { BusObserver } from './bus-observer';
 
 /** Pause between attempts to find and subscribe on the slot's master while it is away. */
 const RETRY_MS = 50;
 
 /** A sharded subscriber on one table topic of a Redis Cluster that counts deliveries per row id. */
-export class ClusterRedisObserver {
-  readonly name = 'redis';
-  readonly counts = new IdCounts();
-  /** Intervals [from, to] (epoch ms) during which this subscriber was not subscribed. */
-  readonly unsubscribed: Array<{ from: number; to: number }> = [];
-  /** Messages that did not decode as bus envelopes. */
-  malformed = 0;
-  /** When the last message arrived (epoch ms), or when the observer opened. */
-  lastDeliveryAt = Date.now();
+export class ClusterRedisObserver extends BusObserver {
   /** The port of the master subscribed on now (or last). */
   masterPort = 0;
-  private downSince: number | null = null;
   private client: Redis | null = null;
   private isClosed = false;
 
   private constructor(
     private readonly cluster: LocalRedisCluster,
     private readonly topic: string,
-  ) {}
+  ) {
+    super();
+  }
 
   /** Resolves once the SSUBSCRIBE on the topic's master is confirmed. */
   static async open(cluster: LocalRedisCluster, topic: string): Promise<ClusterRedisObserver> {
     const observer = new ClusterRedisObserver(cluster, topic);
     await observer.subscribe();
     return observer;
-  }
-
-  /** True while subscribed. */
-  get isSubscribed(): boolean {
-    return this.downSince === null;
   }
 
   async close(): Promise<void> {
@@ -71,7 +58,7 @@ export class ClusterRedisObserver {
     client.once('close', () => {
       if (this.client !== client || this.isClosed) return;
       this.client = null;
-      this.downSince ??= Date.now();
+      this.markDown();
       void this.resubscribe();
     });
     try {
@@ -89,24 +76,11 @@ export class ClusterRedisObserver {
     while (!this.isClosed) {
       try {
         await this.subscribe();
-        if (this.downSince !== null) this.unsubscribed.push({ from: this.downSince, to: Date.now() });
-        this.downSince = null;
+        this.markSubscribed();
         return;
       } catch {
         await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
       }
     }
-  }
-
-  private count(text: string): void {
-    let id: number | null;
-    try {
-      id = busMessageRecordId(text);
-    } catch {
-      this.malformed++;
-      return;
-    }
-    if (id !== null) this.counts.add(id);
-    this.lastDeliveryAt = Date.now();
   }
 }

@@ -23,6 +23,7 @@ import { readFileSync } from 'node:fs';
 
 import { topicForTable } from '@walcast/protocol';
 
+import type { BusObserver } from './bus-observer';
 import { sumTallies, tally, type Tally } from './checker';
 import { ClusterRedisObserver } from './cluster-redis-observer';
 import { PhoenixObserver } from './phoenix-observer';
@@ -30,12 +31,6 @@ import { RedisObserver } from './redis-observer';
 import { Writer } from './workload';
 
 export const TABLE = 'items';
-
-/** What reached Redis: RedisObserver on one Redis, ClusterRedisObserver on a Redis Cluster. */
-export type BusObserver = Pick<
-  RedisObserver,
-  'counts' | 'unsubscribed' | 'malformed' | 'lastDeliveryAt' | 'isSubscribed' | 'close'
->;
 
 /** What a scenario can use and where it reports. */
 export interface ScenarioContext {

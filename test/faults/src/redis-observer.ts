@@ -8,23 +8,14 @@ import { Redis } from 'ioredis';
 
 import { patternForAll } from '@walcast/protocol';
 
-import { IdCounts } from './checker';
-import { busMessageRecordId } from './row-id';
+import { BusObserver } from './bus-observer';
 
 /** A Redis subscriber on every table topic (`patternForAll()`) that counts deliveries per row id. */
-export class RedisObserver {
-  readonly name = 'redis';
-  readonly counts = new IdCounts();
-  /** Intervals [from, to] (epoch ms) during which this subscriber was not subscribed. */
-  readonly unsubscribed: Array<{ from: number; to: number }> = [];
-  /** Messages that did not decode as bus envelopes. */
-  malformed = 0;
-  /** When the last message arrived (epoch ms), or when the observer opened. */
-  lastDeliveryAt = Date.now();
-  private downSince: number | null = null;
+export class RedisObserver extends BusObserver {
   private readonly client: Redis;
 
   private constructor(url: string) {
+    super();
     // Reconnects every 20 ms and subscribes again itself, so that the time it was away is known.
     this.client = new Redis(url, {
       maxRetriesPerRequest: null,
@@ -34,24 +25,12 @@ export class RedisObserver {
       connectionName: 'walcast-faults-observer',
     });
     this.client.on('error', () => undefined);
-    this.client.on('close', () => {
-      this.downSince ??= Date.now();
-    });
+    this.client.on('close', () => this.markDown());
     this.client.on('ready', () => {
-      if (this.downSince === null) return;
+      if (this.isSubscribed) return;
       void this.subscribe().catch(() => undefined); // a failure closes the connection; 'ready' comes again
     });
-    this.client.on('pmessage', (_pattern: string, _channel: string, text: string) => {
-      let id: number | null;
-      try {
-        id = busMessageRecordId(text);
-      } catch {
-        this.malformed++;
-        return;
-      }
-      if (id !== null) this.counts.add(id);
-      this.lastDeliveryAt = Date.now();
-    });
+    this.client.on('pmessage', (_pattern: string, _channel: string, text: string) => this.count(text));
   }
 
   /** Connects and resolves once the PSUBSCRIBE is confirmed. */
@@ -62,11 +41,6 @@ export class RedisObserver {
     return observer;
   }
 
-  /** True while subscribed. */
-  get isSubscribed(): boolean {
-    return this.downSince === null;
-  }
-
   async close(): Promise<void> {
     this.client.disconnect();
     await Promise.resolve();
@@ -74,7 +48,6 @@ export class RedisObserver {
 
   private async subscribe(): Promise<void> {
     await this.client.psubscribe(patternForAll());
-    if (this.downSince !== null) this.unsubscribed.push({ from: this.downSince, to: Date.now() });
-    this.downSince = null;
+    this.markSubscribed();
   }
 }
